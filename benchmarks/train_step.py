@@ -1,0 +1,101 @@
+"""FDP training-step throughput and peak memory.
+
+  python benchmarks/train_step.py                       # small and released sizes, batch 8, 8×64×64
+  python benchmarks/train_step.py --sizes=small --batch=16 --steps=20
+
+Each size runs in its own process so its peak resident memory (CPU) or peak device memory (GPU/TPU,
+from `memory_stats`) is its own. Times exclude compilation: one warm-up step, then `--steps` timed steps
+of the same jitted `fdp_jax.train.train_step` the trainer uses (forward, backward, optimiser update).
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def measure(size: str, batch: int, frames: int, image: int, num_steps: int, pooling: str) -> dict:
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from configs import fdp_sizes, synthetic
+  from fdp_jax import cross_validation, train
+  from fdp_jax.models import build_model
+
+  config = synthetic.get_config()
+  config.model = fdp_sizes.fdp_model(size)
+  config.model.temporal_pooling = pooling
+  config.data.image_size = image
+  model = build_model(config.model, config.data.num_classes, image)
+  rng = np.random.default_rng(0)
+  batch_np = {
+      'frames': rng.uniform(-1, 1, (batch, frames, image, image, 1)).astype(np.float32),
+      'frame_mask': np.ones((batch, frames), bool),
+      'dynamic_image': rng.uniform(0, 1, (batch, image, image)).astype(np.float32),
+      'label': rng.integers(0, 5, batch).astype(np.int32),
+      'mask': np.ones((batch,), bool),
+  }
+  batch_dev = jax.device_put(batch_np)
+  jitted = train.make_steps(model, config.train, cross_validation.loss_weights(config), batch_np)
+  state = jitted.init(jax.random.key(0))
+  params = sum(x.size for x in jax.tree.leaves(state.params))
+  step_fn = jitted.train
+  key = jax.random.key(1)
+  t0 = time.perf_counter()
+  state, m = step_fn(state, batch_dev, key)
+  jax.block_until_ready(m)
+  compile_s = time.perf_counter() - t0
+  t0 = time.perf_counter()
+  for i in range(num_steps):
+    state, m = step_fn(state, batch_dev, jax.random.fold_in(key, i))
+  jax.block_until_ready(m)
+  dt = (time.perf_counter() - t0) / num_steps
+  dev = jax.devices()[0]
+  stats = dev.memory_stats() if hasattr(dev, 'memory_stats') else None
+  peak = (stats or {}).get('peak_bytes_in_use')
+  return {
+      'size': size, 'temporal_pooling': pooling, 'device': str(dev.device_kind), 'batch': batch,
+      'frames': frames, 'image': image, 'params': int(params), 'compile_s': round(compile_s, 1),
+      'step_ms': round(dt * 1000, 1), 'clips_per_s': round(batch / dt, 2),
+      'peak_device_mib': round(peak / 2**20) if peak else None,
+      'peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+  }
+
+
+def main():
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument('--sizes', default='small,released')
+  p.add_argument('--batch', type=int, default=8)
+  p.add_argument('--frames', type=int, default=8)
+  p.add_argument('--image', type=int, default=64)
+  p.add_argument('--steps', type=int, default=5)
+  p.add_argument('--pooling', default='rank')
+  p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
+  a = p.parse_args()
+  if a.child:
+    print(json.dumps(measure(a.sizes, a.batch, a.frames, a.image, a.steps, a.pooling)))
+    return
+  rows = []
+  for size in a.sizes.split(','):
+    cmd = [sys.executable, __file__, '--child', f'--sizes={size}', f'--batch={a.batch}',
+           f'--frames={a.frames}', f'--image={a.image}', f'--steps={a.steps}', f'--pooling={a.pooling}']
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    rows.append(json.loads(out))
+    print(json.dumps(rows[-1]), flush=True)
+  print('\n| size | params | device | batch×T×H×W | step (ms) | clips/s | peak memory (MiB) |')
+  print('|---|---:|---|---|---:|---:|---:|')
+  for r in rows:
+    mem = r['peak_device_mib'] or r['peak_rss_mib']
+    kind = 'device' if r['peak_device_mib'] else 'RSS'
+    print(f"| {r['size']} | {r['params'] / 1e6:.2f} M | {r['device']} | {r['batch']}×{r['frames']}×{r['image']}²"
+          f" | {r['step_ms']} | {r['clips_per_s']} | {mem} ({kind}) |")
+
+
+if __name__ == '__main__':
+  main()

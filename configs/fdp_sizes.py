@@ -1,0 +1,46 @@
+"""FDP model sizes shared by the configs: the released widths/depths (SPEC §2) and a CPU-sized one."""
+
+import ml_collections
+
+
+def fdp_model(size: str = 'small') -> ml_collections.ConfigDict:
+  """`size='released'`: Next-ViT widths of the release; `size='small'`: trains in minutes on 2 CPU cores."""
+  m = ml_collections.ConfigDict()
+  m.name = 'fdp'
+  # 'paper': every stage is `depth` LFA blocks then one GFA block (SPEC §3); 'released': LFA only (SPEC §2).
+  m.block_layout = 'paper'
+  # 'rank' (rank scorer + approximate rank pooling at the soft ranks), 'arp' (plain approximate rank
+  # pooling), 'static' (centre frame only: the single-frame baseline).
+  m.temporal_pooling = 'rank'
+  m.head_dim = 8
+  m.mix_ratio = 0.75            # share of a GFA block's width given to E-MHSA
+  m.lfa_mlp_ratio = 3
+  m.gfa_mlp_ratio = 2
+  m.dropout = 0.0               # inside the encoder MLPs
+  m.head_dropout = 0.3          # before the MER classifier
+  if size == 'released':
+    m.stem_channels = (64, 32, 64)
+    m.depths = (3, 4, 10, 3)
+    m.channels = (96, 192, 384, 768)
+    m.gfa_channels = (128, 256, 512, 1024)
+    m.sr_ratios = (8, 4, 2, 1)
+    m.drop_path_rate = 0.1
+    m.feature_dim = 512
+    m.head_hidden = 256
+    m.decoder_channels = (256, 128, 64, 32, 16)
+  elif size == 'small':
+    # One stage, so the final map is 16×16 at 64 px: sub-pixel AU motion has to survive to the pooled
+    # representation, and a second stride-2 stage (8×8) made it markedly slower to learn on the synthetic
+    # corpus. GFA widths use the head_dim fallback of `lgfat.gfa_split` (48 → 40 attention + 8 conv).
+    m.stem_channels = (16, 16, 16)
+    m.depths = (1,)
+    m.channels = (32,)
+    m.gfa_channels = (48,)
+    m.sr_ratios = (4,)
+    m.drop_path_rate = 0.05
+    m.feature_dim = 64
+    m.head_hidden = 64
+    m.decoder_channels = (16, 8)
+  else:
+    raise ValueError(f"unknown FDP size {size!r}: use 'small' or 'released'")
+  return m

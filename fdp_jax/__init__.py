@@ -1,0 +1,1 @@
+"""fdp_jax: FDP and MOL micro-expression recognition in JAX/Flax."""

@@ -1,0 +1,189 @@
+"""Leave-one-subject-out cross-validation: folds, the per-fold training loop, and the run's results.
+
+Selection is honest: the model scored on a fold is the one at the end of its schedule. Scores come from
+the confusion matrix summed over all folds (`fdp_jax.metrics`).
+
+Run directory layout:
+  config.json            the resolved config
+  results.json           per fold and `aggregate` (deterministic for a given config and seed)
+  timing.json            wall-clock per fold (kept out of results.json so results stay reproducible)
+  checkpoints/<subject>/ orbax checkpoint of each fold's final state
+  tensorboard/<subject>/ scalars for every loss term, train accuracy, learning rate
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from typing import Sequence
+
+import jax
+import numpy as np
+import tqdm
+from absl import logging
+from tensorboardX import SummaryWriter
+
+from fdp_jax import checkpointing, data_sources, input_pipeline, metrics, train
+from fdp_jax.models import build_model
+
+
+@dataclasses.dataclass(frozen=True)
+class Fold:
+  number: int                 # position among all folds (sorted subjects): seeds derive from it
+  subject: str                # the held-out subject
+  train_indices: np.ndarray
+  test_indices: np.ndarray
+
+
+def loso_folds(subjects: Sequence[str]) -> list[Fold]:
+  """One fold per distinct subject (sorted), holding that subject's records out of training."""
+  subjects = np.asarray(subjects)
+  folds = []
+  for number, subject in enumerate(sorted(set(subjects.tolist()))):
+    held_out = subjects == subject
+    folds.append(Fold(number, subject, np.flatnonzero(~held_out), np.flatnonzero(held_out)))
+  return folds
+
+
+def select_folds(folds: list[Fold], wanted: str) -> list[Fold]:
+  """`wanted` = 'all' or comma-separated held-out subjects ('s00,s02'): a partial run that keeps the full
+  fold numbering, so a fold trains identically in a partial and in a full run."""
+  if wanted.strip() in ('all', ''):
+    return folds
+  names = [w.strip() for w in wanted.split(',') if w.strip()]
+  known = {f.subject for f in folds}
+  unknown = [s for s in names if s not in known]
+  if unknown:
+    raise ValueError(f'cv.subjects names unknown subjects {unknown}; the corpus has {sorted(known)}')
+  return [f for f in folds if f.subject in names]
+
+
+def loss_weights(config):
+  """The configured loss weights; the ranking loss only applies when there is a rank scorer."""
+  weights = config.loss.copy_and_resolve_references()
+  if config.model.temporal_pooling != 'rank':
+    weights.rank = 0.0
+  return weights
+
+
+def train_fold(config, fold: Fold, source, steps: train.Steps, workdir: str,
+               progress: tqdm.tqdm | None = None) -> train.TrainState:
+  """Trains one fold from scratch for `train.num_steps` steps; returns the final TrainState."""
+  base_key = jax.random.fold_in(jax.random.key(config.seed), fold.number)
+  init_key, step_key = jax.random.split(base_key)
+  batches = input_pipeline.train_iterator(source, fold.train_indices, config.data, config.train.batch_size,
+                                          seed=config.seed * 100_003 + fold.number,
+                                          num_threads=config.data.num_threads)
+  state = steps.init(init_key)
+  writer = SummaryWriter(os.path.join(workdir, 'tensorboard', fold.subject))
+  schedule = train.learning_rate_schedule(config.train)
+  for step in range(config.train.num_steps):
+    state, step_metrics = steps.train(state, next(batches), jax.random.fold_in(step_key, step))
+    last = step + 1 == config.train.num_steps
+    if (step + 1) % config.train.log_every_steps == 0 or last:
+      m = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+      if not all(math.isfinite(v) for v in m.values()):
+        raise FloatingPointError(f'fold {fold.subject}: non-finite training metrics at step {step + 1}: {m}')
+      for k, v in m.items():
+        writer.add_scalar(f'train/{k}', v, step + 1)
+      writer.add_scalar('train/learning_rate', float(schedule(step)), step + 1)
+      if progress is not None:
+        progress.set_postfix(fold=fold.subject, loss=f'{m["loss"]:.3f}', acc=f'{m["accuracy"]:.2f}')
+    if progress is not None:
+      progress.update(1)
+  writer.close()
+  return state
+
+
+def evaluate_fold(config, fold: Fold, source, index: data_sources.CorpusIndex, steps: train.Steps,
+                  state: train.TrainState) -> dict:
+  """Scores the held-out subject; returns the fold's entry of results.json."""
+  batches = input_pipeline.eval_batches(source, fold.test_indices, config.data, config.eval.batch_size)
+  out = train.predict(steps.eval, state, batches)
+  order = np.argsort(out['index'], kind='stable')
+  out = {k: v[order] for k, v in out.items()}
+  num_classes = len(index.class_names)
+  cm = metrics.confusion_matrix(out['label'], out['prediction'], num_classes)
+  return {
+      'subject': fold.subject,
+      'num_train': int(len(fold.train_indices)),
+      'num_test': int(len(fold.test_indices)),
+      'steps': int(jax.device_get(state.step)),
+      'sample_ids': [index.sample_ids[i] for i in out['index']],
+      'labels': out['label'].tolist(),
+      'predictions': out['prediction'].tolist(),
+      'probabilities': np.round(out['probabilities'].astype(np.float64), 6).tolist(),
+      'confusion_matrix': cm.tolist(),
+      'metrics': metrics.scores_from_confusion(cm),
+  }
+
+
+def aggregate(fold_results: Sequence[dict], class_names: Sequence[str]) -> dict:
+  """Scores of the confusion matrix summed over folds (never an average of per-fold scores)."""
+  cm = np.sum([np.asarray(f['confusion_matrix']) for f in fold_results], axis=0)
+  return {**metrics.scores_from_confusion(cm), 'num_folds': len(fold_results),
+          'confusion_matrix': cm.tolist(), 'per_class': metrics.per_class_scores(cm, class_names)}
+
+
+def markdown_table(results: dict) -> str:
+  rows = ['| held-out subject | test clips | accuracy | UF1 | UAR |', '|---|---:|---:|---:|---:|']
+  for f in results['folds']:
+    m = f['metrics']
+    rows.append(f"| {f['subject']} | {f['num_test']} | {m['accuracy']:.3f} | {m['uf1']:.3f} | {m['uar']:.3f} |")
+  a = results['aggregate']
+  rows.append(f"| **all ({a['num_folds']} folds)** | {a['num_samples']} | **{a['accuracy']:.3f}** | "
+              f"**{a['uf1']:.3f}** | **{a['uar']:.3f}** |")
+  rows.append('')
+  rows.append(f"Aggregate over the summed confusion matrix: UF1 {a['uf1']:.4f}, UAR {a['uar']:.4f}, "
+              f"WF1 {a['wf1']:.4f}, WAR {a['war']:.4f}, accuracy {a['accuracy']:.4f} "
+              f"(selection: {results['selection']}).")
+  return '\n'.join(rows)
+
+
+def _write_json(path: str, obj) -> None:
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=1)
+  os.replace(tmp, path)
+
+
+def run_loso(config, workdir: str) -> dict:
+  """Trains and scores every selected LOSO fold; writes the run directory; returns results.json's dict."""
+  os.makedirs(workdir, exist_ok=True)
+  with open(os.path.join(workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json_best_effort(indent=1))
+  source, index, info = data_sources.load_corpus(config.data)
+  if len(index.class_names) != config.data.num_classes:
+    raise ValueError(f'config.data.num_classes is {config.data.num_classes} but {info.name} has '
+                     f'{len(index.class_names)} classes {list(index.class_names)}')
+  folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
+  model = build_model(config.model, config.data.num_classes, config.data.image_size)
+  example = input_pipeline.example_shapes(config.data, config.train.batch_size)
+  steps = train.make_steps(model, config.train, loss_weights(config), example)
+  logging.info('%s: %d samples, %d subjects, %d folds to run', info.full_name, len(index),
+               len(set(index.subjects)), len(folds))
+  fold_results, timing = [], {}
+  total = len(folds) * config.train.num_steps
+  with tqdm.tqdm(total=total, desc='LOSO training', unit='step', dynamic_ncols=True,
+                 disable=not config.get('progress_bar', True)) as progress:
+    for fold in folds:
+      start = time.perf_counter()
+      state = train_fold(config, fold, source, steps, workdir, progress)
+      checkpointing.save(checkpointing.fold_manager(workdir, fold.subject), state)
+      fold_results.append(evaluate_fold(config, fold, source, index, steps, state))
+      timing[fold.subject] = round(time.perf_counter() - start, 2)
+  results = {
+      'selection': 'end_of_schedule',
+      'seed': int(config.seed),
+      'dataset': {'name': info.name, 'config': info.config_name, 'version': str(info.version),
+                  'num_samples': len(index), 'num_subjects': len(set(index.subjects)),
+                  'class_names': list(index.class_names)},
+      'folds': fold_results,
+      'aggregate': aggregate(fold_results, index.class_names),
+  }
+  _write_json(os.path.join(workdir, 'results.json'), results)
+  _write_json(os.path.join(workdir, 'timing.json'), {'fold_seconds': timing})
+  return results

@@ -1,0 +1,153 @@
+"""grain input pipeline: T-frame sampling, crop/flip/jitter augmentation, dynamic-image targets, batching.
+
+One record of the shared schema (`fdp_jax.schema`) becomes one example:
+  frames         (T, S, S, 1) float32 in [-1, 1]   (x / 255 − 0.5) / 0.5, S = config.data.image_size
+  frame_mask     (T,) bool                          all True: sampling always yields T frames
+  dynamic_image  (S, S) float32 in [0, 1]           SPEC §5 target computed from the sampled frames
+  label          () int32
+  index          () int32                           record index in the corpus (maps back to sample_id)
+  mask           () bool                            False only for padding in evaluation batches
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+import grain
+import numpy as np
+from PIL import Image
+
+from fdp_jax.preprocess.dynamic_image import dynamic_image_uint8
+
+
+class SubsetSource:
+  """A random-access view of some records of a source (one side of a cross-validation fold)."""
+
+  def __init__(self, source: Sequence[dict], indices: Sequence[int]):
+    self._source = source
+    self._indices = np.asarray(indices, np.int64)
+
+  def __len__(self) -> int:
+    return len(self._indices)
+
+  def __getitem__(self, i: int) -> dict:
+    index = int(self._indices[i])
+    return {**self._source[index], '_index': index}
+
+
+def sample_frame_indices(window_length: int, num_frames: int, rule: str,
+                         rng: np.random.Generator | None = None) -> np.ndarray:
+  """Indices (T,) into a window of `window_length` frames, chronological.
+
+  rule 'segments': the window is cut into T equal segments; evaluation takes each segment's centre,
+    training (rng given) a random frame of each segment — temporal jitter.
+  rule 'released': the released code's i·(n // T); with an rng, a random offset j < n // T is added, as
+    MOL's "every temporal offset" augmentation. Windows shorter than T repeat frames (floor(i·n / T)).
+  """
+  n, t = window_length, num_frames
+  if n < 1:
+    raise ValueError('empty frame window')
+  if rule == 'released':
+    step = n // t
+    if step == 0:
+      return np.floor(np.arange(t) * n / t).astype(np.int64)
+    offset = int(rng.integers(step)) if rng is not None else 0
+    return np.arange(t, dtype=np.int64) * step + offset
+  if rule == 'segments':
+    edges = np.arange(t + 1) * (n / t)
+    if rng is None:
+      pos = (edges[:-1] + edges[1:]) / 2
+    else:
+      pos = edges[:-1] + rng.random(t) * (edges[1:] - edges[:-1])
+    return np.clip(np.floor(pos), 0, n - 1).astype(np.int64)
+  raise ValueError(f"unknown frame sampling rule {rule!r}: use 'segments' or 'released'")
+
+
+def _resize(frames: np.ndarray, size: int) -> np.ndarray:
+  """(T, h, w) uint8 → (T, size, size) uint8, bilinear (PIL, antialiased when shrinking)."""
+  if frames.shape[1:] == (size, size):
+    return frames
+  return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
+
+
+class ClipTransform:
+  """Record → example dict (see module docstring). `train=True` enables the random augmentations."""
+
+  def __init__(self, data_config, train: bool):
+    self.cfg = data_config
+    self.train = train
+
+  def window(self, record: dict) -> tuple[int, int]:
+    if self.cfg.window == 'onset_offset':
+      return int(record['onset']), int(record['offset']) + 1
+    if self.cfg.window == 'whole':
+      return 0, int(np.shape(record['frames'])[0])
+    raise ValueError(f"unknown data.window {self.cfg.window!r}: use 'onset_offset' or 'whole'")
+
+  def __call__(self, record: dict, rng: np.random.Generator | None = None) -> dict:
+    cfg = self.cfg
+    start, stop = self.window(record)
+    use_rng = rng if (self.train and cfg.temporal_jitter) else None
+    idx = start + sample_frame_indices(stop - start, cfg.num_frames, cfg.frame_sampling, use_rng)
+    frames = np.asarray(record['frames'])[idx, :, :, 0]                      # (T, S0, S0) uint8
+    s0 = frames.shape[1]
+    crop = int(round(s0 * cfg.crop_scale))
+    if self.train and crop < s0:
+      y, x = rng.integers(0, s0 - crop + 1, size=2)
+    else:
+      y = x = (s0 - crop) // 2
+    frames = _resize(frames[:, y:y + crop, x:x + crop], cfg.image_size)
+    if self.train and cfg.horizontal_flip and rng.random() < 0.5:
+      frames = frames[:, :, ::-1]
+    frames01 = frames.astype(np.float32) / 255.0
+    return {
+        'frames': ((frames01 - 0.5) / 0.5)[..., None],
+        'frame_mask': np.ones((cfg.num_frames,), bool),
+        'dynamic_image': dynamic_image_uint8(frames01).astype(np.float32) / 255.0,
+        'label': np.int32(record['label']),
+        'index': np.int32(record['_index']),
+        'mask': np.bool_(True),
+    }
+
+
+def example_shapes(data_config, batch_size: int) -> dict[str, np.ndarray]:
+  """Zero arrays with the shapes and dtypes of a batch (B, ...) (for initialising a model)."""
+  t, s = data_config.num_frames, data_config.image_size
+  return {'frames': np.zeros((batch_size, t, s, s, 1), np.float32),
+          'frame_mask': np.ones((batch_size, t), bool),
+          'dynamic_image': np.zeros((batch_size, s, s), np.float32),
+          'label': np.zeros((batch_size,), np.int32), 'index': np.zeros((batch_size,), np.int32),
+          'mask': np.ones((batch_size,), bool)}
+
+
+def _stack(examples: Sequence[dict]) -> dict:
+  return {k: np.stack([e[k] for e in examples]) for k in examples[0]}
+
+
+def train_iterator(source: Sequence[dict], indices: Sequence[int], data_config, batch_size: int,
+                   seed: int, num_threads: int = 2) -> Iterator[dict]:
+  """Endless shuffled, augmented batches (B, ...) of the given records; reshuffled every epoch."""
+  if len(indices) == 0:
+    raise ValueError('a training fold has no samples')
+  transform = ClipTransform(data_config, train=True)
+  ds = (grain.MapDataset.source(SubsetSource(source, indices)).seed(seed).shuffle().repeat()
+        .random_map(transform).batch(batch_size, drop_remainder=True, batch_fn=_stack))
+  options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=2 * batch_size)
+  return iter(ds.to_iter_dataset(options))
+
+
+def eval_batches(source: Sequence[dict], indices: Sequence[int], data_config,
+                 batch_size: int) -> Iterator[dict]:
+  """Deterministic batches covering every record once; the last is padded with mask=False examples."""
+  transform = ClipTransform(data_config, train=False)
+  ds = grain.MapDataset.source(SubsetSource(source, indices)).map(transform)
+  batch: list[dict] = []
+  for example in ds:
+    batch.append(example)
+    if len(batch) == batch_size:
+      yield _stack(batch)
+      batch = []
+  if batch:
+    pad = {k: np.zeros_like(v) for k, v in batch[0].items()}
+    pad['frame_mask'] = np.ones_like(batch[0]['frame_mask'])
+    yield _stack(batch + [pad] * (batch_size - len(batch)))

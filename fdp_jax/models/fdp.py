@@ -1,0 +1,162 @@
+"""FDP as the paper describes it (SPEC §3): frame encoder → rank scorer → temporal pooling → two heads.
+
+  frames (B, T, H, W, 1) ──LGFAT + 1×1 conv/BN, all B·T frames in one call──▶ f (B, T, h, w, D)
+  f ──temporal pooling──▶ dynamic representation d (B, h, w, D)
+  d ──MER head──▶ logits (B, num_classes);   d ──DynamicImageDecoder──▶ dynamic image (B, H, W)
+
+`temporal_pooling` selects how time is collapsed, so the choices can be compared on equal terms:
+  'rank'   the rank scorer gives every frame a score s_t; the rank features f_t·σ(s_t) (frame features
+           modulated by their scores) are pooled with Bilen's coefficients. The ranking loss
+           (rank_pooling.ranking_loss on 'rank_scores', through differentiable soft ranks) asks the scores
+           to rise with time, so that they encode the chronological order of the frames.
+  'arp'    plain approximate rank pooling of f, no scorer.
+  'static' the single-frame baseline: only the centre frame is encoded, d = its features.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from fdp_jax.models import rank_pooling
+from fdp_jax.models.decoder import DynamicImageDecoder
+from fdp_jax.models.lgfat import LGFAT, batch_norm, conv, dense
+
+TEMPORAL_POOLINGS = ('rank', 'arp', 'static')
+
+
+class RankScorer(nn.Module):
+  """Frame features (B, T, h, w, D) → one rank score per frame (B, T): global average pool → MLP."""
+  hidden: int
+
+  @nn.compact
+  def __call__(self, features: jax.Array) -> jax.Array:
+    x = features.mean(axis=(2, 3))
+    x = nn.relu(dense(self.hidden, name='fc1')(x))
+    return dense(1, name='fc2')(x)[..., 0]
+
+
+class MERHead(nn.Module):
+  """Dynamic representation (B, h, w, D) → class logits (B, num_classes).
+
+  conv3×3 + BatchNorm + ReLU → 2×2 max pool → flatten → Dense(hidden) → ReLU → Dropout → Dense(classes).
+  The head must stay position-aware: the dynamic representation is a weighted difference of frames, so a
+  local motion shows up as signed lobes that a global average would cancel, and *where* the face moved
+  (brows or lip corners) is what tells the classes apart. The released CLS_Net flattens for the same
+  reason.
+  """
+  hidden: int
+  num_classes: int
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    x = conv(self.hidden, 3, name='conv')(x)
+    x = nn.relu(batch_norm(train, 'norm')(x))
+    if min(x.shape[1:3]) >= 2:
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+    x = nn.relu(dense(self.hidden, name='fc1')(x.reshape(x.shape[0], -1)))
+    x = nn.Dropout(self.dropout, deterministic=not train)(x)
+    return dense(self.num_classes, name='fc2')(x)
+
+
+class FDP(nn.Module):
+  """The paper-design FDP. Field names are those of `configs.fdp_sizes.fdp_model` (see `build_model`).
+
+  __call__(frames, frame_mask=None, *, train):
+    frames:     (B, T, H, W, 1) float32 in [-1, 1], chronological; H = W = image_size.
+    frame_mask: optional (B, T) bool, False on padding frames (they cannot influence the outputs in eval
+                mode; in training they still enter the encoder's BatchNorm batch statistics).
+  Returns {'logits': (B, num_classes) float32, 'dynamic_image': (B, H, W) float32 in [0, 1],
+           'rank_scores': (B, T) float32} — the scores are 0 on masked frames and all zeros for 'arp' and
+  'static', so the output structure never depends on the pooling. Dropout and stochastic depth draw from
+  the 'dropout' RNG stream.
+  """
+  num_classes: int
+  image_size: int
+  stem_channels: Sequence[int] = (16, 16, 32)
+  depths: Sequence[int] = (1, 1)
+  channels: Sequence[int] = (32, 64)
+  gfa_channels: Sequence[int] = (48, 64)
+  sr_ratios: Sequence[int] = (4, 2)
+  block_layout: str = 'paper'
+  temporal_pooling: str = 'rank'
+  head_dim: int = 8
+  mix_ratio: float = 0.75
+  lfa_mlp_ratio: float = 3
+  gfa_mlp_ratio: float = 2
+  dropout: float = 0.0
+  drop_path_rate: float = 0.05
+  feature_dim: int = 64
+  head_hidden: int = 64
+  head_dropout: float = 0.3
+  decoder_channels: Sequence[int] = (32, 16, 8)
+
+  @nn.compact
+  def __call__(self, frames: jax.Array, frame_mask: jax.Array | None = None, *,
+               train: bool) -> dict[str, jax.Array]:
+    if self.temporal_pooling not in TEMPORAL_POOLINGS:
+      raise ValueError(f'temporal_pooling must be one of {TEMPORAL_POOLINGS}, got {self.temporal_pooling!r}')
+    b, t = frames.shape[:2]
+    if frame_mask is not None:
+      frame_mask = jnp.asarray(frame_mask, bool)
+
+    if self.temporal_pooling == 'static':
+      # Encode the centre frame only: the baseline sees no temporal information and costs 1/T.
+      frames = _centre_frame(frames, frame_mask)[:, None]
+    features = self._encode(frames, train)                          # (B, T', h, w, D)
+
+    rank_scores = jnp.zeros((b, t), jnp.float32)
+    if self.temporal_pooling == 'static':
+      dynamic = features[:, 0]
+    elif self.temporal_pooling == 'arp':
+      dynamic = rank_pooling.approximate_rank_pooling(features, frame_mask)
+    else:
+      valid = jnp.ones((b, t), bool) if frame_mask is None else frame_mask
+      scores = RankScorer(self.head_hidden, name='rank_scorer')(features)
+      rank_features = features * jax.nn.sigmoid(scores)[:, :, None, None, None]
+      # Pooled with the chronological coefficients, not at the soft ranks of the scores: at initialisation
+      # the scores of near-identical ME frames tie, every soft rank is (n + 1) / 2 and coefficients taken
+      # there would all be equal — pooling would average the clip and erase its motion. The ranking loss
+      # (on the soft ranks) teaches the scorer the order instead.
+      dynamic = rank_pooling.approximate_rank_pooling(rank_features, valid)
+      rank_scores = jnp.where(valid, scores, 0.0)
+
+    # The pooled representation is a weighted *difference* of frame features (Σα = 0): on micro-expressions
+    # it is orders of magnitude smaller than the features themselves, as the min-max scaled dynamic image
+    # is of its raw values. Normalising it lets both heads see the motion at unit scale.
+    dynamic = batch_norm(train, 'dynamic_norm')(dynamic)
+    logits = MERHead(self.head_hidden, self.num_classes, self.head_dropout, name='mer_head')(
+        dynamic, train=train)
+    dynamic_image = DynamicImageDecoder(tuple(self.decoder_channels), self.image_size,
+                                        name='dynamic_image_decoder')(dynamic, train=train)
+    return {'logits': logits, 'dynamic_image': dynamic_image, 'rank_scores': rank_scores}
+
+  def _encode(self, frames: jax.Array, train: bool) -> jax.Array:
+    """(B, T, H, W, 1) → frame features (B, T, h, w, feature_dim); one encoder call over all B·T frames."""
+    b, t = frames.shape[:2]
+    encoder = LGFAT(
+        stem_channels=tuple(self.stem_channels), depths=tuple(self.depths), channels=tuple(self.channels),
+        gfa_channels=tuple(self.gfa_channels), sr_ratios=tuple(self.sr_ratios),
+        block_layout=self.block_layout, head_dim=self.head_dim, mix_ratio=self.mix_ratio,
+        lfa_mlp_ratio=self.lfa_mlp_ratio, gfa_mlp_ratio=self.gfa_mlp_ratio, dropout=self.dropout,
+        drop_path_rate=self.drop_path_rate, name='frame_encoder')
+    x = encoder(frames.reshape((b * t,) + frames.shape[2:]), train=train)
+    x = conv(self.feature_dim, 1, name='feature_proj_conv')(x)
+    x = batch_norm(train, 'feature_proj_norm')(x)
+    return x.reshape((b, t) + x.shape[1:])
+
+
+def _centre_frame(frames: jax.Array, frame_mask: jax.Array | None) -> jax.Array:
+  """(B, T, H, W, C) → (B, H, W, C): frame T // 2, or with a mask the valid frame of 0-based rank n // 2
+  among the n valid ones (the same frame when all are valid; frame 0 when none is)."""
+  b, t = frames.shape[:2]
+  if frame_mask is None:
+    return frames[:, t // 2]
+  rank = jnp.cumsum(frame_mask, axis=1) - 1
+  target = frame_mask.sum(axis=1, keepdims=True) // 2
+  index = jnp.argmax(frame_mask & (rank == target), axis=1)
+  return jnp.take_along_axis(frames, index[:, None, None, None, None], axis=1)[:, 0]

@@ -1,0 +1,338 @@
+"""LGFAT: the local-global feature-aware transformer that encodes every frame (SPEC §2, §3).
+
+A Next-ViT-style hybrid: a convolutional stem, then stages of LFA blocks (local feature-aware: a dense
+3×3 "multi-head convolutional attention" and a convolutional MLP) and, in the paper layout, one GFA block
+(global feature-aware: efficient multi-head self-attention beside a convolutional branch) closing each
+stage. The released FDP code builds the GFA blocks but never calls them, so `block_layout='released'` is
+LFA-only and its parameters map one to one onto the released `frame_rep` state_dict.
+
+Layout is NHWC throughout: x is (N, H, W, C) float32. Submodule names follow the released state_dict
+(`stem_0.conv`, `features_3.patch_embed.norm`, `e_mhsa.q`, …) so that weight conversion is a renaming
+plus a transpose of conv kernels (OIHW → HWIO) and linear weights ((out, in) → (in, out)).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# The release initialises every conv / linear weight from a truncated normal with std 0.02, biases at 0.
+# (torch's trunc_normal_ cuts at ±2 absolute, i.e. ±100σ; flax cuts at ±2σ. Immaterial at std 0.02.)
+_KERNEL_INIT = nn.initializers.truncated_normal(stddev=0.02)
+
+
+def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
+  """Round a channel count to the nearest multiple of `divisor`, never below `min_value` (default
+  divisor) and never more than 10% below v (the MobileNet / Next-ViT rule the release uses)."""
+  min_value = divisor if min_value is None else min_value
+  new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+  if new_v < 0.9 * v:
+    new_v += divisor
+  return new_v
+
+
+def batch_norm(train: bool, name: str | None = None) -> nn.BatchNorm:
+  """PyTorch-equivalent BatchNorm: torch momentum 0.1 is flax momentum 0.9; eps 1e-5."""
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
+
+
+# Above this many pixels a k×k conv with k > 1 goes to XLA's convolution, which wins on large maps with
+# few channels (the stem at 64×64: 0.24 s against 0.32 s as a product); at or below it the product wins.
+_MATMUL_CONV_MAX_PIXELS = 16 * 16
+
+
+class Conv(nn.Module):
+  """A k×k conv with PyTorch's symmetric padding k // 2, computed as one matrix product.
+
+  x: (N, H, W, C_in) → (N, ⌊(H + 2p − k)/s⌋ + 1, …, features). Parameters are those of `nn.Conv` (kernel
+  (k, k, C_in, features) HWIO, optional bias), so checkpoints and weight conversion do not see the
+  difference. 1×1 convs, and k×k convs on maps of at most 16×16, are one matrix product: the k² shifted
+  (strided) views of the padded input are concatenated on the channel axis and multiplied by the reshaped
+  kernel. XLA:CPU's convolution runs at a few GFLOP/s on the narrow-channel and tiny-map shapes of this
+  model (a 3×3, 768-channel conv on a 2×2 map took 0.2 s), while its matrix product runs near peak. Flax 'SAME' padding would also differ from PyTorch for stride 2 on even inputs.
+  """
+  features: int
+  kernel_size: int
+  stride: int = 1
+  use_bias: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k, s = self.kernel_size, self.stride
+    kernel = self.param('kernel', _KERNEL_INIT, (k, k, x.shape[-1], self.features))
+    p = k // 2
+    if k > 1 and x.shape[1] * x.shape[2] > _MATMUL_CONV_MAX_PIXELS:
+      y = jax.lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)),
+                                       dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+      return y + self.param('bias', nn.initializers.zeros, (self.features,)) if self.use_bias else y
+    if k > 1:
+      x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    n, h, w, c = x.shape
+    ho, wo = (h - k) // s + 1, (w - k) // s + 1
+    taps = [x[:, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s, :] for i in range(k) for j in range(k)]
+    columns = taps[0] if len(taps) == 1 else jnp.concatenate(taps, axis=-1)   # (N, ho, wo, k·k·C) (i, j, c)
+    y = jnp.dot(columns, kernel.reshape(k * k * c, self.features))
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+    return y
+
+
+def conv(features: int, kernel: int, *, stride: int = 1, use_bias: bool = False,
+         name: str | None = None) -> Conv:
+  """A conv with PyTorch's padding and the release's init (truncated normal std 0.02, bias 0)."""
+  return Conv(features, kernel, stride, use_bias, name=name)
+
+
+def dense(features: int, *, name: str | None = None) -> nn.Dense:
+  """A linear layer with the release's init (truncated normal std 0.02, bias 0)."""
+  return nn.Dense(features, kernel_init=_KERNEL_INIT, bias_init=nn.initializers.zeros, name=name)
+
+
+class DropPath(nn.Module):
+  """Stochastic depth: drops a residual branch for whole examples.
+
+  x: (N, ...) → (N, ...). In training each example keeps the branch with probability 1 − rate (mask drawn
+  from the 'dropout' RNG stream) and the kept ones are scaled by 1/(1 − rate); in eval it is the identity.
+  """
+  rate: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    if not train or self.rate == 0.0:
+      return x
+    keep_prob = 1.0 - self.rate
+    keep = jax.random.bernoulli(self.make_rng('dropout'), keep_prob, (x.shape[0],) + (1,) * (x.ndim - 1))
+    return jnp.where(keep, x / keep_prob, 0.0)
+
+
+class ConvBNReLU(nn.Module):
+  """conv3x3 (padding 1, no bias: the BatchNorm supplies the shift) + BatchNorm + ReLU.
+
+  x: (N, H, W, C_in) → (N, H/stride, W/stride, out_channels).
+  """
+  out_channels: int
+  stride: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    x = conv(self.out_channels, 3, stride=self.stride, name='conv')(x)
+    return nn.relu(batch_norm(train, 'norm')(x))
+
+
+def avg_pool_2x2_ceil(x: jax.Array) -> jax.Array:
+  """2×2 average pool, stride 2, ceil mode without counting padding (PyTorch's AvgPool2d(2, 2, ceil_mode=
+  True, count_include_pad=False)); x: (N, H, W, C) → (N, ⌈H/2⌉, ⌈W/2⌉, C). Even maps are a reshape + mean,
+  which XLA:CPU runs (forward and backward) far faster than a reduce-window."""
+  n, h, w, c = x.shape
+  if h % 2 == 0 and w % 2 == 0:
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+  return nn.avg_pool(x, (2, 2), strides=(2, 2), padding=((0, h % 2), (0, w % 2)), count_include_pad=False)
+
+
+class PatchEmbed(nn.Module):
+  """Resolution / width change at a block's entrance; x: (N, H, W, C_in) → (N, H', W', out_channels).
+
+  stride 2: 2×2 average pool (ceil mode: an odd edge is averaged over the pixels that exist), 1×1 conv,
+  BatchNorm; stride 1 with a width change: 1×1 conv + BatchNorm; otherwise the identity.
+  """
+  out_channels: int
+  stride: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    if self.stride == 2:
+      x = avg_pool_2x2_ceil(x)
+    elif self.out_channels == x.shape[-1]:
+      return x
+    x = conv(self.out_channels, 1, name='conv')(x)
+    return batch_norm(train, 'norm')(x)
+
+
+class MHCA(nn.Module):
+  """The released "multi-head convolutional attention": a single dense 3×3 conv (groups 1, no bias).
+
+  x: (N, H, W, C) → (N, H, W, C).
+  """
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    return conv(x.shape[-1], 3, name='group_conv3x3')(x)
+
+
+class ConvMLP(nn.Module):
+  """1×1 conv → ReLU → dropout → 1×1 conv → dropout, hidden width make_divisible(C·mlp_ratio, 32).
+
+  x: (N, H, W, C) → (N, H, W, C).
+  """
+  mlp_ratio: float
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    channels = x.shape[-1]
+    x = conv(make_divisible(channels * self.mlp_ratio, 32), 1, use_bias=True, name='conv1')(x)
+    x = nn.Dropout(self.dropout, deterministic=not train)(nn.relu(x))
+    x = conv(channels, 1, use_bias=True, name='conv2')(x)
+    return nn.Dropout(self.dropout, deterministic=not train)(x)
+
+
+class LFABlock(nn.Module):
+  """Local feature-aware block; x: (N, H, W, C_in) → (N, H/stride, W/stride, out_channels).
+
+  x = PatchEmbed(x); x += DropPath(MHCA(x)); x += DropPath(MLP(BN(x))).
+  """
+  out_channels: int
+  stride: int = 1
+  drop_path: float = 0.0
+  mlp_ratio: float = 3
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    x = PatchEmbed(self.out_channels, self.stride, name='patch_embed')(x, train=train)
+    x = x + DropPath(self.drop_path)(MHCA(name='mhca')(x), train=train)
+    out = batch_norm(train, 'norm')(x)
+    return x + DropPath(self.drop_path)(
+        ConvMLP(self.mlp_ratio, self.dropout, name='mlp')(out, train=train), train=train)
+
+
+class EMHSA(nn.Module):
+  """Efficient multi-head self-attention over tokens; x: (N, L, C) → (N, L, C).
+
+  Queries come from every token; keys and values from the tokens spatially reduced by a 1-D average pool
+  of size sr² over the token axis (row-major h·w order, as the release flattens NCHW maps) followed by
+  BatchNorm when sr > 1. C // head_dim heads, scale head_dim^-0.5.
+  """
+  head_dim: int = 8
+  sr_ratio: int = 1
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    n, length, channels = x.shape
+    if channels % self.head_dim:
+      raise ValueError(f'E-MHSA width {channels} is not a multiple of head_dim {self.head_dim}')
+    heads = channels // self.head_dim
+    q = dense(channels, name='q')(x).reshape(n, length, heads, self.head_dim)
+    kv = x
+    if self.sr_ratio > 1:
+      # PyTorch's AvgPool1d (floor mode) drops a ragged tail and fails when L < sr²; clamping the window
+      # to L instead lets small test images (e.g. 32 px) reduce to one global token.
+      window = min(self.sr_ratio ** 2, length)
+      # Non-overlapping windows as reshape + mean: the same numbers as a pooling op, but XLA:CPU's
+      # reduce-window (and its gradient) is many times slower. The floor mode's ragged tail is dropped.
+      kept = length // window
+      kv = kv[:, :kept * window].reshape(n, kept, window, channels).mean(axis=2)
+      kv = batch_norm(train, 'norm')(kv)
+    k = dense(channels, name='k')(kv).reshape(n, -1, heads, self.head_dim)
+    v = dense(channels, name='v')(kv).reshape(n, -1, heads, self.head_dim)
+    logits = jnp.einsum('nqhd,nkhd->nhqk', q, k) * self.head_dim ** -0.5
+    out = jnp.einsum('nhqk,nkhd->nqhd', jax.nn.softmax(logits, axis=-1), v).reshape(n, length, channels)
+    out = dense(channels, name='proj')(out)
+    return nn.Dropout(self.dropout, deterministic=not train)(out)
+
+
+def gfa_split(out_channels: int, mix_ratio: float, head_dim: int) -> tuple[int, int]:
+  """(mhsa_c, mhca_c): how a GFA block of width `out_channels` divides between its two branches.
+
+  The release rounds the attention width to a multiple of 32: mhsa_c = make_divisible(int(out·mix), 32),
+  e.g. 128 → (96, 32), 1024 → (768, 256). Narrow CPU-sized blocks (out ≤ 96) would then leave the conv
+  branch no channels (64 → (64, 0), 48 → (64, −16)); there the rounding unit falls back to head_dim, which
+  keeps E-MHSA's width a whole number of heads: 48 → (40, 8), 64 → (48, 16). Released widths never take
+  the fallback.
+  """
+  for divisor in (32, head_dim):
+    mhsa_c = make_divisible(int(out_channels * mix_ratio), divisor)
+    if 0 < mhsa_c < out_channels and mhsa_c % head_dim == 0:
+      return mhsa_c, out_channels - mhsa_c
+  raise ValueError(f'a GFA block of width {out_channels} cannot be split by mix ratio {mix_ratio} into '
+                   f'an attention branch of whole {head_dim}-channel heads and a non-empty conv branch')
+
+
+class GFABlock(nn.Module):
+  """Global feature-aware block; x: (N, H, W, C_in) → (N, H/stride, W/stride, out_channels).
+
+  The width splits into an attention part mhsa_c = make_divisible(int(out·mix_ratio), 32) and a
+  convolutional part mhca_c = out − mhsa_c (see `gfa_split` for narrow blocks):
+    x = PatchEmbed(C_in → mhsa_c, stride); x += DropPath(E-MHSA(tokens of BN1(x)));
+    o = PatchEmbed(mhsa_c → mhca_c)(x); o += DropPath(MHCA(o)); x = concat(x, o);
+    x += DropPath(MLP(BN2(x))).
+  As in Next-ViT, the two branch drop-path rates are the block's rate scaled by mix_ratio and
+  1 − mix_ratio (only training is affected).
+  """
+  out_channels: int
+  stride: int = 1
+  sr_ratio: int = 1
+  drop_path: float = 0.0
+  mlp_ratio: float = 2
+  head_dim: int = 8
+  mix_ratio: float = 0.75
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    mhsa_c, mhca_c = gfa_split(self.out_channels, self.mix_ratio, self.head_dim)
+    x = PatchEmbed(mhsa_c, self.stride, name='patch_embed')(x, train=train)
+    n, h, w, _ = x.shape
+    tokens = batch_norm(train, 'norm1')(x).reshape(n, h * w, mhsa_c)
+    attn = EMHSA(self.head_dim, self.sr_ratio, self.dropout, name='e_mhsa')(tokens, train=train)
+    x = x + DropPath(self.drop_path * self.mix_ratio)(attn.reshape(n, h, w, mhsa_c), train=train)
+    o = PatchEmbed(mhca_c, name='projection')(x, train=train)
+    o = o + DropPath(self.drop_path * (1 - self.mix_ratio))(MHCA(name='mhca')(o), train=train)
+    x = jnp.concatenate([x, o], axis=-1)
+    out = batch_norm(train, 'norm2')(x)
+    return x + DropPath(self.drop_path)(
+        ConvMLP(self.mlp_ratio, self.dropout, name='mlp')(out, train=train), train=train)
+
+
+class LGFAT(nn.Module):
+  """The frame encoder; x: (N, H, W, 1) → final feature map (N, H/2^(1+k), W/2^(1+k), C_last).
+
+  Stem: conv3x3+BN+ReLU ×4 (1→stem[0] stride 2, →stem[1], →stem[2], →stem[2] stride 2), i.e. /4. Stage i:
+  `depths[i]` LFA blocks of width channels[i] and, when block_layout='paper', one GFA block of width
+  gfa_channels[i]; the first block of every stage after the first has stride 2 (k = len(depths) − 1
+  halvings). Stochastic depth rises linearly from 0 to drop_path_rate over all blocks. A final BatchNorm.
+  """
+  stem_channels: Sequence[int] = (64, 32, 64)
+  depths: Sequence[int] = (3, 4, 10, 3)
+  channels: Sequence[int] = (96, 192, 384, 768)
+  gfa_channels: Sequence[int] = (128, 256, 512, 1024)
+  sr_ratios: Sequence[int] = (8, 4, 2, 1)
+  block_layout: str = 'paper'
+  head_dim: int = 8
+  mix_ratio: float = 0.75
+  lfa_mlp_ratio: float = 3
+  gfa_mlp_ratio: float = 2
+  dropout: float = 0.0
+  drop_path_rate: float = 0.1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    if self.block_layout not in ('paper', 'released'):
+      raise ValueError(f"block_layout must be 'paper' or 'released', got {self.block_layout!r}")
+    c0, c1, c2 = self.stem_channels
+    for i, (width, stride) in enumerate([(c0, 2), (c1, 1), (c2, 1), (c2, 2)]):
+      x = ConvBNReLU(width, stride, name=f'stem_{i}')(x, train=train)
+
+    # One (kind, width, sr) entry per block, so the drop-path schedule and the `features_<i>` names
+    # count GFA blocks exactly like LFA blocks.
+    plan = []
+    for stage, depth in enumerate(self.depths):
+      stage_blocks = [('lfa', self.channels[stage], None)] * depth
+      if self.block_layout == 'paper':
+        stage_blocks.append(('gfa', self.gfa_channels[stage], self.sr_ratios[stage]))
+      plan += [(kind, width, sr, 2 if (stage > 0 and j == 0) else 1)
+               for j, (kind, width, sr) in enumerate(stage_blocks)]
+    rates = [self.drop_path_rate * i / max(len(plan) - 1, 1) for i in range(len(plan))]
+
+    for i, ((kind, width, sr, stride), rate) in enumerate(zip(plan, rates)):
+      if kind == 'lfa':
+        block = LFABlock(width, stride, rate, self.lfa_mlp_ratio, self.dropout, name=f'features_{i}')
+      else:
+        block = GFABlock(width, stride, sr, rate, self.gfa_mlp_ratio, self.head_dim, self.mix_ratio,
+                         self.dropout, name=f'features_{i}')
+      x = block(x, train=train)
+    return batch_norm(train, 'norm')(x)

@@ -1,0 +1,22 @@
+"""What `launch.py` runs: validate the config, run the protocol, print the results table."""
+
+from __future__ import annotations
+
+import sys
+
+from absl import logging
+
+from fdp_jax import cross_validation, data_sources
+
+
+def main(config, workdir: str) -> dict:
+  if config.cv.protocol != 'loso':
+    raise ValueError(f"unknown cv.protocol {config.cv.protocol!r}: only 'loso' is implemented")
+  try:
+    results = cross_validation.run_loso(config, workdir)
+  except data_sources.DatasetNotBuiltError as e:
+    sys.exit(str(e))
+  print(cross_validation.markdown_table(results))
+  print(f'Run directory: {workdir}')
+  logging.info('results written to %s/results.json', workdir)
+  return results

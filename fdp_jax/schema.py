@@ -1,0 +1,72 @@
+"""The feature schema shared by every micro-expression corpus builder.
+
+One record is one coded micro-expression sample (a clip). Every builder — the synthetic corpus and the
+licensed corpora alike — declares its features with `me_features`, so the input pipeline, the trainer and
+prediction read all corpora the same way.
+
+Fields (T = number of frames stored for the clip, S = aligned face size):
+  sample_id      str   stable and unique within the corpus, e.g. 'sub01/EP02_01f' or 'spNO.1/a/153'.
+  corpus         str   short corpus tag ('synthetic_me', 'casme2', ...); the composite protocol mixes them.
+  subject        str   subject id as the corpus spells it, zero-padded ('sub01', '006', 's1', 'spNO.1').
+  clip           str   the source folder / video the frames come from.
+  label          ClassLabel over the protocol's classes (index order is part of the contract).
+  frames         uint8 (T, S, S, 1) aligned grey faces, chronological.
+  frame_numbers  int32 (T,) the frame number each stored frame had in the source (file name number).
+  landmarks      float32 (T, 68, 2) (x, y) in pixels of `frames`.
+  onset, apex, offset   int32 indices into `frames` (0-based), onset <= apex <= offset < T.
+  flow           float32 (T-1, S, S, 2) optional: (dx, dy) motion of each pixel of frame t to frame t+1.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+NUM_LANDMARKS = 68
+
+
+def me_features(image_size: int, class_names: Sequence[str], with_flow: bool = False
+                ) -> tfds.features.FeaturesDict:
+  """The FeaturesDict every builder uses; `with_flow` adds the dense flow between consecutive frames."""
+  s = image_size
+  features = {
+      'sample_id': tfds.features.Text(),
+      'corpus': tfds.features.Text(),
+      'subject': tfds.features.Text(),
+      'clip': tfds.features.Text(),
+      'label': tfds.features.ClassLabel(names=list(class_names)),
+      'frames': tfds.features.Tensor(shape=(None, s, s, 1), dtype=np.uint8, encoding='zlib'),
+      'frame_numbers': tfds.features.Tensor(shape=(None,), dtype=np.int32),
+      'landmarks': tfds.features.Tensor(shape=(None, NUM_LANDMARKS, 2), dtype=np.float32),
+      'onset': tfds.features.Scalar(dtype=np.int32),
+      'apex': tfds.features.Scalar(dtype=np.int32),
+      'offset': tfds.features.Scalar(dtype=np.int32),
+  }
+  if with_flow:
+    features['flow'] = tfds.features.Tensor(shape=(None, s, s, 2), dtype=np.float32, encoding='zlib')
+  return tfds.features.FeaturesDict(features)
+
+
+def check_example(example: dict, image_size: int, with_flow: bool = False) -> None:
+  """Raises ValueError naming the sample when an example breaks the schema's invariants.
+
+  Builders call this before yielding, so a contradiction between annotation and files is caught at
+  build time and never becomes a silently wrong record.
+  """
+  sid = example.get('sample_id', '<no sample_id>')
+  frames = np.asarray(example['frames'])
+  t = frames.shape[0]
+  if frames.ndim != 4 or frames.shape[1:] != (image_size, image_size, 1) or frames.dtype != np.uint8:
+    raise ValueError(f'{sid}: frames must be uint8 (T, {image_size}, {image_size}, 1), got '
+                     f'{frames.dtype} {frames.shape}')
+  if np.asarray(example['landmarks']).shape != (t, NUM_LANDMARKS, 2):
+    raise ValueError(f'{sid}: landmarks must be ({t}, 68, 2), got {np.asarray(example["landmarks"]).shape}')
+  if np.asarray(example['frame_numbers']).shape != (t,):
+    raise ValueError(f'{sid}: frame_numbers must have {t} entries')
+  on, ap, off = (int(example[k]) for k in ('onset', 'apex', 'offset'))
+  if not 0 <= on <= ap <= off < t:
+    raise ValueError(f'{sid}: need 0 <= onset <= apex <= offset < {t}, got {on}, {ap}, {off}')
+  if with_flow and np.asarray(example['flow']).shape != (t - 1, image_size, image_size, 2):
+    raise ValueError(f'{sid}: flow must be ({t - 1}, {image_size}, {image_size}, 2)')

@@ -1,0 +1,139 @@
+"""Pure train/eval steps for FDP and the loop that trains one cross-validation fold.
+
+`train_step(state, batch, rng) -> (state, metrics)` and `eval_step(state, batch) -> outputs` have no Python
+side effects; `make_steps` jits them (and the initialisation) once per run — every fold has the same shapes —
+with the state donated. The RNG
+of step s is `fold_in(fold_key, s)`, so a resumed fold sees the randomness it would have seen.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax.training import train_state
+
+from fdp_jax.models import rank_pooling
+
+
+class TrainState(train_state.TrainState):
+  batch_stats: Any = None
+
+
+def learning_rate_schedule(train_config) -> optax.Schedule:
+  """Linear warm-up then cosine decay to `end_lr_factor`·lr over `num_steps`; or a constant rate."""
+  lr = train_config.learning_rate
+  if train_config.schedule == 'constant':
+    return optax.constant_schedule(lr)
+  if train_config.schedule == 'warmup_cosine':
+    warmup = min(train_config.warmup_steps, max(train_config.num_steps - 1, 0))
+    return optax.warmup_cosine_decay_schedule(
+        0.0 if warmup else lr, lr, warmup, max(train_config.num_steps, warmup + 1),
+        end_value=lr * train_config.end_lr_factor)
+  raise ValueError(f"unknown train.schedule {train_config.schedule!r}: use 'constant' or 'warmup_cosine'")
+
+
+def make_optimizer(train_config) -> optax.GradientTransformation:
+  """'adamw': decoupled weight decay (AdamW); 'adam_l2': L2 added to the gradient, as torch.optim.Adam."""
+  schedule = learning_rate_schedule(train_config)
+  wd = train_config.weight_decay
+  if train_config.optimizer == 'adamw':
+    tx = optax.adamw(schedule, weight_decay=wd)
+  elif train_config.optimizer == 'adam_l2':
+    tx = optax.chain(optax.add_decayed_weights(wd), optax.adam(schedule))
+  else:
+    raise ValueError(f"unknown train.optimizer {train_config.optimizer!r}: use 'adamw' or 'adam_l2'")
+  if train_config.get('grad_clip_norm'):
+    tx = optax.chain(optax.clip_by_global_norm(train_config.grad_clip_norm), tx)
+  return tx
+
+
+def create_train_state(model: nn.Module, train_config, example_batch: dict, rng: jax.Array) -> TrainState:
+  """Initialises parameters and optimiser state from `rng` (only the shapes of `example_batch` are used)."""
+  frames = jnp.zeros(example_batch['frames'].shape, jnp.float32)
+  mask = jnp.ones(example_batch['frame_mask'].shape, bool)
+  variables = model.init({'params': rng}, frames, mask, train=False)
+  return TrainState.create(apply_fn=model.apply, params=variables['params'],
+                           batch_stats=variables.get('batch_stats', flax.core.FrozenDict()),
+                           tx=make_optimizer(train_config))
+
+
+def fdp_losses(outputs: dict, batch: dict, loss_config) -> dict[str, jax.Array]:
+  """Per-term losses (SPEC §3): CE on labels, MSE on the dynamic image, ranking loss on the scores.
+
+  Padding examples (batch['mask'] False) contribute nothing.
+  """
+  weight = batch['mask'].astype(jnp.float32)
+  denom = jnp.maximum(weight.sum(), 1.0)
+  ce = optax.softmax_cross_entropy_with_integer_labels(outputs['logits'], batch['label'])
+  mse = jnp.mean(jnp.square(outputs['dynamic_image'] - batch['dynamic_image']), axis=(1, 2))
+  frame_mask = batch['frame_mask'] & batch['mask'][:, None]
+  rank = rank_pooling.ranking_loss(outputs['rank_scores'], frame_mask, loss_config.rank_temperature)
+  terms = {
+      'loss_mer': (ce * weight).sum() / denom,
+      'loss_dynamic_image': (mse * weight).sum() / denom,
+      'loss_rank': rank,
+  }
+  terms['loss'] = (loss_config.mer * terms['loss_mer'] + loss_config.dynamic_image * terms['loss_dynamic_image']
+                   + loss_config.rank * terms['loss_rank'])
+  return terms
+
+
+def train_step(state: TrainState, batch: dict, rng: jax.Array, loss_config) -> tuple[TrainState, dict]:
+  """One optimiser step on a batch; returns the new state and scalar metrics."""
+
+  def loss_fn(params):
+    outputs, updates = state.apply_fn(
+        {'params': params, 'batch_stats': state.batch_stats}, batch['frames'], batch['frame_mask'],
+        train=True, rngs={'dropout': rng}, mutable=['batch_stats'])
+    terms = fdp_losses(outputs, batch, loss_config)
+    return terms['loss'], (terms, outputs, updates)
+
+  grads, (terms, outputs, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
+  state = state.apply_gradients(grads=grads, batch_stats=updates['batch_stats'])
+  correct = (jnp.argmax(outputs['logits'], -1) == batch['label']) & batch['mask']
+  metrics = dict(terms, accuracy=correct.sum() / jnp.maximum(batch['mask'].sum(), 1),
+                 grad_norm=optax.tree.norm(grads))
+  return state, metrics
+
+
+def eval_step(state: TrainState, batch: dict) -> dict:
+  """Class probabilities (B, C) and predictions (B,) in eval mode (running BatchNorm statistics)."""
+  outputs = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
+                           batch['frames'], batch['frame_mask'], train=False)
+  probs = jax.nn.softmax(outputs['logits'].astype(jnp.float32), axis=-1)
+  return {'probabilities': probs, 'prediction': jnp.argmax(probs, -1)}
+
+
+class Steps(NamedTuple):
+  """The jitted functions of a run, compiled once and shared by every fold (all folds have one shape)."""
+  init: Callable      # (rng) -> TrainState
+  train: Callable     # (state, batch, rng) -> (state, metrics); the state is donated
+  eval: Callable      # (state, batch) -> {'probabilities', 'prediction'}
+
+
+def make_steps(model: nn.Module, train_config, loss_config, example_batch: dict) -> Steps:
+  shapes = {k: jax.ShapeDtypeStruct(np.shape(example_batch[k]), np.asarray(example_batch[k]).dtype)
+            for k in ('frames', 'frame_mask')}
+  init = jax.jit(lambda rng: create_train_state(model, train_config, shapes, rng))
+  train = jax.jit(functools.partial(train_step, loss_config=loss_config), donate_argnums=0)
+  return Steps(init, train, jax.jit(eval_step))
+
+
+def predict(eval_fn: Callable, state: TrainState, batches) -> dict[str, np.ndarray]:
+  """Runs `eval_fn` over padded batches; returns unpadded record indices, labels, predictions, probs."""
+  out = {'index': [], 'label': [], 'prediction': [], 'probabilities': []}
+  for batch in batches:
+    res = jax.device_get(eval_fn(state, batch))
+    keep = np.asarray(batch['mask'])
+    out['index'].append(np.asarray(batch['index'])[keep])
+    out['label'].append(np.asarray(batch['label'])[keep])
+    out['prediction'].append(np.asarray(res['prediction'])[keep])
+    out['probabilities'].append(np.asarray(res['probabilities'])[keep])
+  return {k: np.concatenate(v) for k, v in out.items()}

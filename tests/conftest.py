@@ -1,0 +1,44 @@
+"""Shared fixtures: the tiny synthetic corpus, built once per test session, and a tiny run config."""
+
+import os
+import sys
+from pathlib import Path
+
+# Two fake CPU devices for every test process; must happen before JAX is imported anywhere.
+os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=2')
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / 'shared'
+sys.path.insert(0, str(REPO))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def tiny_data_dir(tmp_path_factory):
+  """data_dir holding synthetic_me/tiny (4 subjects × 10 clips, 32 px, with flow)."""
+  from datasets.synthetic_me import synthetic_me_dataset_builder as m
+  data_dir = tmp_path_factory.mktemp('tfds')
+  m.Builder(config='tiny', data_dir=str(data_dir), file_format='array_record').download_and_prepare()
+  return str(data_dir)
+
+
+def tiny_config(data_dir: str, **train):
+  """configs/synthetic.py shrunk to the tiny corpus: a few steps, 32-px frames, no progress bar."""
+  from configs import synthetic
+  config = synthetic.get_config()
+  config.progress_bar = False
+  config.data.builder_config = 'tiny'
+  config.data.data_dir = data_dir
+  config.data.image_size = 32
+  config.data.num_frames = 4
+  config.data.num_threads = 1
+  config.train.batch_size = 4
+  config.train.num_steps = 3
+  config.train.warmup_steps = 1
+  config.train.log_every_steps = 1
+  config.eval.batch_size = 4
+  for k, v in train.items():
+    config.train[k] = v
+  return config

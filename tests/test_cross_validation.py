@@ -1,0 +1,78 @@
+"""A tiny LOSO run end to end: results.json structure, honest aggregation, checkpoints, TensorBoard."""
+
+import glob
+import json
+import os
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from fdp_jax import checkpointing, cross_validation, metrics, run
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tiny_data_dir, tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('run'))
+  config = tiny_config(tiny_data_dir)
+  config.cv.subjects = 's00,s02'
+  results = run.main(config, workdir)
+  return config, workdir, results
+
+
+def test_results_json_structure(tiny_run):
+  config, workdir, results = tiny_run
+  with open(os.path.join(workdir, 'results.json')) as f:
+    on_disk = json.load(f)
+  assert on_disk == json.loads(json.dumps(results))
+  assert on_disk['selection'] == 'end_of_schedule'
+  assert on_disk['dataset']['class_names'] == ['happiness', 'surprise', 'disgust', 'repression', 'others']
+  assert [f['subject'] for f in on_disk['folds']] == ['s00', 's02']
+  for fold in on_disk['folds']:
+    n = fold['num_test']
+    assert n == 10 and len(fold['sample_ids']) == len(fold['labels']) == len(fold['predictions']) == n
+    assert all(sid.startswith(fold['subject'] + '/') for sid in fold['sample_ids'])
+    assert fold['num_train'] == 30 and fold['steps'] == config.train.num_steps
+    np.testing.assert_allclose(np.sum(fold['probabilities'], axis=1), 1.0, atol=1e-5)
+    assert fold['predictions'] == np.argmax(fold['probabilities'], axis=1).tolist()
+    cm = metrics.confusion_matrix(fold['labels'], fold['predictions'], 5)
+    assert fold['confusion_matrix'] == cm.tolist()
+    assert fold['metrics'] == metrics.scores_from_confusion(cm)
+  agg = on_disk['aggregate']
+  labels = sum((f['labels'] for f in on_disk['folds']), [])
+  preds = sum((f['predictions'] for f in on_disk['folds']), [])
+  pooled = metrics.scores_from_confusion(metrics.confusion_matrix(labels, preds, 5))
+  for k in ('accuracy', 'uf1', 'uar', 'wf1', 'war'):
+    assert agg[k] == pytest.approx(pooled[k])
+  assert agg['num_samples'] == 20 and agg['num_folds'] == 2
+
+
+def test_run_directory_has_checkpoints_tensorboard_and_timing(tiny_run):
+  config, workdir, _ = tiny_run
+  for subject in ('s00', 's02'):
+    assert checkpointing.fold_manager(workdir, subject).latest_step() == config.train.num_steps
+    events = glob.glob(os.path.join(workdir, 'tensorboard', subject, 'events.out.tfevents.*'))
+    assert events and os.path.getsize(events[0]) > 0
+  assert set(json.load(open(os.path.join(workdir, 'timing.json')))['fold_seconds']) == {'s00', 's02'}
+  assert json.load(open(os.path.join(workdir, 'config.json')))['data']['builder_config'] == 'tiny'
+
+
+def test_markdown_table_lists_every_fold_and_the_aggregate(tiny_run):
+  _, _, results = tiny_run
+  table = cross_validation.markdown_table(results)
+  assert '| s00 | 10 |' in table and '| s02 | 10 |' in table
+  assert f"UF1 {results['aggregate']['uf1']:.4f}" in table and 'end_of_schedule' in table
+
+
+def test_same_seed_gives_identical_results(tiny_run, tiny_data_dir, tmp_path):
+  config, _, results = tiny_run
+  again = run.main(config, str(tmp_path))
+  assert again == results
+
+
+def test_class_count_mismatch_fails_before_training(tiny_data_dir, tmp_path):
+  config = tiny_config(tiny_data_dir)
+  config.data.num_classes = 3
+  with pytest.raises(ValueError, match='num_classes is 3'):
+    run.main(config, str(tmp_path))
+  assert not os.path.exists(tmp_path / 'checkpoints')

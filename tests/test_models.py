@@ -1,0 +1,279 @@
+"""The LGFAT frame encoder, the decoder and FDP (fdp_jax.models): shapes, layouts, pooling semantics and
+numerical parity of the encoder blocks with the released PyTorch code."""
+
+import functools
+import json
+import math
+from pathlib import Path
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs.fdp_sizes import fdp_model
+from fdp_jax.models import build_model, lgfat
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / 'shared/reference'
+POOLINGS = ('rank', 'arp', 'static')
+B, T, SIZE = 2, 4, 32
+
+
+def small_model(pooling='rank', layout='paper', image_size=SIZE):
+  config = fdp_model('small')
+  config.temporal_pooling = pooling
+  config.block_layout = layout
+  return build_model(config, num_classes=5, image_size=image_size)
+
+
+def param_paths(params):
+  return ['/'.join(k) for k in flax.traverse_util.flatten_dict(flax.core.unfreeze(params))]
+
+
+def count(tree):
+  return sum(math.prod(x.shape) for x in jax.tree.leaves(tree))
+
+
+def frames_like(seed, b=B, t=T, size=SIZE):
+  """(b, t, size, size, 1) in [-1, 1]; numpy, because each jax.random shape costs a compilation."""
+  return jnp.asarray(np.random.default_rng(seed).uniform(-1, 1, (b, t, size, size, 1)), jnp.float32)
+
+
+@pytest.fixture(scope='module')
+def variables():
+  """Real `init` of the small paper-layout 'rank' model; 'arp'/'static' use the same minus the scorer."""
+  return jax.jit(lambda x: small_model().init(jax.random.key(0), x, train=False))(frames_like(0))
+
+
+def variables_for(variables, pooling):
+  if pooling == 'rank':
+    return variables
+  params = {k: v for k, v in variables['params'].items() if k != 'rank_scorer'}
+  return {'params': params, 'batch_stats': variables['batch_stats']}
+
+
+@functools.lru_cache(maxsize=None)
+def _eval_fn(pooling):
+  # Jitted once per pooling: op-by-op dispatch would compile every primitive separately (slower).
+  return jax.jit(lambda v, x, m: small_model(pooling).apply(v, x, m, train=False))
+
+
+def apply_eval(variables, pooling, frames, mask=None):
+  return _eval_fn(pooling)(variables_for(variables, pooling), frames, mask)
+
+
+@pytest.mark.parametrize('layout', ['paper', 'released'])
+@pytest.mark.parametrize('pooling', POOLINGS)
+def test_output_shapes_small_64px(pooling, layout):
+  model = small_model(pooling, layout, image_size=64)
+  x = jax.ShapeDtypeStruct((2, 8, 64, 64, 1), jnp.float32)
+  mask = jax.ShapeDtypeStruct((2, 8), jnp.bool_)
+  v = jax.eval_shape(lambda x, m: model.init(jax.random.key(0), x, m, train=False), x, mask)
+  out = jax.eval_shape(lambda v, x, m: model.apply(v, x, m, train=False), v, x, mask)
+  assert {k: (o.shape, o.dtype) for k, o in out.items()} == {
+      'logits': ((2, 5), jnp.float32), 'dynamic_image': ((2, 64, 64), jnp.float32),
+      'rank_scores': ((2, 8), jnp.float32)}
+  # Stem /4 and one stride-1 stage: 16×16 final maps, as the decoder (two ×2 upsamplings) expects; the
+  # paper layout ends on the GFA block's width, the released one on the last LFA block's.
+  encoder = lgfat.LGFAT(**{k: getattr(model, k) for k in (
+      'stem_channels', 'depths', 'channels', 'gfa_channels', 'sr_ratios', 'block_layout')})
+  fmap = jax.eval_shape(lambda x: encoder.init_with_output(jax.random.key(0), x, train=False)[0],
+                        jax.ShapeDtypeStruct((16, 64, 64, 1), jnp.float32))
+  assert fmap.shape == (16, 16, 16, 48 if layout == 'paper' else 32)
+
+
+def test_real_forward_outputs(variables):
+  for pooling in POOLINGS:
+    out = apply_eval(variables, pooling, frames_like(1))
+    assert out['logits'].shape == (B, 5) and out['logits'].dtype == jnp.float32
+    assert out['dynamic_image'].shape == (B, SIZE, SIZE)
+    assert np.all((out['dynamic_image'] >= 0) & (out['dynamic_image'] <= 1))
+    assert out['rank_scores'].shape == (B, T)
+    assert all(np.all(np.isfinite(o)) for o in out.values())
+    if pooling != 'rank':
+      assert np.all(out['rank_scores'] == 0)
+
+
+def test_released_size_shapes_and_parameter_count():
+  config = fdp_model('released')
+  counts = {}
+  for layout in ('paper', 'released'):
+    config.block_layout = layout
+    model = build_model(config, num_classes=5, image_size=64)
+    x = jax.ShapeDtypeStruct((2, 8, 64, 64, 1), jnp.float32)
+    v = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), x)
+    out = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), v, x)
+    assert out['logits'].shape == (2, 5) and out['dynamic_image'].shape == (2, 64, 64)
+    counts[layout] = count(v['params']), count(v['params']['frame_encoder'])
+    last = v['params']['frame_encoder']['norm']['scale'].shape[0]
+    assert last == (1024 if layout == 'paper' else 768)
+  # The LFA-only encoder is parameter for parameter the released frame_rep (its Linear head aside).
+  keys = json.loads((REFERENCE / 'official_state_dict_keys.json').read_text())['fdp']
+  released_encoder = sum(math.prod(shape) for key, shape, _ in keys
+                         if key.startswith('frame_rep.') and not key.startswith('frame_rep.proj_head')
+                         and 'running_' not in key and 'num_batches' not in key)
+  assert counts['released'][1] == released_encoder == 51_802_624
+  # GFA blocks add ~10 M; heads, projection and decoder ~2.3 M (measured: 64,063,031 in total).
+  assert 60e6 < counts['paper'][0] < 70e6
+
+
+def test_gfa_blocks_only_in_paper_layout():
+  x = jax.ShapeDtypeStruct((1, 2, SIZE, SIZE, 1), jnp.float32)
+  paths = {}
+  for layout in ('paper', 'released'):
+    model = small_model(layout=layout)
+    paths[layout] = param_paths(jax.eval_shape(
+        lambda x: model.init(jax.random.key(0), x, train=False), x)['params'])
+  attention = [p for p in paths['paper'] if '/e_mhsa/' in p]
+  # Small config: 1 stage → 1 GFA block, with q, k, v, proj kernels and biases.
+  assert len([p for p in attention if p.endswith('kernel')]) == 1 * 4
+  assert not [p for p in paths['released'] if 'e_mhsa' in p or 'norm2' in p]
+
+
+def test_drop_path_per_example_in_train_identity_in_eval():
+  x = jnp.ones((64, 3, 3, 2))
+  drop = lgfat.DropPath(0.5)
+  assert np.array_equal(drop.apply({}, x, train=False), x)
+  y = drop.apply({}, x, train=True, rngs={'dropout': jax.random.key(0)})
+  per_example = np.asarray(y).reshape(64, -1)
+  assert set(np.unique(per_example)) == {0.0, 2.0}                  # kept branches rescaled by 1/keep
+  assert np.all(per_example.min(1) == per_example.max(1))            # one decision per example
+  y2 = drop.apply({}, x, train=True, rngs={'dropout': jax.random.key(1)})
+  assert not np.array_equal(y, y2)
+
+
+def test_drop_path_in_the_encoder(variables):
+  """The trained encoder's variables under a high drop-path rate: stochastic in train, fixed in eval."""
+  model = small_model()
+  encoder = lgfat.LGFAT(**{k: getattr(model, k) for k in (
+      'stem_channels', 'depths', 'channels', 'gfa_channels', 'sr_ratios', 'block_layout')},
+                        drop_path_rate=0.9)
+  v = {'params': variables['params']['frame_encoder'],
+       'batch_stats': variables['batch_stats']['frame_encoder']}
+  x = frames_like(2)[0]
+  run = jax.jit(lambda rng, train: encoder.apply(v, x, train=train, rngs={'dropout': rng},
+                                                 mutable=['batch_stats'])[0], static_argnums=1)
+  assert not np.allclose(run(jax.random.key(0), True), run(jax.random.key(1), True))
+  np.testing.assert_array_equal(run(jax.random.key(0), False), run(jax.random.key(1), False))
+
+
+def test_static_pooling_sees_only_the_centre_frame(variables):
+  x = frames_like(3)
+  other = x.at[:, jnp.array([0, 1, 3])].set(frames_like(4)[:, jnp.array([0, 1, 3])])
+  a, b = apply_eval(variables, 'static', x), apply_eval(variables, 'static', other)
+  np.testing.assert_array_equal(a['logits'], b['logits'])
+  np.testing.assert_array_equal(a['dynamic_image'], b['dynamic_image'])
+  c = apply_eval(variables, 'static', x.at[:, T // 2].set(frames_like(5)[:, 0]))
+  assert not np.allclose(a['logits'], c['logits'], rtol=1e-4, atol=0)
+  # With a mask the centre is the middle valid frame: frames 0, 1, 2 valid → frame 1.
+  mask = jnp.array([[True, True, True, False]] * B)
+  d = apply_eval(variables, 'static', x, mask)
+  e = apply_eval(variables, 'static', x[:, jnp.array([1, 1, 1, 1])])
+  np.testing.assert_allclose(d['logits'], e['logits'], rtol=1e-6)
+
+
+def test_arp_depends_on_frame_order(variables):
+  x = frames_like(6)
+  forward, backward = apply_eval(variables, 'arp', x), apply_eval(variables, 'arp', x[:, ::-1])
+  assert not np.allclose(forward['logits'], backward['logits'], rtol=1e-3, atol=0)
+
+
+@pytest.mark.parametrize('pooling', ['arp', 'rank'])
+def test_masked_frames_do_not_change_outputs(variables, pooling):
+  x = frames_like(7)
+  mask = jnp.array([[True, True, True, False], [True, False, True, True]])
+  replaced = x.at[0, 3].set(frames_like(8)[0, 0]).at[1, 1].set(frames_like(9)[0, 0])
+  a, b = apply_eval(variables, pooling, x, mask), apply_eval(variables, pooling, replaced, mask)
+  for key in a:
+    np.testing.assert_allclose(a[key], b[key], rtol=1e-6, atol=1e-7)
+  assert np.all(a['rank_scores'] * ~mask == 0)
+  unmasked = apply_eval(variables, pooling, replaced)
+  assert not np.allclose(a['logits'], unmasked['logits'], rtol=1e-4, atol=0)
+
+
+def test_rank_pooling_trains_the_scorer(variables):
+  """Gradients of a train-mode loss reach the rank scorer through the score modulation, finite."""
+  model = small_model()
+
+  def loss(params):
+    out, _ = model.apply({'params': params, 'batch_stats': variables['batch_stats']}, frames_like(10),
+                         train=True, rngs={'dropout': jax.random.key(0)}, mutable=['batch_stats'])
+    return jnp.sum(out['logits'] ** 2) + jnp.mean(out['dynamic_image'])
+
+  grads = jax.jit(jax.grad(loss))(variables['params'])
+  assert all(np.all(np.isfinite(g)) for g in jax.tree.leaves(grads))
+  assert any(np.any(g != 0) for g in jax.tree.leaves(grads['rank_scorer']))
+
+
+def test_make_divisible_and_gfa_split():
+  assert lgfat.make_divisible(96 * 3, 32) == 288
+  assert lgfat.make_divisible(int(128 * 0.75), 32) == 96
+  assert lgfat.make_divisible(int(1024 * 0.75), 32) == 768
+  assert lgfat.make_divisible(768 * 3, 32) == 2304
+  assert lgfat.make_divisible(10, 8) == 16                           # never more than 10% below v
+  assert lgfat.gfa_split(128, 0.75, 8) == (96, 32)
+  assert lgfat.gfa_split(1024, 0.75, 8) == (768, 256)
+  assert lgfat.gfa_split(64, 0.75, 8) == (48, 16)                    # narrow: rounded to head_dim
+
+
+def test_unknown_choices_are_rejected():
+  config = fdp_model('small')
+  config.name = 'mol'
+  with pytest.raises(ValueError, match='unknown model'):
+    build_model(config, 5, 32)
+  model = small_model(pooling='conv3d')
+  with pytest.raises(ValueError, match='temporal_pooling'):
+    jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False),
+                   jax.ShapeDtypeStruct((1, 2, SIZE, SIZE, 1), jnp.float32))
+
+
+# ---- numerical parity with the released PyTorch blocks (fixtures in shared/reference) ----
+
+def torch_to_flax(fixture):
+  """The fixture's PyTorch state_dict as Linen variables: 'features.3.mlp.conv1.weight' →
+  params['features_3']['mlp']['conv1']['kernel'] (OIHW → HWIO, (out, in) → (in, out))."""
+  params, stats = {}, {}
+  for key in fixture.files:
+    if not key.startswith('param/'):
+      continue
+    names = []
+    for part in key[len('param/'):].split('.'):
+      if part.isdigit():
+        names[-1] += f'_{part}'
+      else:
+        names.append(part)
+    *path, leaf = names
+    value = fixture[key]
+    if leaf == 'weight':
+      target = {4: (params, 'kernel', (2, 3, 1, 0)), 2: (params, 'kernel', (1, 0)), 1: (params, 'scale', (0,))}
+      tree, name, perm = target[value.ndim]
+      tree[(*path, name)] = value.transpose(perm)
+    elif leaf == 'bias':
+      params[(*path, 'bias')] = value
+    elif leaf in ('running_mean', 'running_var'):
+      stats[(*path, leaf[len('running_'):])] = value
+  return (flax.traverse_util.unflatten_dict(params), flax.traverse_util.unflatten_dict(stats))
+
+
+def test_gfa_block_matches_released():
+  fixture = np.load(REFERENCE / 'fixtures/fdp_gfa_block_96_128_s2_sr2.npz')
+  params, stats = torch_to_flax(fixture)
+  x = fixture['input/0'].transpose(0, 2, 3, 1)
+  y = lgfat.GFABlock(128, stride=2, sr_ratio=2, head_dim=8, mix_ratio=0.75).apply(
+      {'params': params, 'batch_stats': stats}, x, train=False)
+  np.testing.assert_allclose(y, fixture['output/0'].transpose(0, 2, 3, 1), atol=1e-5)
+
+
+def test_lfa_encoder_matches_released():
+  fixture = np.load(REFERENCE / 'fixtures/fdp_frame_encoder_depths2100.npz')
+  params, stats = torch_to_flax(fixture)
+  head = params.pop('proj_head_0')
+  encoder = lgfat.LGFAT(stem_channels=(64, 32, 64), depths=(2, 1), channels=(96, 192),
+                        block_layout='released')
+  fmap = encoder.apply({'params': params, 'batch_stats': stats}, fixture['input/0'].transpose(0, 2, 3, 1),
+                       train=False)
+  assert fmap.shape == (2, 8, 8, 192)
+  # The release pools the map and applies its Linear head; done here by hand.
+  y = fmap.mean(axis=(1, 2)) @ head['kernel'] + head['bias']
+  np.testing.assert_allclose(y, fixture['output/0'], atol=1e-5)
