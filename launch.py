@@ -7,7 +7,7 @@
 import datetime
 import os
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 config_flags.DEFINE_config_file('config', 'configs/synthetic.py', 'Config file (configs/<name>.py[:arg]).',
@@ -19,6 +19,9 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  if not FLAGS['verbosity'].present:
+    # orbax logs every checkpoint step at INFO; keep the console to the progress bar and the results.
+    logging.set_verbosity(logging.WARNING)
   from fdp_jax import run  # after flag parsing, so --help is fast
   workdir = FLAGS.workdir or os.path.join(
       'runs', datetime.datetime.now().strftime('%Y%m%d-%H%M%S') + '-' + FLAGS.config.data.builder)

@@ -42,7 +42,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   train = config.train = ml_collections.ConfigDict()
   train.batch_size = 8
-  train.num_steps = 180
+  train.num_steps = 170
   train.optimizer = 'adamw'
   train.learning_rate = 2e-3
   train.schedule = 'warmup_cosine'
