@@ -7,8 +7,13 @@
 import datetime
 import os
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from fdp_jax import host_memory
+
+if __name__ == '__main__':
+  host_memory.reexec_with_huge_pages()   # before JAX is imported: ~25 % faster CPU steps
+
+from absl import app, flags, logging  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
 
 config_flags.DEFINE_config_file('config', 'configs/synthetic.py', 'Config file (configs/<name>.py[:arg]).',
                                 lock_config=True)
