@@ -1,11 +1,14 @@
 """FDP training-step throughput and peak memory.
 
-  python benchmarks/train_step.py                       # small and released sizes, batch 8, 8×64×64
-  python benchmarks/train_step.py --sizes=small --batch=16 --steps=20
+  python benchmarks/train_step.py                        # small, paper_large and released, batch 8, 8×64×64
+  python benchmarks/train_step.py --models=released --batch=8 --steps=5
 
-Each size runs in its own process so its peak resident memory (CPU) or peak device memory (GPU/TPU,
-from `memory_stats`) is its own. Times exclude compilation: one warm-up step, then `--steps` timed steps
-of the same jitted `fdp_jax.train.train_step` the trainer uses (forward, backward, optimiser update).
+Models: `small` (paper design, CPU size: the synthetic default), `paper_large` (paper design at the
+released widths/depths, GFA blocks included) and `released` (FDP exactly as released: LFA-only encoder,
+4096-d frame features, CLS_Net, SegNet; the released loss weights). Each runs in its own process so its
+peak resident memory (CPU) or peak device memory (GPU/TPU, from `memory_stats`) is its own. Times exclude
+compilation: one warm-up step, then `--steps` timed steps of the same jitted `fdp_jax.train.train_step` the
+trainer uses (forward, backward, optimiser update).
 """
 
 import argparse
@@ -18,8 +21,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from fdp_jax import host_memory  # noqa: E402
 
-def measure(size: str, batch: int, frames: int, image: int, num_steps: int, pooling: str) -> dict:
+if __name__ == '__main__':
+  host_memory.reexec_with_huge_pages()   # what launch.py does, so the numbers are what a run gets
+
+
+def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pooling: str) -> dict:
   import jax
   import jax.numpy as jnp
   import numpy as np
@@ -28,9 +36,13 @@ def measure(size: str, batch: int, frames: int, image: int, num_steps: int, pool
   from fdp_jax import cross_validation, train
   from fdp_jax.models import build_model
 
-  config = synthetic.get_config()
-  config.model = fdp_sizes.fdp_model(size)
-  config.model.temporal_pooling = pooling
+  if name == 'released':
+    from configs import released_recipe
+    config = released_recipe.released_config('synthetic_me', 'default', 5)
+  else:
+    config = synthetic.get_config()
+    config.model = fdp_sizes.fdp_model({'small': 'small', 'paper_large': 'released'}[name])
+    config.model.temporal_pooling = pooling
   config.data.image_size = image
   model = build_model(config.model, config.data.num_classes, image)
   rng = np.random.default_rng(0)
@@ -60,7 +72,7 @@ def measure(size: str, batch: int, frames: int, image: int, num_steps: int, pool
   stats = dev.memory_stats() if hasattr(dev, 'memory_stats') else None
   peak = (stats or {}).get('peak_bytes_in_use')
   return {
-      'size': size, 'temporal_pooling': pooling, 'device': str(dev.device_kind), 'batch': batch,
+      'model': name, 'temporal_pooling': pooling, 'device': str(dev.device_kind), 'batch': batch,
       'frames': frames, 'image': image, 'params': int(params), 'compile_s': round(compile_s, 1),
       'step_ms': round(dt * 1000, 1), 'clips_per_s': round(batch / dt, 2),
       'peak_device_mib': round(peak / 2**20) if peak else None,
@@ -70,7 +82,7 @@ def measure(size: str, batch: int, frames: int, image: int, num_steps: int, pool
 
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--sizes', default='small,released')
+  p.add_argument('--models', default='small,paper_large,released')
   p.add_argument('--batch', type=int, default=8)
   p.add_argument('--frames', type=int, default=8)
   p.add_argument('--image', type=int, default=64)
@@ -79,21 +91,21 @@ def main():
   p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
   a = p.parse_args()
   if a.child:
-    print(json.dumps(measure(a.sizes, a.batch, a.frames, a.image, a.steps, a.pooling)))
+    print(json.dumps(measure(a.models, a.batch, a.frames, a.image, a.steps, a.pooling)))
     return
   rows = []
-  for size in a.sizes.split(','):
-    cmd = [sys.executable, __file__, '--child', f'--sizes={size}', f'--batch={a.batch}',
+  for model in a.models.split(','):
+    cmd = [sys.executable, __file__, '--child', f'--models={model}', f'--batch={a.batch}',
            f'--frames={a.frames}', f'--image={a.image}', f'--steps={a.steps}', f'--pooling={a.pooling}']
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     rows.append(json.loads(out))
     print(json.dumps(rows[-1]), flush=True)
-  print('\n| size | params | device | batch×T×H×W | step (ms) | clips/s | peak memory (MiB) |')
+  print('\n| model | params | device | batch×T×H×W | step (ms) | clips/s | peak memory (MiB) |')
   print('|---|---:|---|---|---:|---:|---:|')
   for r in rows:
     mem = r['peak_device_mib'] or r['peak_rss_mib']
     kind = 'device' if r['peak_device_mib'] else 'RSS'
-    print(f"| {r['size']} | {r['params'] / 1e6:.2f} M | {r['device']} | {r['batch']}×{r['frames']}×{r['image']}²"
+    print(f"| {r['model']} | {r['params'] / 1e6:.2f} M | {r['device']} | {r['batch']}×{r['frames']}×{r['image']}²"
           f" | {r['step_ms']} | {r['clips_per_s']} | {mem} ({kind}) |")
 
 

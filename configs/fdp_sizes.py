@@ -7,6 +7,7 @@ def fdp_model(size: str = 'small') -> ml_collections.ConfigDict:
   """`size='released'`: Next-ViT widths of the release; `size='small'`: trains in minutes on 2 CPU cores."""
   m = ml_collections.ConfigDict()
   m.name = 'fdp'
+  m.variant = 'paper'           # the paper design (fdp_jax.models.fdp); see `released_fdp_model`
   # 'paper': every stage is `depth` LFA blocks then one GFA block (SPEC §3); 'released': LFA only (SPEC §2).
   m.block_layout = 'paper'
   # 'rank' (rank scorer + approximate rank pooling at the soft ranks), 'arp' (plain approximate rank
@@ -46,4 +47,22 @@ def fdp_model(size: str = 'small') -> ml_collections.ConfigDict:
     m.decoder_channels = (16, 8)
   else:
     raise ValueError(f"unknown FDP size {size!r}: use 'small' or 'released'")
+  return m
+
+
+def released_fdp_model() -> ml_collections.ConfigDict:
+  """FDP exactly as released (SPEC §2, `fdp_jax.models.released`): LFA-only encoder, (B, 8, 4096) frame
+  features reshaped into a 64×64×8 volume, CLS_Net, SegNet. Loads converted PyTorch weights
+  (`python -m fdp_jax.convert`); 64×64 frames and 8 of them only."""
+  m = ml_collections.ConfigDict()
+  m.name = 'fdp'
+  m.variant = 'released'
+  m.block_layout = 'released'   # the encoder has no GFA blocks, as in the release
+  m.stem_channels = (64, 32, 64)
+  m.depths = (3, 4, 10, 3)
+  m.channels = (96, 192, 384, 768)
+  m.drop_path_rate = 0.1
+  m.dropout = 0.0
+  m.feature_dim = 4096
+  m.segnet_channels = (64, 128, 256, 512, 512)
   return m

@@ -39,10 +39,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   loss.dynamic_image = 10.0
   loss.rank = 0.1
   loss.rank_temperature = 0.1   # pairwise-sigmoid soft ranks in the ranking loss
+  # Cross-entropy weighted by inverse class frequency of the fold's training set (CASME II-like imbalance).
+  loss.class_balance = True
 
   train = config.train = ml_collections.ConfigDict()
   train.batch_size = 8
-  train.num_steps = 170
+  train.num_steps = 180
   train.optimizer = 'adamw'
   train.learning_rate = 2e-3
   train.schedule = 'warmup_cosine'

@@ -1,7 +1,9 @@
 """grain input pipeline: T-frame sampling, crop/flip/jitter augmentation, dynamic-image targets, batching.
 
 One record of the shared schema (`fdp_jax.schema`) becomes one example:
-  frames         (T, S, S, 1) float32 in [-1, 1]   (x / 255 − 0.5) / 0.5, S = config.data.image_size
+  frames         (T, S, S, 1) float32 in [-1, 1]   (x / 255 − 0.5) / 0.5, S = config.data.image_size; with
+                                                    data.normalization 'released_per_split' then shifted
+                                                    and scaled by the split's statistics (`split_statistics`)
   frame_mask     (T,) bool                          all True: sampling always yields T frames
   dynamic_image  (S, S) float32 in [0, 1]           SPEC §5 target computed from the sampled frames
   label          () int32
@@ -71,11 +73,13 @@ def _resize(frames: np.ndarray, size: int) -> np.ndarray:
 
 
 class ClipTransform:
-  """Record → example dict (see module docstring). `train=True` enables the random augmentations."""
+  """Record → example dict (see module docstring). `train=True` enables the random augmentations;
+  `normalization` (shift, scale) maps the [-1, 1] frames to (x − shift) / scale."""
 
-  def __init__(self, data_config, train: bool):
+  def __init__(self, data_config, train: bool, normalization: tuple[float, float] | None = None):
     self.cfg = data_config
     self.train = train
+    self.normalization = normalization
 
   def window(self, record: dict) -> tuple[int, int]:
     if self.cfg.window == 'onset_offset':
@@ -100,14 +104,44 @@ class ClipTransform:
     if self.train and cfg.horizontal_flip and rng.random() < 0.5:
       frames = frames[:, :, ::-1]
     frames01 = frames.astype(np.float32) / 255.0
+    normalised = (frames01 - 0.5) / 0.5
+    if self.normalization is not None:
+      shift, scale = self.normalization
+      normalised = (normalised - np.float32(shift)) / np.float32(scale)
     return {
-        'frames': ((frames01 - 0.5) / 0.5)[..., None],
+        'frames': normalised[..., None],
         'frame_mask': np.ones((cfg.num_frames,), bool),
         'dynamic_image': dynamic_image_uint8(frames01).astype(np.float32) / 255.0,
         'label': np.int32(record['label']),
         'index': np.int32(record['_index']),
         'mask': np.bool_(True),
     }
+
+
+def split_statistics(source: Sequence[dict], indices: Sequence[int], data_config) -> tuple[float, float]:
+  """The released per-split normalisation (SPEC §2): (shift, scale) of one split — the mean of all its
+  [-1, 1] frames (the evaluation sampling, no augmentation), and the maximum of the frames once shifted.
+
+  The release computes these on each split separately, the test split included; that uses the held-out
+  subject's own statistics (transductive), which is why it is an option of the released recipe only.
+  """
+  transform, split = ClipTransform(data_config, train=False), SubsetSource(source, indices)
+  frames = [transform(split[i])['frames'] for i in range(len(split))]
+  shift = sum(float(f.sum(dtype=np.float64)) for f in frames) / sum(f.size for f in frames)
+  high = max(float(f.max()) for f in frames) - shift
+  if not high > 0:
+    raise ValueError('released per-split normalisation: the split is constant, nothing to scale by')
+  return shift, high
+
+
+def normalization_for(source: Sequence[dict], indices: Sequence[int], data_config):
+  """The (shift, scale) a split's frames get under `data.normalization`, or None ('standard')."""
+  rule = data_config.get('normalization', 'standard')
+  if rule == 'standard':
+    return None
+  if rule == 'released_per_split':
+    return split_statistics(source, indices, data_config)
+  raise ValueError(f"unknown data.normalization {rule!r}: use 'standard' or 'released_per_split'")
 
 
 def example_shapes(data_config, batch_size: int) -> dict[str, np.ndarray]:
@@ -125,21 +159,22 @@ def _stack(examples: Sequence[dict]) -> dict:
 
 
 def train_iterator(source: Sequence[dict], indices: Sequence[int], data_config, batch_size: int,
-                   seed: int, num_threads: int = 2) -> Iterator[dict]:
+                   seed: int, num_threads: int = 2,
+                   normalization: tuple[float, float] | None = None) -> Iterator[dict]:
   """Endless shuffled, augmented batches (B, ...) of the given records; reshuffled every epoch."""
   if len(indices) == 0:
     raise ValueError('a training fold has no samples')
-  transform = ClipTransform(data_config, train=True)
+  transform = ClipTransform(data_config, train=True, normalization=normalization)
   ds = (grain.MapDataset.source(SubsetSource(source, indices)).seed(seed).shuffle().repeat()
         .random_map(transform).batch(batch_size, drop_remainder=True, batch_fn=_stack))
   options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=2 * batch_size)
   return iter(ds.to_iter_dataset(options))
 
 
-def eval_batches(source: Sequence[dict], indices: Sequence[int], data_config,
-                 batch_size: int) -> Iterator[dict]:
+def eval_batches(source: Sequence[dict], indices: Sequence[int], data_config, batch_size: int,
+                 normalization: tuple[float, float] | None = None) -> Iterator[dict]:
   """Deterministic batches covering every record once; the last is padded with mask=False examples."""
-  transform = ClipTransform(data_config, train=False)
+  transform = ClipTransform(data_config, train=False, normalization=normalization)
   ds = grain.MapDataset.source(SubsetSource(source, indices)).map(transform)
   batch: list[dict] = []
   for example in ds:

@@ -19,7 +19,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from fdp_jax.models import rank_pooling
+from fdp_jax.models import output_dict, rank_pooling
 
 
 class TrainState(train_state.TrainState):
@@ -67,11 +67,14 @@ def create_train_state(model: nn.Module, train_config, example_batch: dict, rng:
 def fdp_losses(outputs: dict, batch: dict, loss_config) -> dict[str, jax.Array]:
   """Per-term losses (SPEC §3): CE on labels, MSE on the dynamic image, ranking loss on the scores.
 
-  Padding examples (batch['mask'] False) contribute nothing.
+  Padding examples (batch['mask'] False) contribute nothing. An optional batch['class_weight'] (B,) scales
+  each example's cross-entropy (the class-balancing weight of its label, see `balanced_class_weights`).
   """
   weight = batch['mask'].astype(jnp.float32)
   denom = jnp.maximum(weight.sum(), 1.0)
   ce = optax.softmax_cross_entropy_with_integer_labels(outputs['logits'], batch['label'])
+  if 'class_weight' in batch:
+    ce = ce * batch['class_weight']
   mse = jnp.mean(jnp.square(outputs['dynamic_image'] - batch['dynamic_image']), axis=(1, 2))
   frame_mask = batch['frame_mask'] & batch['mask'][:, None]
   rank = rank_pooling.ranking_loss(outputs['rank_scores'], frame_mask, loss_config.rank_temperature)
@@ -85,6 +88,17 @@ def fdp_losses(outputs: dict, batch: dict, loss_config) -> dict[str, jax.Array]:
   return terms
 
 
+def balanced_class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
+  """(C,) float32 inverse-frequency weights N / (C · n_c) of a training set's labels, so that every class
+  carries the same total weight and the mean weight over the training examples is 1 (the loss keeps its
+  scale). A class absent from the training set gets weight 0 (it has no examples to weigh)."""
+  counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes).astype(np.float64)
+  present = counts > 0
+  weights = np.zeros(num_classes)
+  weights[present] = counts.sum() / (present.sum() * counts[present])
+  return weights.astype(np.float32)
+
+
 def train_step(state: TrainState, batch: dict, rng: jax.Array, loss_config) -> tuple[TrainState, dict]:
   """One optimiser step on a batch; returns the new state and scalar metrics."""
 
@@ -92,6 +106,7 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, loss_config) -> t
     outputs, updates = state.apply_fn(
         {'params': params, 'batch_stats': state.batch_stats}, batch['frames'], batch['frame_mask'],
         train=True, rngs={'dropout': rng}, mutable=['batch_stats'])
+    outputs = output_dict(outputs, batch['frames'])
     terms = fdp_losses(outputs, batch, loss_config)
     return terms['loss'], (terms, outputs, updates)
 
@@ -107,6 +122,7 @@ def eval_step(state: TrainState, batch: dict) -> dict:
   """Class probabilities (B, C) and predictions (B,) in eval mode (running BatchNorm statistics)."""
   outputs = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
                            batch['frames'], batch['frame_mask'], train=False)
+  outputs = output_dict(outputs, batch['frames'])
   probs = jax.nn.softmax(outputs['logits'].astype(jnp.float32), axis=-1)
   return {'probabilities': probs, 'prediction': jnp.argmax(probs, -1)}
 

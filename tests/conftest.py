@@ -10,6 +10,7 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared'
+REFERENCE = SHARED / 'reference'
 sys.path.insert(0, str(REPO))
 
 import pytest  # noqa: E402
@@ -42,3 +43,15 @@ def tiny_config(data_dir: str, **train):
   for k, v in train.items():
     config.train[k] = v
   return config
+
+
+def reference_variables(fixture, module, *inputs, **kwargs):
+  """The PyTorch state_dict of a reference fixture (`param/<key>`, saved without num_batches_tracked) as
+  the Linen variables of `module`, through the weight converter. `inputs` and `kwargs` are example
+  arguments of the module's __call__ (arrays or ShapeDtypeStructs; e.g. train=False)."""
+  import functools
+  import jax
+  from fdp_jax import convert
+  abstract = jax.eval_shape(functools.partial(module.init, **kwargs), jax.random.key(0), *inputs)
+  state_dict = {k[len('param/'):]: fixture[k] for k in fixture.files if k.startswith('param/')}
+  return convert.variables_from_state_dict(abstract, state_dict, num_batches_tracked=False)

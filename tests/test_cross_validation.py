@@ -16,6 +16,7 @@ def tiny_run(tiny_data_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('run'))
   config = tiny_config(tiny_data_dir)
   config.cv.subjects = 's00,s02'
+  config.cv.best_test_every_steps = 2
   results = run.main(config, workdir)
   return config, workdir, results
 
@@ -45,6 +46,20 @@ def test_results_json_structure(tiny_run):
   for k in ('accuracy', 'uf1', 'uar', 'wf1', 'war'):
     assert agg[k] == pytest.approx(pooled[k])
   assert agg['num_samples'] == 20 and agg['num_folds'] == 2
+
+
+def test_optimistic_best_test_selection_is_reported_beside_not_instead(tiny_run):
+  config, _, results = tiny_run
+  assert results['selection'] == 'end_of_schedule'
+  optimistic = results['optimistic_best_test']
+  assert 'OPTIMISTIC' in optimistic['warning'] and optimistic['every_steps'] == 2
+  for honest, best in zip(results['folds'], optimistic['folds']):
+    assert best['subject'] == honest['subject'] and best['step'] in (2, 3)
+    # the final step is among the candidates, so the chosen one is never worse on the test set
+    assert best['accuracy'] >= honest['metrics']['accuracy']
+    assert best['accuracy'] == pytest.approx(np.trace(best['confusion_matrix']) / honest['num_test'])
+  assert optimistic['aggregate']['accuracy'] >= results['aggregate']['accuracy']
+  assert 'OPTIMISTIC' in cross_validation.markdown_table(results)
 
 
 def test_run_directory_has_checkpoints_tensorboard_and_timing(tiny_run):

@@ -103,3 +103,22 @@ def test_loso_folds_have_no_subject_leakage():
   with pytest.raises(ValueError, match='unknown subjects'):
     cross_validation.select_folds(folds, 'z')
   assert [f.number for f in cross_validation.select_folds(folds, ' c')] == [2]
+
+
+def test_released_per_split_normalisation_centres_and_scales_the_split(source, data_config):
+  indices = [0, 3, 4, 7]
+  shift, scale = input_pipeline.split_statistics(source, indices, data_config)
+  data_config.normalization = 'released_per_split'
+  norm = input_pipeline.normalization_for(source, indices, data_config)
+  assert norm == (shift, scale)
+  batch = next(input_pipeline.eval_batches(source, indices, data_config, 4, norm))
+  np.testing.assert_allclose(batch['frames'].mean(), 0.0, atol=1e-5)
+  np.testing.assert_allclose(batch['frames'].max(), 1.0, rtol=1e-6)
+  plain = next(input_pipeline.eval_batches(source, indices, data_config, 4))
+  np.testing.assert_allclose(batch['frames'], (plain['frames'] - shift) / scale, rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(batch['dynamic_image'], plain['dynamic_image'])   # targets untouched
+  data_config.normalization = 'standard'
+  assert input_pipeline.normalization_for(source, indices, data_config) is None
+  data_config.normalization = 'zscore'
+  with pytest.raises(ValueError, match='zscore'):
+    input_pipeline.normalization_for(source, indices, data_config)

@@ -4,7 +4,6 @@ numerical parity of the encoder blocks with the released PyTorch code."""
 import functools
 import json
 import math
-from pathlib import Path
 
 import flax
 import jax
@@ -13,9 +12,9 @@ import numpy as np
 import pytest
 
 from configs.fdp_sizes import fdp_model
-from fdp_jax.models import build_model, lgfat
+from conftest import REFERENCE, reference_variables
+from fdp_jax.models import build_model, lgfat, released
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / 'shared/reference'
 POOLINGS = ('rank', 'arp', 'static')
 B, T, SIZE = 2, 4, 32
 
@@ -230,50 +229,23 @@ def test_unknown_choices_are_rejected():
 
 # ---- numerical parity with the released PyTorch blocks (fixtures in shared/reference) ----
 
-def torch_to_flax(fixture):
-  """The fixture's PyTorch state_dict as Linen variables: 'features.3.mlp.conv1.weight' →
-  params['features_3']['mlp']['conv1']['kernel'] (OIHW → HWIO, (out, in) → (in, out))."""
-  params, stats = {}, {}
-  for key in fixture.files:
-    if not key.startswith('param/'):
-      continue
-    names = []
-    for part in key[len('param/'):].split('.'):
-      if part.isdigit():
-        names[-1] += f'_{part}'
-      else:
-        names.append(part)
-    *path, leaf = names
-    value = fixture[key]
-    if leaf == 'weight':
-      target = {4: (params, 'kernel', (2, 3, 1, 0)), 2: (params, 'kernel', (1, 0)), 1: (params, 'scale', (0,))}
-      tree, name, perm = target[value.ndim]
-      tree[(*path, name)] = value.transpose(perm)
-    elif leaf == 'bias':
-      params[(*path, 'bias')] = value
-    elif leaf in ('running_mean', 'running_var'):
-      stats[(*path, leaf[len('running_'):])] = value
-  return (flax.traverse_util.unflatten_dict(params), flax.traverse_util.unflatten_dict(stats))
-
+# The fixtures hold PyTorch state_dicts; `reference_variables` maps them through fdp_jax.convert.
 
 def test_gfa_block_matches_released():
   fixture = np.load(REFERENCE / 'fixtures/fdp_gfa_block_96_128_s2_sr2.npz')
-  params, stats = torch_to_flax(fixture)
   x = fixture['input/0'].transpose(0, 2, 3, 1)
-  y = lgfat.GFABlock(128, stride=2, sr_ratio=2, head_dim=8, mix_ratio=0.75).apply(
-      {'params': params, 'batch_stats': stats}, x, train=False)
+  block = lgfat.GFABlock(128, stride=2, sr_ratio=2, head_dim=8, mix_ratio=0.75)
+  y = block.apply(reference_variables(fixture, block, x, train=False), x, train=False)
   np.testing.assert_allclose(y, fixture['output/0'].transpose(0, 2, 3, 1), atol=1e-5)
 
 
 def test_lfa_encoder_matches_released():
+  """The released `frame_rep` (LFA-only LGFAT, global average pool, Linear head) at the fixture's depths
+  [2, 1, 0, 0] and head 256."""
   fixture = np.load(REFERENCE / 'fixtures/fdp_frame_encoder_depths2100.npz')
-  params, stats = torch_to_flax(fixture)
-  head = params.pop('proj_head_0')
-  encoder = lgfat.LGFAT(stem_channels=(64, 32, 64), depths=(2, 1), channels=(96, 192),
-                        block_layout='released')
-  fmap = encoder.apply({'params': params, 'batch_stats': stats}, fixture['input/0'].transpose(0, 2, 3, 1),
-                       train=False)
-  assert fmap.shape == (2, 8, 8, 192)
-  # The release pools the map and applies its Linear head; done here by hand.
-  y = fmap.mean(axis=(1, 2)) @ head['kernel'] + head['bias']
+  encoder = released.FrameRep(stem_channels=(64, 32, 64), depths=(2, 1), channels=(96, 192), feature_dim=256)
+  x = fixture['input/0'].transpose(0, 2, 3, 1)
+  variables = reference_variables(fixture, encoder, x, train=False)
+  assert variables['batch_stats']['norm']['mean'].shape == (192,)
+  y = encoder.apply(variables, x, train=False)
   np.testing.assert_allclose(y, fixture['output/0'], atol=1e-5)

@@ -80,3 +80,57 @@ def test_unknown_optimizer_and_schedule_are_named():
   config.optimizer, config.schedule = 'adamw', 'cosinex'
   with pytest.raises(ValueError, match='cosinex'):
     train.make_optimizer(config)
+
+
+def test_balanced_class_weights_equalise_classes_and_keep_the_mean():
+  labels = np.array([0, 0, 0, 1, 2, 2])
+  w = train.balanced_class_weights(labels, 4)
+  np.testing.assert_allclose(w, [2 / 3, 2, 1, 0], rtol=1e-6)          # class 3 has no examples
+  np.testing.assert_allclose(w[labels].mean(), 1.0, rtol=1e-6)
+  np.testing.assert_allclose(np.bincount(labels, weights=w[labels]), [2, 2, 2])
+
+
+def test_class_weight_scales_each_example_cross_entropy():
+  config, steps, batch = _setup('arp')
+  state = steps.init(jax.random.key(0))
+  outputs = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats}, batch['frames'],
+                           batch['frame_mask'], train=False)
+  weights = cross_validation.loss_weights(config)
+  plain = train.fdp_losses(outputs, batch, weights)
+  doubled = train.fdp_losses(outputs, {**batch, 'class_weight': np.full(4, 2.0, np.float32)}, weights)
+  one_only = train.fdp_losses(outputs, {**batch, 'class_weight': np.array([4, 0, 0, 0], np.float32)}, weights)
+  np.testing.assert_allclose(doubled['loss_mer'], 2 * plain['loss_mer'], rtol=1e-6)
+  ce0 = -jax.nn.log_softmax(outputs['logits'][0])[batch['label'][0]]
+  np.testing.assert_allclose(one_only['loss_mer'], ce0, rtol=1e-5)     # 4·ce0 / 4 examples
+  np.testing.assert_allclose(doubled['loss_dynamic_image'], plain['loss_dynamic_image'])
+
+
+def test_released_variant_trains_with_the_same_steps():
+  """The released FDP (tiny encoder and SegNet; released volume and heads) through make_steps: the trainer
+  sees the same output structure, the released recipe drops the ranking loss, and a step changes it."""
+  from configs import released_recipe
+  from fdp_jax.models.released import ReleasedFDP
+  config = released_recipe.released_config('synthetic_me', 'default', 5)
+  config.model.stem_channels, config.model.depths, config.model.channels = (8, 8, 8), (1, 1), (16, 16)
+  config.model.segnet_channels = (4, 4, 4, 4, 4)
+  model = build_model(config.model, 5, 64)
+  assert isinstance(model, ReleasedFDP)
+  weights = cross_validation.loss_weights(config)
+  assert weights.rank == 0.0 and weights.dynamic_image == 100.0
+  rng = np.random.default_rng(0)
+  batch = {'frames': rng.uniform(-1, 1, (2, 8, 64, 64, 1)).astype(np.float32),
+           'frame_mask': np.ones((2, 8), bool),
+           'dynamic_image': rng.uniform(0, 1, (2, 64, 64)).astype(np.float32),
+           'label': np.array([1, 3], np.int32), 'mask': np.ones((2,), bool)}
+  steps = train.make_steps(model, config.train, weights, batch)
+  state = steps.init(jax.random.key(0))
+  before = jax.tree.map(np.asarray, state.params)
+  state, m = steps.train(state, batch, jax.random.key(1))
+  assert np.isfinite(float(m['loss']))
+  np.testing.assert_allclose(m['loss'], m['loss_mer'] + 100 * m['loss_dynamic_image'], rtol=1e-6)
+  changed = jax.tree.map(lambda a, b: not np.array_equal(a, b), before, jax.device_get(state.params))
+  assert all(jax.tree.leaves(changed))
+  out = steps.eval(state, {k: batch[k] for k in ('frames', 'frame_mask')})
+  assert out['probabilities'].shape == (2, 5)
+  with pytest.raises(ValueError, match='64'):
+    build_model(config.model, 5, 32)

@@ -13,7 +13,7 @@ plus a transpose of conv kernels (OIHW â†’ HWIO) and linear weights ((out, in) â
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -58,11 +58,12 @@ class Conv(nn.Module):
   kernel_size: int
   stride: int = 1
   use_bias: bool = False
+  kernel_init: Callable = _KERNEL_INIT
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k, s = self.kernel_size, self.stride
-    kernel = self.param('kernel', _KERNEL_INIT, (k, k, x.shape[-1], self.features))
+    kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
     p = k // 2
     if k > 1 and x.shape[1] * x.shape[2] > _MATMUL_CONV_MAX_PIXELS:
       y = jax.lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)),
@@ -81,9 +82,10 @@ class Conv(nn.Module):
 
 
 def conv(features: int, kernel: int, *, stride: int = 1, use_bias: bool = False,
-         name: str | None = None) -> Conv:
-  """A conv with PyTorch's padding and the release's init (truncated normal std 0.02, bias 0)."""
-  return Conv(features, kernel, stride, use_bias, name=name)
+         kernel_init: Callable = _KERNEL_INIT, name: str | None = None) -> Conv:
+  """A conv with PyTorch's padding and, by default, the release's frame-encoder init (truncated normal
+  std 0.02, bias 0)."""
+  return Conv(features, kernel, stride, use_bias, kernel_init, name=name)
 
 
 def dense(features: int, *, name: str | None = None) -> nn.Dense:

@@ -1,0 +1,13 @@
+"""FDP as released, trained with the released recipe, on CASME II (5 classes: happiness, surprise,
+disgust, repression, others); LOSO.
+
+  python launch.py --config=configs/casme2_released.py
+  (build the corpus first: python -m fdp_jax.build_dataset --dataset=casme2 --manual_dir=DIR)
+"""
+
+from configs import released_recipe
+
+
+def get_config(arg: str | None = None):
+  del arg
+  return released_recipe.released_config('casme2', 'default', 5)

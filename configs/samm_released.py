@@ -1,0 +1,13 @@
+"""FDP as released, trained with the released recipe, on SAMM (5 classes: happiness, surprise, anger,
+contempt, other); LOSO.
+
+  python launch.py --config=configs/samm_released.py
+  (build the corpus first: python -m fdp_jax.build_dataset --dataset=samm --manual_dir=DIR)
+"""
+
+from configs import released_recipe
+
+
+def get_config(arg: str | None = None):
+  del arg
+  return released_recipe.released_config('samm', 'default', 5)

@@ -1,0 +1,229 @@
+"""Weight conversion between the released PyTorch FDP and `models.released.ReleasedFDP` (SPEC §2).
+
+  python -m fdp_jax.convert --pth=released.pth --out=/path/to/converted       # PyTorch → orbax
+  python -m fdp_jax.convert --to_pth --checkpoint=/path/to/converted --out=again.pth   # orbax → PyTorch
+
+Linen paths mirror the state_dict keys: an index in a key is appended to its module's name
+(`frame_rep.features.3.mlp.conv1.weight` ↔ params/frame_rep/features_3/mlp/conv1/kernel). Leaves:
+  weight of a conv / linear       ↔ params …/kernel: OIHW → HWIO, OIDHW → DHWIO, (out, in) → (in, out)
+  weight, bias of a BatchNorm     ↔ params …/scale, …/bias;   other biases ↔ params …/bias
+  running_mean, running_var       ↔ batch_stats …/mean, …/var
+  num_batches_tracked (int64, ()) ↔ num_batches_tracked/<the BatchNorm's module path>
+Flax's BatchNorm has no update counter, so the counters live in a collection of their own: `apply` ignores
+it, JAX training does not advance it, and `to_released_state_dict` writes it back (0 where it is absent),
+which makes PyTorch → JAX → PyTorch exact. The expected keys and shapes come from the Linen module's own
+variables, so every key of a state_dict is consumed exactly once or reported.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import re
+import sys
+from typing import Any, Mapping
+
+from absl import app, flags, logging
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from fdp_jax.models.released import ReleasedFDP
+
+COUNTERS = 'num_batches_tracked'
+
+# (Linen collection, leaf) → PyTorch leaf name.
+_TORCH_LEAF = {('params', 'kernel'): 'weight', ('params', 'scale'): 'weight', ('params', 'bias'): 'bias',
+               ('batch_stats', 'mean'): 'running_mean', ('batch_stats', 'var'): 'running_var'}
+# PyTorch's order of a module's tensors (parameters, then buffers), used to order the keys written back.
+_LEAF_ORDER = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
+
+
+@dataclasses.dataclass(frozen=True)
+class _Entry:
+  """Where one state_dict tensor lives among the Linen variables, and how its layout differs."""
+  collection: str
+  path: tuple[str, ...]
+  torch_shape: tuple[int, ...]
+  to_torch: tuple[int, ...] | None      # axis permutation Linen → PyTorch (kernels only)
+  dtype: np.dtype
+
+
+def _torch_module(path: tuple[str, ...]) -> str:
+  """('frame_rep', 'features_3', 'mlp') → 'frame_rep.features.3.mlp'."""
+  return '.'.join(re.sub(r'_(\d+)$', r'.\1', name) for name in path)
+
+
+def _kernel_to_torch(ndim: int) -> tuple[int, ...]:
+  """Permutation of a Linen kernel's axes into PyTorch's: (in, out) → (out, in); (*spatial, I, O) →
+  (O, I, *spatial)."""
+  return (1, 0) if ndim == 2 else (ndim - 1, ndim - 2, *range(ndim - 2))
+
+
+def _layout(variables: Mapping[str, Any], counters: bool = True) -> dict[str, _Entry]:
+  """state_dict key → _Entry for every leaf of variables['params'] and variables['batch_stats'] (arrays
+  or ShapeDtypeStructs), plus one num_batches_tracked per BatchNorm when `counters`."""
+  layout = {}
+  tree = {c: variables[c] for c in ('params', 'batch_stats') if c in variables}
+  for (collection, *path), leaf in flax.traverse_util.flatten_dict(tree).items():
+    *module, name = path
+    if (collection, name) not in _TORCH_LEAF:
+      raise ValueError(f'no PyTorch counterpart for {collection}/{"/".join(path)}')
+    prefix = _torch_module(tuple(module))
+    to_torch = _kernel_to_torch(len(leaf.shape)) if name == 'kernel' else None
+    shape = tuple(leaf.shape[i] for i in to_torch) if to_torch else tuple(leaf.shape)
+    layout[f'{prefix}.{_TORCH_LEAF[collection, name]}'] = _Entry(
+        collection, tuple(path), shape, to_torch, np.dtype(leaf.dtype))
+    if counters and collection == 'batch_stats' and name == 'mean':
+      layout[f'{prefix}.num_batches_tracked'] = _Entry(COUNTERS, tuple(module), (), None, np.dtype(np.int64))
+  return layout
+
+
+def variables_from_state_dict(abstract_variables: Mapping[str, Any], state_dict: Mapping[str, Any], *,
+                              num_batches_tracked: bool = True) -> dict[str, Any]:
+  """A PyTorch state_dict as the Linen variables of a module.
+
+  abstract_variables: the module's variables or their shapes (`jax.eval_shape` of `init`), which say what
+  the state_dict must hold. state_dict: key → array (numpy or anything `np.asarray` takes), in PyTorch
+  layouts. num_batches_tracked: whether the BatchNorms' counters are in it (PyTorch ≥ 0.4.1 state_dicts;
+  the reference fixtures were saved without them).
+  Returns {'params', 'batch_stats'[, 'num_batches_tracked']} of numpy arrays. Raises ValueError listing
+  every missing key, unexpected key and wrong shape or dtype kind.
+  """
+  layout = _layout(abstract_variables, num_batches_tracked)
+  arrays = {key: np.asarray(value) for key, value in state_dict.items()}
+  problems = [f'missing: {k}' for k in layout if k not in arrays]
+  problems += [f'unexpected: {k}' for k in arrays if k not in layout]
+  for key in layout.keys() & arrays.keys():
+    entry, value = layout[key], arrays[key]
+    if value.shape != entry.torch_shape:
+      problems.append(f'wrong shape: {key} is {value.shape}, expected {entry.torch_shape}')
+    elif value.dtype.kind != entry.dtype.kind:
+      problems.append(f'wrong dtype: {key} is {value.dtype}, expected {entry.dtype}')
+  if problems:
+    raise ValueError(f'state_dict does not match the model ({len(problems)} problems):\n  '
+                     + '\n  '.join(sorted(problems)))
+
+  flat = {}
+  for key, entry in layout.items():
+    value = arrays[key]
+    if entry.to_torch:
+      value = value.transpose(np.argsort(entry.to_torch))
+    flat[(entry.collection, *entry.path)] = np.array(value, dtype=entry.dtype, order='C')
+  return flax.traverse_util.unflatten_dict(flat)
+
+
+def to_released_state_dict(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
+  """The inverse of `variables_from_state_dict` / `load_released`: Linen variables → PyTorch state_dict.
+
+  Writes every parameter and running statistic in PyTorch's layout and dtype, and one int64
+  num_batches_tracked per BatchNorm: the value kept in variables['num_batches_tracked'], or 0 for a
+  BatchNorm without one (e.g. variables trained from scratch in JAX). Keys are ordered module by module
+  (indices numerically), each module's tensors in PyTorch's order.
+  """
+  counters = flax.traverse_util.flatten_dict(variables.get(COUNTERS, {}))
+  state_dict = {}
+  for key, entry in _layout(variables).items():
+    if entry.collection == COUNTERS:
+      state_dict[key] = np.asarray(counters.get(entry.path, 0), np.int64)
+      continue
+    node = variables[entry.collection]
+    for name in entry.path:
+      node = node[name]
+    value = np.asarray(node)
+    if entry.to_torch:
+      value = value.transpose(entry.to_torch)
+    state_dict[key] = np.array(value, order='C')
+
+  def order(key):
+    module, leaf = key.rsplit('.', 1)
+    return [(int(p), '') if p.isdigit() else (-1, p) for p in module.split('.')], _LEAF_ORDER.index(leaf)
+  return {key: state_dict[key] for key in sorted(state_dict, key=order)}
+
+
+def released_model(name: str) -> ReleasedFDP:
+  """The Linen module of a released model, at the released sizes."""
+  if name != 'fdp':
+    raise ValueError(f"unknown released model {name!r}: the converter knows 'fdp'")
+  return ReleasedFDP()
+
+
+def load_released(name: str, state_dict: Mapping[str, Any]) -> tuple[ReleasedFDP, dict[str, Any]]:
+  """The released PyTorch model's state_dict (all 438 tensors for 'fdp', PyTorch layouts) → (module,
+  variables) with `module.apply(variables, frames, train=False)` ready to run."""
+  module = released_model(name)
+  frames = jax.ShapeDtypeStruct((1, 8, 64, 64, 1), jnp.float32)
+  abstract = jax.eval_shape(functools.partial(module.init, train=False), jax.random.key(0), frames)
+  return module, variables_from_state_dict(abstract, state_dict)
+
+
+def save_variables(directory: str, variables: Mapping[str, Any]) -> None:
+  """Writes variables as an orbax checkpoint at `directory` (replacing one that is there)."""
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(os.path.abspath(directory), dict(variables), force=True)
+  checkpointer.wait_until_finished()
+
+
+def restore_variables(directory: str) -> dict[str, Any]:
+  """The variables `save_variables` wrote, as numpy arrays."""
+  return ocp.StandardCheckpointer().restore(os.path.abspath(directory))
+
+
+def _import_torch():
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    sys.exit('Reading or writing a .pth file needs PyTorch, which fdp_jax does not depend on: '
+             'pip install torch')
+  return torch
+
+
+def read_pth(path: str) -> dict[str, np.ndarray]:
+  """A .pth file's state_dict as numpy arrays: a bare state_dict or {'state_dict': …}, with the
+  'module.' prefix of nn.DataParallel removed. Exits with a message when PyTorch is missing."""
+  torch = _import_torch()
+  checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+  state_dict = checkpoint.get('state_dict', checkpoint)
+  if state_dict and all(k.startswith('module.') for k in state_dict):
+    state_dict = {k[len('module.'):]: v for k, v in state_dict.items()}
+  return {k: v.detach().cpu().numpy() for k, v in state_dict.items()}
+
+
+def write_pth(path: str, state_dict: Mapping[str, np.ndarray]) -> None:
+  torch = _import_torch()
+  torch.save({k: torch.from_numpy(np.asarray(v)) for k, v in state_dict.items()}, path)
+
+
+def _define_flags() -> None:
+  # Defined only when run as a program, so that importing the converter defines no flags.
+  flags.DEFINE_string('pth', None, 'The released PyTorch weights (.pth) to convert.')
+  flags.DEFINE_string('out', None, 'Output: an orbax checkpoint directory, or a .pth file with --to_pth.')
+  flags.DEFINE_bool('to_pth', False, 'Convert an orbax checkpoint (--checkpoint) back to a .pth file.')
+  flags.DEFINE_string('checkpoint', None, 'With --to_pth: the orbax checkpoint directory to convert.')
+  flags.DEFINE_string('model', 'fdp', 'Which released model.')
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  f = flags.FLAGS
+  if not f['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)        # orbax logs every step of a save at INFO
+  if f.to_pth:
+    if not (f.checkpoint and f.out):
+      raise app.UsageError('--to_pth needs --checkpoint (an orbax directory) and --out (a .pth file)')
+    write_pth(f.out, to_released_state_dict(restore_variables(f.checkpoint)))
+  else:
+    if not (f.pth and f.out):
+      raise app.UsageError('needs --pth (the released .pth) and --out (a directory for the orbax checkpoint)')
+    _, variables = load_released(f.model, read_pth(f.pth))
+    save_variables(f.out, variables)
+  print(f'Wrote {os.path.abspath(f.out)}')
+
+
+if __name__ == '__main__':
+  _define_flags()
+  app.run(main)

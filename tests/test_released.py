@@ -1,0 +1,125 @@
+"""The released FDP variant (fdp_jax.models.released): parity of its heads with the released PyTorch code,
+the reshape that interleaves time and features, and the train / eval behaviour of the whole model."""
+
+import functools
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import REFERENCE, reference_variables
+from fdp_jax.models import released
+
+# A CPU-sized encoder and SegNet; the volume, the CLSNet and the 4096-d frame features keep released sizes.
+# A high drop-path rate, so that two dropout keys surely give different outputs.
+TINY_MODEL = released.ReleasedFDP(stem_channels=(8, 8, 8), depths=(1, 1), channels=(16, 16),
+                                  segnet_channels=(4, 4, 4, 4, 4), drop_path_rate=0.5)
+
+
+def assert_close_to_reference(actual, reference):
+  """max|Δ| ≤ 1e-4·max|ref| + 1e-6: float32 parity, scaled to the output's magnitude."""
+  actual, reference = np.asarray(actual), np.asarray(reference)
+  assert actual.shape == reference.shape
+  assert np.max(np.abs(actual - reference)) <= 1e-4 * np.max(np.abs(reference)) + 1e-6
+
+
+def test_cls_net_matches_released():
+  fixture = np.load(REFERENCE / 'fixtures/fdp_cls_net.npz')
+  volume = fixture['input/0'].transpose(0, 2, 3, 4, 1)              # NCDHW → NDHWC
+  head = released.CLSNet()
+  logits, feat = head.apply(reference_variables(fixture, head, volume), volume)
+  assert feat.shape == (2, 64, 64, 1, 8)
+  assert_close_to_reference(feat, fixture['output/0'].transpose(0, 2, 3, 4, 1))
+  assert_close_to_reference(logits, fixture['output/1'])
+
+
+def test_max_pool_and_unpool_match_released_with_ties():
+  fixture = np.load(REFERENCE / 'fixtures/maxpool_unpool_ties.npz')
+  nhwc = lambda a: a.transpose(0, 2, 3, 1)
+  pooled, indices = released.max_pool_2x2_with_indices(nhwc(fixture['input']))
+  np.testing.assert_array_equal(pooled, nhwc(fixture['pooled']))
+  # Window positions → PyTorch's flat per-channel indices (row-major on the 8×8 map).
+  i, j = np.meshgrid(np.arange(4), np.arange(4), indexing='ij')
+  flat = (2 * i[:, :, None] + indices // 2) * 8 + 2 * j[:, :, None] + indices % 2
+  np.testing.assert_array_equal(flat, nhwc(fixture['indices']))
+  np.testing.assert_array_equal(released.max_unpool_2x2(pooled, indices), nhwc(fixture['unpooled']))
+
+
+def test_max_pool_gradient_goes_to_the_winner_only():
+  x = jnp.zeros((1, 2, 2, 1))                                       # a four-way tie
+  grad = jax.grad(lambda x: released.max_pool_2x2_with_indices(x)[0].sum())(x)
+  np.testing.assert_array_equal(grad[0, :, :, 0], [[1, 0], [0, 0]])
+
+
+def test_volume_interleaves_time_and_features_like_torch_view():
+  b, t, d = 2, 8, 4096
+  features = np.arange(b * t * d, dtype=np.float32).reshape(b, t, d)  # exact in float32 (< 2^24)
+  volume = np.asarray(released.released_volume(jnp.asarray(features)))
+  assert volume.shape == (2, 64, 64, 8, 1)
+  bb, tt, ff = np.meshgrid(np.arange(b), np.arange(t), np.arange(d), indexing='ij')
+  np.testing.assert_array_equal(volume[bb, 8 * tt + ff // 512, (ff % 512) // 8, ff % 8, 0], features)
+  # Rows 8t … 8t+7 of the 64×64 map hold frame t only; the last axis is the feature index mod 8.
+  frame_of_row = (volume[0, :, :, :, 0] // d).reshape(64, -1)
+  np.testing.assert_array_equal(frame_of_row, np.repeat(np.arange(8), 8)[:, None] * np.ones((1, 512)))
+  np.testing.assert_array_equal(volume[1, 5, 7, :, 0] % 8, np.arange(8))
+  with pytest.raises(ValueError, match='needs T·D = 32768'):
+    released.released_volume(jnp.zeros((1, 4, 4096)))
+
+
+@functools.lru_cache(maxsize=None)
+def _apply(train):
+  if train:
+    return jax.jit(lambda v, x, key: TINY_MODEL.apply(v, x, train=True, rngs={'dropout': key},
+                                                      mutable=['batch_stats']))
+  return jax.jit(lambda v, x: TINY_MODEL.apply(v, x, train=False))
+
+
+@pytest.fixture(scope='module')
+def tiny():
+  """The tiny model, random variables of its shapes and frames. The variables are drawn with numpy from
+  the shapes (`eval_shape`), because compiling `init` costs three times as long as compiling `apply`."""
+  model = TINY_MODEL
+  rng = np.random.default_rng(0)
+  frames = jnp.asarray(rng.uniform(-1, 1, (2, 8, 64, 64, 1)), jnp.float32)
+  abstract = jax.eval_shape(lambda x: model.init(jax.random.key(0), x, train=False), frames)
+
+  def draw(path, leaf):
+    name = path[-1].key
+    if name in ('scale', 'var'):
+      return np.ones(leaf.shape, leaf.dtype)
+    if name in ('bias', 'mean'):
+      return np.zeros(leaf.shape, leaf.dtype)
+    fan_in = np.prod(leaf.shape[:-1])
+    return rng.normal(0, fan_in ** -0.5, leaf.shape).astype(leaf.dtype)
+  return model, jax.tree_util.tree_map_with_path(draw, abstract), frames
+
+
+def test_released_fdp_eval_shapes_and_determinism(tiny):
+  _, variables, frames = tiny
+  logits, dynamic_image = _apply(False)(variables, frames)
+  assert logits.shape == (2, 5) and dynamic_image.shape == (2, 64, 64)
+  assert np.all((dynamic_image >= 0) & (dynamic_image <= 1)) and np.all(np.isfinite(logits))
+  again = _apply(False)(variables, frames)
+  np.testing.assert_array_equal(logits, again[0])
+  np.testing.assert_array_equal(dynamic_image, again[1])
+
+
+def test_released_fdp_train_draws_dropout_and_updates_batch_stats(tiny):
+  model, variables, frames = tiny
+  with pytest.raises(flax.errors.InvalidRngError):
+    jax.eval_shape(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats']), variables, frames)
+  (logits_a, _), updated = _apply(True)(variables, frames, jax.random.key(0))
+  (logits_b, _), _ = _apply(True)(variables, frames, jax.random.key(1))
+  assert not np.allclose(logits_a, logits_b)                        # drop-path masks differ
+  old, new = variables['batch_stats'], updated['batch_stats']
+  assert jax.tree.structure(old) == jax.tree.structure(new)
+  for path in (('frame_rep', 'stem_0', 'norm', 'mean'), ('dyimg_net', 'bn53d', 'var')):
+    assert not np.allclose(_get(old, path), _get(new, path))
+
+
+def _get(tree, path):
+  for name in path:
+    tree = tree[name]
+  return np.asarray(tree)
