@@ -69,16 +69,29 @@ class Conv(nn.Module):
       y = jax.lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)),
                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
       return y + self.param('bias', nn.initializers.zeros, (self.features,)) if self.use_bias else y
-    if k > 1:
-      x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    n, h, w, c = x.shape
-    ho, wo = (h - k) // s + 1, (w - k) // s + 1
-    taps = [x[:, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s, :] for i in range(k) for j in range(k)]
-    columns = taps[0] if len(taps) == 1 else jnp.concatenate(taps, axis=-1)   # (N, ho, wo, k·k·C) (i, j, c)
-    y = jnp.dot(columns, kernel.reshape(k * k * c, self.features))
+    y = conv_as_matmul(x, kernel, s)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
     return y
+
+
+def conv_as_matmul(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
+  """A k×k conv with PyTorch's symmetric padding k // 2 as one matrix product (no bias).
+
+  x: (N, H, W, C), kernel: (k, k, C, F) HWIO → (N, ⌊(H + 2p − k)/s⌋ + 1, …, F). The k² shifted (strided)
+  views of the padded input are concatenated on the channel axis, in (i, j, c) order, and multiplied by
+  the reshaped kernel.
+  """
+  k, _, c, features = kernel.shape
+  p = k // 2
+  if k > 1:
+    x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+  _, h, w, _ = x.shape
+  ho, wo = (h - k) // stride + 1, (w - k) // stride + 1
+  taps = [x[:, i:i + stride * (ho - 1) + 1:stride, j:j + stride * (wo - 1) + 1:stride, :]
+          for i in range(k) for j in range(k)]
+  columns = taps[0] if len(taps) == 1 else jnp.concatenate(taps, axis=-1)   # (N, ho, wo, k·k·C)
+  return jnp.dot(columns, kernel.reshape(k * k * c, features))
 
 
 def conv(features: int, kernel: int, *, stride: int = 1, use_bias: bool = False,

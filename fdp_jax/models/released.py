@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from fdp_jax.models.lgfat import LGFAT, batch_norm, conv, dense
+from fdp_jax.models.lgfat import LGFAT, batch_norm, conv, conv_as_matmul, dense
 
 # PyTorch's default init (kaiming_uniform with a = √5, i.e. U(±1/√fan_in)) for the heads: the release
 # re-initialises only its frame encoder (truncated normal, SPEC §2), so CLS_Net and SegNet keep the default.
@@ -79,14 +79,13 @@ class Conv3dAcrossLastAxis(nn.Module):
 
   @nn.compact
   def __call__(self, volume: jax.Array) -> jax.Array:
-    b, d, h, w, c = volume.shape
+    w, c = volume.shape[3:]
     if (w, c) != (self.depth, 1):
       raise ValueError(f'expected a (B, D, H, {self.depth}, 1) volume, got {volume.shape}')
     kernel = self.param('kernel', _TORCH_DEFAULT_INIT, (3, 3, w, 1, self.features))
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
-    x = jnp.pad(volume[..., 0], ((0, 0), (1, 1), (1, 1), (0, 0)))
-    taps = jnp.concatenate([x[:, i:i + d, j:j + h] for i in range(3) for j in range(3)], axis=-1)
-    y = jnp.dot(taps, kernel.reshape(9 * w, self.features)) + bias     # taps ordered (i, j, w)
+    # The spanned axis W becomes the channels of a 3×3 conv over (D, H): kernel (3, 3, W, 1, F) → HWIO.
+    y = conv_as_matmul(volume[..., 0], kernel.reshape(3, 3, w, self.features)) + bias
     return y[:, :, :, None, :]
 
 
