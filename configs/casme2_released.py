@@ -10,4 +10,4 @@ from configs import released_recipe
 
 def get_config(arg: str | None = None):
   del arg
-  return released_recipe.released_config('casme2', 'default', 5)
+  return released_recipe.released_config('casme2', '5class_raw_64', 5)

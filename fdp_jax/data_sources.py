@@ -34,9 +34,10 @@ def builder_class(name: str) -> type[tfds.core.DatasetBuilder]:
   return module.Builder
 
 
-def get_builder(name: str, config: str | None, data_dir: str | None) -> tfds.core.DatasetBuilder:
+def get_builder(name: str, config: str | None, data_dir: str | None, **kwargs) -> tfds.core.DatasetBuilder:
   cls = builder_class(name)
-  return cls(config=config or None, data_dir=data_dir or default_data_dir(), file_format='array_record')
+  return cls(config=config or None, data_dir=data_dir or default_data_dir(), file_format='array_record',
+             **kwargs)
 
 
 def ensure_built(builder: tfds.core.DatasetBuilder) -> None:

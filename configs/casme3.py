@@ -1,0 +1,13 @@
+"""FDP on CAS(ME)³ Part A, 7 classes (happy, disgust, fear, anger, sad, surprise, others); LOSO.
+
+  python launch.py --config=configs/casme3.py
+  python launch.py --config=configs/casme3.py:4class_raw_64     # another builder config
+Build the corpus first (README, "Real corpora"):
+  python -m fdp_jax.build_dataset --dataset=casme3 --config=7class_raw_64 --manual_dir=DIR
+"""
+
+from configs import corpus_recipe
+
+
+def get_config(arg: str | None = None):
+  return corpus_recipe.corpus_config('casme3', '7class_raw_64', arg)

@@ -1,0 +1,13 @@
+"""FDP on the MEGC 2019 composite (CASME II + SAMM + SMIC-HS), 3 classes (negative, positive, surprise); LOSO.
+
+  python launch.py --config=configs/megc2019.py
+  python launch.py --config=configs/megc2019.py:3class_raw_64     # another builder config
+Build the corpus first (README, "Real corpora"):
+  python -m fdp_jax.build_dataset --dataset=megc2019 --config=3class_cropped_64 --manual_dir=DIR
+"""
+
+from configs import corpus_recipe
+
+
+def get_config(arg: str | None = None):
+  return corpus_recipe.corpus_config('megc2019', '3class_cropped_64', arg)

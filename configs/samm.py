@@ -1,0 +1,13 @@
+"""FDP on SAMM, 5 classes (happiness, surprise, anger, contempt, other); LOSO.
+
+  python launch.py --config=configs/samm.py
+  python launch.py --config=configs/samm.py:3class_raw_64     # another builder config
+Build the corpus first (README, "Real corpora"):
+  python -m fdp_jax.build_dataset --dataset=samm --config=5class_raw_64 --manual_dir=DIR
+"""
+
+from configs import corpus_recipe
+
+
+def get_config(arg: str | None = None):
+  return corpus_recipe.corpus_config('samm', '5class_raw_64', arg)

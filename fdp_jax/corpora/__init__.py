@@ -1,0 +1,1 @@
+"""Readers of the licensed micro-expression corpora: annotation workbooks + frame folders → ClipSpecs."""

@@ -1,0 +1,146 @@
+"""The TFDS builder every licensed corpus shares: read the annotation (a corpus reader), label by the
+config's class protocol, preprocess the clips in worker processes, write the shared schema.
+
+A clip that fails (unreadable frame, no face) and an annotation row that cannot be matched to frames are
+named in the log and in the dataset's description and `metadata.json`, with counts; they never stop the
+build. TFDS writes into an `incomplete.*` folder renamed only at the end, so an interrupted build never
+reads as a complete dataset; a build in which no clip survives fails instead of writing an empty one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+from absl import logging
+import tensorflow_datasets as tfds
+
+from fdp_jax import schema
+from fdp_jax.corpora import common
+from fdp_jax.corpora import protocols
+from fdp_jax.preprocess import clips
+
+FDP_SIZE, MOL_SIZE = 64, 144
+
+
+@dataclasses.dataclass
+class MECorpusConfig(tfds.core.BuilderConfig):
+  """protocol: a key of `protocols.PROTOCOLS[corpus]`; frames: 'raw' | 'cropped'; image_size: aligned
+  face side; with_flow: TV-L1 flow between consecutive aligned frames; modality: SMIC HS/VIS/NIR;
+  expression: CAS(ME)² 'micro' | 'macro'; alignment: 'clip' | 'frame' (see preprocess/clips.py)."""
+  protocol: str = ''
+  frames: str = 'raw'
+  image_size: int = FDP_SIZE
+  with_flow: bool = False
+  modality: str = ''
+  expression: str = 'micro'
+  alignment: str = 'clip'
+
+
+def corpus_configs(corpus: str, frames: Sequence[str] = ('raw',), modalities: Sequence[str] = ('',)
+                   ) -> list[MECorpusConfig]:
+  """Every (modality, protocol, frames) at 64 px (FDP) and at 144 px with flow (MOL), e.g.
+  '5class_raw_64', '5class_cropped_144_flow', 'hs_3class_cropped_64'. The first is the default."""
+  configs = []
+  for modality in modalities:
+    for protocol in protocols.PROTOCOLS[corpus]:
+      for kind in frames:
+        for size, flow in ((FDP_SIZE, False), (MOL_SIZE, True)):
+          name = '_'.join(p for p in (modality.lower(), protocol, kind, str(size)) if p) + ('_flow' if flow else '')
+          classes = ', '.join(protocols.get(corpus, protocol).classes)
+          configs.append(MECorpusConfig(
+              name=name, protocol=protocol, frames=kind, image_size=size, with_flow=flow, modality=modality,
+              description=f'{protocol} ({classes}), {kind} frames{" " + modality if modality else ""}, '
+                          f'aligned to {size} px{", TV-L1 flow" if flow else ""}.'))
+  return configs
+
+
+class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
+  """Subclasses set CORPUS, READER (a module of fdp_jax.corpora), DESCRIPTION, BUILDER_CONFIGS."""
+
+  CORPUS = ''
+  READER = None
+  DESCRIPTION = ''
+  VERSION = tfds.core.Version('1.0.0')
+  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
+
+  def __init__(self, *, workers: int | None = None, **kwargs):
+    self.workers = workers or clips.default_workers()
+    super().__init__(**kwargs)
+
+  @property
+  def protocol(self) -> protocols.Protocol:
+    return protocols.get(self.CORPUS, self.builder_config.protocol)
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    cfg = self.builder_config
+    return self.dataset_info_from_configs(
+        description=self.DESCRIPTION,
+        features=schema.me_features(cfg.image_size, self.protocol.classes, cfg.with_flow),
+        metadata=tfds.core.MetadataDict(), homepage=None)
+
+  def find_samples(self, root: str) -> tuple[list[clips.ClipSpec], common.BuildReport]:
+    cfg = self.builder_config
+    kwargs = {}
+    if cfg.modality:
+      kwargs['modality'] = cfg.modality
+    if self.CORPUS == 'casme_sq':
+      kwargs['expression'] = cfg.expression
+    return self.READER.find_samples(root, cfg.frames, **kwargs)
+
+  def labelled_samples(self, root: str) -> tuple[list[tuple[clips.ClipSpec, int]], common.BuildReport]:
+    """[(spec, class index)] under the config's protocol, and the report of what was left out."""
+    specs, report = self.find_samples(root)
+    return label_samples(specs, self.CORPUS, self.protocol, report), report
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    labelled, report = self.labelled_samples(str(dl_manager.manual_dir))
+    return {'train': self._generate_examples(labelled, report)}
+
+  def _generate_examples(self, labelled, report: common.BuildReport):
+    cfg = self.builder_config
+    options = clips.AlignmentOptions(image_size=cfg.image_size, alignment=cfg.alignment,
+                                     with_flow=cfg.with_flow)
+    labels = {spec.sample_id: label for spec, label in labelled}
+    written = 0
+    for spec, record, error in clips.preprocess_clips([s for s, _ in labelled], options, self.workers,
+                                                      description=f'{self.name}/{cfg.name}'):
+      if error is not None:
+        report.skip(spec.sample_id, error)
+        continue
+      record['label'] = labels[spec.sample_id]
+      schema.check_example(record, cfg.image_size, cfg.with_flow)
+      written += 1
+      yield spec.sample_id, record
+    if written == 0:
+      raise RuntimeError(f'{self.name}/{cfg.name}: no clip could be built.\n{report.summary()}')
+    self._record_report(report, written)
+
+  def _record_report(self, report: common.BuildReport, written: int) -> None:
+    for name, why in report.skipped:
+      logging.warning('%s skipped %s: %s', self.name, name, why)
+    for name, what in report.repairs:
+      logging.info('%s repaired %s: %s', self.name, name, what)
+    self.info.metadata.clear()
+    self.info.metadata.update({'num_examples': written, **report.as_dict()})
+    # The description is what `tfds` and `builder.info` show users; TFDS has no public setter for it.
+    self.info.as_proto.description = f'{self.DESCRIPTION}\n\nBuild report: {report.summary()}'
+
+
+def label_samples(specs: Sequence[clips.ClipSpec], corpus: str, protocol: protocols.Protocol,
+                  report: common.BuildReport) -> list[tuple[clips.ClipSpec, int]]:
+  """Maps each spec's emotion to a class; drops what the protocol drops, reports unknown emotions."""
+  labelled = []
+  for spec in specs:
+    emotion = protocols.canonical_emotion(corpus, spec.emotion)
+    try:
+      label = protocol.label(emotion)
+    except KeyError:
+      report.skip(spec.sample_id, f'emotion {spec.emotion!r} is not one this corpus uses '
+                                  f'({", ".join(sorted(protocol.mapping) + list(protocol.dropped))})')
+      continue
+    if label is None:
+      report.dropped_by_protocol.append((spec.sample_id, emotion))
+      continue
+    labelled.append((spec, label))
+  return labelled

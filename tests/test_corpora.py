@@ -1,0 +1,244 @@
+"""Licensed-corpus builders on fixture corpora generated here (real layouts, workbooks and quirks, faces
+that dlib really finds): counts, labels per protocol, subjects, ids, phase repairs, skip reports, LOSO
+folds, interrupted builds, parallel workers, and the stop-before-work message of a missing corpus."""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from fdp_jax import cross_validation, data_sources
+from fdp_jax.corpora import common, protocols
+from fdp_jax.preprocess import clips
+from tests import corpus_fixtures
+
+
+def build(name, config, manual_dir, data_dir, workers=1):
+  builder = data_sources.builder_class(name)(config=config, data_dir=data_dir, file_format='array_record',
+                                             workers=workers)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  return builder
+
+
+def read_all(builder):
+  source = builder.as_data_source()['train']
+  records = [source[i] for i in range(len(source))]
+  return {r['sample_id'].decode(): r for r in records}
+
+
+def check_built(builder, expected, classes):
+  records = read_all(builder)
+  assert set(records) == set(expected['built'])
+  assert builder.info.features['label'].names == list(classes)
+  for sid, (emotion, onset, apex, offset) in expected['built'].items():
+    r = records[sid]
+    assert classes[int(r['label'])] == emotion, sid
+    assert (int(r['onset']), int(r['apex']), int(r['offset'])) == (onset, apex, offset), sid
+    t = r['frames'].shape[0]
+    assert r['frames'].shape == (t, 64, 64, 1) and r['frames'].dtype == np.uint8
+    assert r['landmarks'].shape == (t, 68, 2) and r['frame_numbers'].shape == (t,)
+    assert np.all(np.diff(r['frame_numbers']) > 0), 'frames must be in numeric order'
+    # The landmarks went through the alignment: the eyes sit level-ish inside the 64-px face.
+    eyes = r['landmarks'][:, 36:48]
+    assert np.all((eyes > 5) & (eyes < 59)), sid
+  index = data_sources.read_index(builder.as_data_source()['train'], classes)
+  assert set(index.subjects) == expected['subjects']
+  folds = cross_validation.loso_folds(index.subjects)
+  assert sorted(f.subject for f in folds) == sorted(expected['subjects'])
+  for f in folds:
+    assert {index.subjects[i] for i in f.test_indices} == {f.subject}
+    assert f.subject not in {index.subjects[i] for i in f.train_indices}
+  meta = builder.info.metadata
+  skipped = dict((name, why) for name, why in meta['skipped'])
+  for sid, reason in expected.get('skipped', {}).items():
+    assert reason in skipped[sid], (sid, skipped.get(sid))
+  assert meta['num_skipped'] == len(expected.get('skipped', {}))
+  assert {sid for sid, _ in meta['repairs']} == expected.get('repaired', set())
+  assert {sid for sid, _ in meta['dropped_by_protocol']} == expected.get('dropped', set())
+  assert f'{meta["num_skipped"]} skipped' in builder.info.description
+  return records
+
+
+@pytest.fixture(scope='module')
+def casme2_root(tmp_path_factory):
+  root = str(tmp_path_factory.mktemp('casme2'))
+  return root, corpus_fixtures.make_casme2(root)
+
+
+def test_casme2_build(casme2_root, tmp_path):
+  root, expected = casme2_root
+  builder = build('casme2', '5class_raw_64', root, str(tmp_path))
+  records = check_built(builder, expected, protocols.get('casme2', '5class').classes)
+  assert set(builder.info.metadata['unlabelled']) == expected['unlabelled']
+  assert records['sub01/EP02_01f']['frame_numbers'].tolist() == list(range(95, 103))
+  # The repair rules, as the report states them.
+  repairs = dict(builder.info.metadata['repairs'])
+  assert 'R3' in repairs['sub01/EP03_02'] and 'midpoint 13' in repairs['sub01/EP03_02']
+  assert 'R2' in repairs['sub02/EP01_2'] and '47' in repairs['sub02/EP01_2']
+
+
+def test_casme2_cropped_and_3class_read_the_other_tree(casme2_root):
+  root, _ = casme2_root
+  specs, report = __import__('fdp_jax.corpora.casme2', fromlist=['x']).find_samples(root, 'cropped')
+  assert all(os.path.basename(p).startswith('reg_img') for s in specs for p in s.frame_paths)
+  assert 'Cropped' in specs[0].frame_paths[0]
+  three = protocols.get('casme2', '3class')
+  labels = {s.sample_id: three.label(s.emotion) for s in specs}
+  assert labels['sub02/EP01_2'] == 0 and labels['sub01/EP02_01f'] == 1 and labels['sub01/EP03_02'] == 2
+  assert labels['sub03/EP07_01'] is None  # 'others' is outside the composite classes
+
+
+def test_samm_build(tmp_path):
+  root = str(tmp_path / 'manual')
+  expected = corpus_fixtures.make_samm(root)
+  builder = build('samm', '5class_raw_64', root, str(tmp_path / 'out'))
+  check_built(builder, expected, protocols.get('samm', '5class').classes)
+
+
+def test_smic_build_with_two_workers_and_flow(tmp_path):
+  root = str(tmp_path / 'manual')
+  expected = corpus_fixtures.make_smic(root)
+  one = read_all(build('smic', 'hs_3class_cropped_64', root, str(tmp_path / 'one'), workers=1))
+  builder = build('smic', 'hs_3class_cropped_64', root, str(tmp_path / 'two'), workers=2)
+  two = check_built(builder, expected, protocols.get('smic', '3class').classes)
+  for sid in one:  # worker processes change nothing but the wall time
+    np.testing.assert_array_equal(one[sid]['frames'], two[sid]['frames'])
+    np.testing.assert_allclose(one[sid]['landmarks'], two[sid]['landmarks'])
+  assert 'hs_3class_cropped_144_flow' in [c.name for c in builder.BUILDER_CONFIGS]
+  flow_features = data_sources.builder_class('smic')(config='hs_3class_cropped_144_flow',
+                                                     data_dir=str(tmp_path / 'f')).info.features
+  assert flow_features['flow'].shape == (None, 144, 144, 2)
+
+
+def test_casme_sq_build(tmp_path):
+  root = str(tmp_path / 'manual')
+  expected = corpus_fixtures.make_casme_sq(root)
+  builder = build('casme_sq', '4class_raw_64', root, str(tmp_path / 'out'))
+  records = check_built(builder, expected, protocols.get('casme_sq', '4class').classes)
+  assert records['s15/anger1_1']['frame_numbers'].tolist() == list(range(5, 13))  # the window only
+  assert records['s15/anger1_2']['frame_numbers'].tolist() == list(range(20, 27))  # offset 0 → 26
+
+
+def test_casme3_build_all_protocols_agree(tmp_path):
+  root = str(tmp_path / 'manual')
+  expected = corpus_fixtures.make_casme3(root)
+  builder = build('casme3', '7class_raw_64', root, str(tmp_path / 'out'))
+  records = check_built(builder, expected, protocols.get('casme3', '7class').classes)
+  assert records['spNO.3/c/7']['frame_numbers'].tolist() == list(range(7, 14))  # the ME-clip package
+  specs, _ = __import__('fdp_jax.corpora.casme3', fromlist=['x']).find_samples(root)
+  four, three = protocols.get('casme3', '4class'), protocols.get('casme3', '3class')
+  emotions = {s.sample_id: protocols.canonical_emotion('casme3', s.emotion) for s in specs}
+  assert emotions['spNO.1/a/15'] == 'others'  # 'Others' read as 'others'
+  assert four.classes[four.label(emotions['spNO.2/b/5'])] == 'negative'  # fear
+  assert three.label(emotions['spNO.1/a/15']) is None
+
+
+def test_megc2019_composite(tmp_path, monkeypatch):
+  root = tmp_path / 'manual'
+  corpus_fixtures.make_casme2(str(root / 'casme2'))
+  corpus_fixtures.make_samm(str(root / 'samm'))
+  corpus_fixtures.make_smic(str(root / 'smic'))
+  module = __import__('datasets.megc2019.megc2019_dataset_builder', fromlist=['x'])
+  exclusions = tmp_path / 'exclusions.txt'
+  exclusions.write_text('# test\nsamm:011/011_2_2\n')
+  monkeypatch.setattr(module, 'EXCLUSIONS', str(exclusions))
+  monkeypatch.setattr(module.read_exclusions, '__defaults__', (str(exclusions),))
+  builder = build('megc2019', '3class_cropped_64', str(root), str(tmp_path / 'out'))
+  records = read_all(builder)
+  classes = builder.info.features['label'].names
+  assert classes == ['negative', 'positive', 'surprise']
+  got = {sid: classes[int(r['label'])] for sid, r in records.items()}
+  assert got == {
+      'casme2:sub01/EP02_01f': 'positive', 'casme2:sub01/EP03_02': 'surprise',
+      'casme2:sub02/EP01_2': 'negative', 'casme2:sub03/EP06_02_01': 'negative',
+      'samm:006/006_1_2': 'positive', 'samm:006/006_1_3': 'surprise', 'samm:007/007_3_1': 'negative',
+      'smic:s1/s1_ne_01': 'negative', 'smic:s1/s1_po_02': 'positive',
+      'smic:s2/s2_sur_01': 'surprise'}
+  assert {r['corpus'].decode() for r in records.values()} == {'casme2', 'samm', 'smic'}
+  assert records['samm:006/006_1_2']['subject'].decode() == 'samm:006'
+  dropped = dict(builder.info.metadata['dropped_by_protocol'])
+  assert dropped['samm:011/011_2_2'] == 'listed in exclusions.txt'
+  assert dropped['casme2:sub02/EP09f'] == 'fear'
+  assert {n for n, _ in builder.info.metadata['skipped']} == {
+      'casme2:sub03/EP08_01', 'smic:s2/s2_ne_03'}  # EP07_01 (no face) is 'others': dropped first
+  assert dropped['casme2:sub03/EP07_01'] == 'others'
+
+
+def test_interrupted_build_never_reads_as_complete(casme2_root, tmp_path, monkeypatch):
+  root, _ = casme2_root
+  calls = []
+  real = clips.preprocess_clip
+
+  def dies_on_third(spec, options, landmarker):
+    calls.append(spec.sample_id)
+    if len(calls) == 3:
+      raise KeyboardInterrupt('simulated interruption')
+    return real(spec, options, landmarker)
+
+  monkeypatch.setattr(clips, 'preprocess_clip', dies_on_third)
+  with pytest.raises(KeyboardInterrupt):
+    build('casme2', '5class_raw_64', root, str(tmp_path))
+  builder = data_sources.builder_class('casme2')(config='5class_raw_64', data_dir=str(tmp_path))
+  assert not builder.is_prepared()
+  with pytest.raises(data_sources.DatasetNotBuiltError):
+    data_sources.ensure_built(builder)
+  monkeypatch.setattr(clips, 'preprocess_clip', real)
+  assert len(read_all(build('casme2', '5class_raw_64', root, str(tmp_path)))) == 4  # a rerun completes
+
+
+def test_missing_workbook_names_what_and_where(tmp_path):
+  corpus_fixtures.write_frames(str(tmp_path / 'SAMM' / '006' / '006_1_2'), ['006_1.jpg'],
+                               corpus_fixtures.faceless_frames(1, 0))
+  with pytest.raises(common.CorpusLayoutError, match=r'SAMM FACS-code workbook.*\n.*request it'):
+    build('samm', '5class_raw_64', str(tmp_path), str(tmp_path / 'out'))
+
+
+def test_launch_config_stops_before_work_when_corpus_is_not_built(tmp_path):
+  from configs import casme3
+  config = casme3.get_config()
+  config.data.data_dir = str(tmp_path)
+  with pytest.raises(data_sources.DatasetNotBuiltError) as e:
+    data_sources.load_corpus(config.data)
+  message = str(e.value)
+  assert os.path.join(str(tmp_path), 'casme3', '7class_raw_64') in message
+  assert 'python -m fdp_jax.build_dataset --dataset=casme3 --config=7class_raw_64' in message
+  assert 'casme.psych.ac.cn' in message
+  assert not os.listdir(tmp_path)  # nothing was started
+
+
+def test_frames_sort_numerically_and_duplicates_are_refused(tmp_path):
+  for name in ('img10.jpg', 'img9.jpg', 'img100.jpg', 'reg_img5.jpg', 'Thumbs.db'):
+    (tmp_path / name).write_bytes(b'x')
+  assert [n for n, _ in common.list_frames(str(tmp_path), 'img')] == [9, 10, 100]
+  (tmp_path / 'img010.jpg').write_bytes(b'x')
+  with pytest.raises(common.SkipSample, match='two frame files numbered 10'):
+    common.list_frames(str(tmp_path), 'img')
+
+
+def test_phase_repair_rules():
+  report = common.BuildReport()
+  numbers = list(range(10, 30))
+  # A clip folder keeps every frame; phases are indices of the nearest stored frames.
+  assert common.locate_phases('a', numbers, 12, '/', 20, report, whole_video=False) == (0, 19, 2, 6, 10)
+  assert common.locate_phases('b', numbers, 5, 3, 0, report, whole_video=False) == (0, 19, 0, 9, 19)
+  assert common.locate_phases('c', numbers, 14, 16, 0, report, whole_video=True) == (4, 8, 0, 2, 4)
+  assert [r[0] for r in report.repairs] == ['a', 'b', 'b', 'b', 'c']
+  with pytest.raises(common.SkipSample, match='after offset'):
+    common.locate_phases('d', numbers, 25, 26, 12, report, whole_video=True)
+  with pytest.raises(common.SkipSample, match='offset unknown'):
+    common.locate_phases('e', numbers, 14, 14, 0, report, whole_video=True)
+  with pytest.raises(common.SkipSample, match='not a frame number'):
+    common.locate_phases('f', numbers, None, 14, 20, report, whole_video=True)
+
+
+def test_build_command_without_the_corpus_says_what_to_do(tmp_path):
+  import subprocess
+  import sys
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  done = subprocess.run([sys.executable, '-m', 'fdp_jax.build_dataset', '--dataset=smic',
+                         f'--data_dir={tmp_path}', f'--manual_dir={tmp_path / "nowhere"}'],
+                        cwd=repo, capture_output=True, text=True, timeout=120)
+  assert done.returncode == 1
+  assert 'nowhere is not a folder' in done.stderr and 'SMIC_all_cropped/HS/s1/micro' in done.stderr
+  assert not (tmp_path / 'smic').exists() or not any((tmp_path / 'smic').rglob('*.array_record*'))
