@@ -32,6 +32,7 @@ def released_config(builder: str, builder_config: str, num_classes: int) -> ml_c
   # Each split shifted by its mean and divided by its max (the test split by its own: transductive).
   data.normalization = 'released_per_split'
   data.num_threads = 2
+  data.frame_reference = 'none'     # the frames as they are (the paper's and the release's input)
 
   config.model = fdp_sizes.released_fdp_model()
 

@@ -206,12 +206,23 @@ def _write_json(path: str, obj) -> None:
   os.replace(tmp, path)
 
 
+def check_single_frame_baseline(config) -> None:
+  """The 'static' pooling is the single-frame baseline only on raw frames: a frame minus a reference
+  of its clip already carries the clip's motion."""
+  if (config.model.get('temporal_pooling') == 'static'
+      and config.data.get('frame_reference', 'none') != 'none'):
+    raise ValueError("model.temporal_pooling='static' is the single-frame baseline: it needs "
+                     "data.frame_reference='none' (a frame minus its clip's reference shows the motion). "
+                     'Use --config=configs/synthetic.py:static')
+
+
 def run_loso(config, workdir: str) -> dict:
   """Trains and scores every selected LOSO fold; writes the run directory; returns results.json's dict."""
+  check_single_frame_baseline(config)
+  source, index, info = data_sources.load_corpus(config.data)  # first: a corpus not built stops all work
   os.makedirs(workdir, exist_ok=True)
   with open(os.path.join(workdir, 'config.json'), 'w') as f:
     f.write(config.to_json_best_effort(indent=1))
-  source, index, info = data_sources.load_corpus(config.data)
   if len(index.class_names) != config.data.num_classes:
     raise ValueError(f'config.data.num_classes is {config.data.num_classes} but {info.name} has '
                      f'{len(index.class_names)} classes {list(index.class_names)}')

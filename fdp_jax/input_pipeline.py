@@ -3,7 +3,9 @@
 One record of the shared schema (`fdp_jax.schema`) becomes one example:
   frames         (T, S, S, 1) float32 in [-1, 1]   (x / 255 − 0.5) / 0.5, S = config.data.image_size; with
                                                     data.normalization 'released_per_split' then shifted
-                                                    and scaled by the split's statistics (`split_statistics`)
+                                                    and scaled by the split's statistics (`split_statistics`);
+                                                    with data.frame_reference 'clip_mean' or 'first', minus
+                                                    that reference frame (`subtract_reference`)
   frame_mask     (T,) bool                          all True: sampling always yields T frames
   dynamic_image  (S, S) float32 in [0, 1]           SPEC §5 target computed from the sampled frames
   label          () int32
@@ -108,6 +110,8 @@ class ClipTransform:
     if self.normalization is not None:
       shift, scale = self.normalization
       normalised = (normalised - np.float32(shift)) / np.float32(scale)
+    normalised = subtract_reference(normalised, cfg.get('frame_reference', 'none'),
+                                    cfg.get('reference_gain', 1.0))
     return {
         'frames': normalised[..., None],
         'frame_mask': np.ones((cfg.num_frames,), bool),
@@ -116,6 +120,21 @@ class ClipTransform:
         'index': np.int32(record['_index']),
         'mask': np.bool_(True),
     }
+
+
+def subtract_reference(frames: np.ndarray, rule: str, gain: float = 1.0) -> np.ndarray:
+  """frames (T, S, S) minus a reference frame of the same clip: 'none' (the frames as they are, the
+  paper's input), 'clip_mean' (each pixel's mean over the T sampled frames) or 'first' (the first sampled
+  frame). Subtracting a reference of the same clip removes the subject's appearance — which varies far
+  more than 1–2 px of facial motion — and leaves the motion, before the first layer sees the frames.
+  The difference is multiplied by `gain` (the residual motion is a few grey levels)."""
+  if rule == 'none':
+    return frames
+  if rule == 'clip_mean':
+    return (frames - frames.mean(axis=0, keepdims=True)) * np.float32(gain)
+  if rule == 'first':
+    return (frames - frames[:1]) * np.float32(gain)
+  raise ValueError(f"unknown data.frame_reference {rule!r}: use 'none', 'clip_mean' or 'first'")
 
 
 def split_statistics(source: Sequence[dict], indices: Sequence[int], data_config) -> tuple[float, float]:

@@ -205,6 +205,10 @@ def test_launch_config_stops_before_work_when_corpus_is_not_built(tmp_path):
   assert 'python -m fdp_jax.build_dataset --dataset=casme3 --config=7class_raw_64' in message
   assert 'casme.psych.ac.cn' in message
   assert not os.listdir(tmp_path)  # nothing was started
+  from fdp_jax import run
+  with pytest.raises(SystemExit, match='request it at'):
+    run.main(config, str(tmp_path / 'run'))                     # what launch.py calls
+  assert not os.listdir(tmp_path)  # not even the run directory
 
 
 def test_frames_sort_numerically_and_duplicates_are_refused(tmp_path):

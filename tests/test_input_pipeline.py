@@ -26,6 +26,7 @@ def data_config():
   cfg = synthetic.get_config().data
   cfg.image_size = 32
   cfg.num_frames = 4
+  cfg.frame_reference = 'none'
   return cfg
 
 
@@ -122,3 +123,32 @@ def test_released_per_split_normalisation_centres_and_scales_the_split(source, d
   data_config.normalization = 'zscore'
   with pytest.raises(ValueError, match='zscore'):
     input_pipeline.normalization_for(source, indices, data_config)
+
+
+@pytest.mark.parametrize('rule', ['clip_mean', 'first'])
+def test_reference_frame_removes_appearance_and_keeps_motion(source, data_config, rule):
+  data_config.frame_reference, data_config.reference_gain = rule, 3.0
+  record = {**source[0], '_index': 0}
+  raw = input_pipeline.ClipTransform(data_config, train=False)(record)
+  data_config.frame_reference = 'none'
+  plain = input_pipeline.ClipTransform(data_config, train=False)(record)
+  x = plain['frames'][..., 0]
+  want = 3.0 * (x - (x.mean(0, keepdims=True) if rule == 'clip_mean' else x[:1]))
+  np.testing.assert_allclose(raw['frames'][..., 0], want, atol=1e-5)
+  np.testing.assert_allclose(raw['dynamic_image'], plain['dynamic_image'])  # the target stays the raw one
+  # A still clip (appearance only, no motion) becomes all zeros.
+  still = {**record, 'frames': np.repeat(record['frames'][:1], 20, axis=0)}
+  data_config.frame_reference = rule
+  assert np.abs(input_pipeline.ClipTransform(data_config, train=False)(still)['frames']).max() == 0
+
+
+def test_unknown_reference_and_static_baseline_with_reference_are_refused(source, data_config):
+  data_config.frame_reference = 'median'
+  with pytest.raises(ValueError, match='frame_reference'):
+    input_pipeline.ClipTransform(data_config, train=False)({**source[0], '_index': 0})
+  config = synthetic.get_config()
+  config.model.temporal_pooling = 'static'
+  with pytest.raises(ValueError, match='single-frame baseline'):
+    cross_validation.check_single_frame_baseline(config)
+  cross_validation.check_single_frame_baseline(synthetic.get_config('static'))  # the baseline config
+  assert synthetic.get_config('static').data.frame_reference == 'none'
