@@ -1,7 +1,8 @@
-"""Per-layer forward+backward time of the released FDP's training step, on this machine.
+"""Per-layer forward+backward time of the released FDP's (or MOL's) training step, on this machine.
 
-  python benchmarks/profile_layers.py               # batch 8 clips × 8 frames of 64×64, float32
+  python benchmarks/profile_layers.py               # FDP: batch 8 clips × 8 frames of 64×64, float32
   python benchmarks/profile_layers.py --batch=4 --repeats=3
+  python benchmarks/profile_layers.py --model=mol   # MOL: batch 2 clips × 8 frames of 128×128
 
 Each piece (stem, every encoder stage, the frame-feature head, CLS_Net, SegNet) is jitted alone as
 value-and-grad with respect to its parameters *and* its input, in training mode, at the shape it sees inside
@@ -74,6 +75,49 @@ def pieces(batch: int, frames: int):
   ]
 
 
+def mol_pieces(batch: int, frames: int):
+  """(name, module, input shape) for every piece of the released MOL (its 7 pairs batched)."""
+  import flax.linen as nn
+  import jax.numpy as jnp
+
+  from fdp_jax.models import mol
+
+  pairs = batch * (frames - 1)
+
+  class Stack(nn.Module):
+    @nn.compact
+    def __call__(self, x, *, train):
+      del train
+      return mol.ConvStack()(x)
+
+  class Graph(nn.Module):
+    @nn.compact
+    def __call__(self, x, *, train):
+      del train
+      return mol.CCC()(x.reshape(x.shape[0], -1, x.shape[-1]))[1]
+
+  class Landmarks(nn.Module):
+    @nn.compact
+    def __call__(self, x, *, train):
+      del train
+      return mol.LandmarkHead()(x)
+
+  class Flow(nn.Module):
+    @nn.compact
+    def __call__(self, x, *, train):
+      f5c = jnp.zeros((pairs, 16, 16, 128), x.dtype)
+      return mol.FlowNet()(x, f5c, f5c, train=train)
+
+  return [
+      ('conv stack (every frame)', Stack(), (batch * frames, 128, 128, 1)),
+      ('FCC (one of the two, every pair)', mol.FCC(), (pairs, 16, 16, 128)),
+      ('CCC (one of the two, every pair)', Graph(), (pairs, 16, 16, 128)),
+      ('MER 3D-CNN', mol.MER3DCNN(), (batch, 16, 16, 2 * (frames - 1), 128)),
+      ('landmark head', Landmarks(), (pairs, 16, 16, 128)),
+      ('FlowNetC (every pair)', Flow(), (batch, frames, 128, 128, 1)),
+  ]
+
+
 def time_piece(module, shape, repeats: int) -> float:
   import jax
   import jax.numpy as jnp
@@ -98,14 +142,18 @@ def time_piece(module, shape, repeats: int) -> float:
 
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  p.add_argument('--batch', type=int, default=8)
+  p.add_argument('--model', default='fdp', choices=('fdp', 'mol'))
+  p.add_argument('--batch', type=int, default=None, help='default: 8 (fdp), 2 (mol)')
   p.add_argument('--frames', type=int, default=8)
   p.add_argument('--repeats', type=int, default=5)
   a = p.parse_args()
   import jax
-  rows = [(name, time_piece(module, shape, a.repeats)) for name, module, shape in pieces(a.batch, a.frames)]
+  batch = a.batch or (8 if a.model == 'fdp' else 2)
+  table = pieces if a.model == 'fdp' else mol_pieces
+  rows = [(name, time_piece(module, shape, a.repeats)) for name, module, shape in table(batch, a.frames)]
   total = sum(t for _, t in rows)
-  print(f'\nreleased FDP, batch {a.batch}×{a.frames}×64², forward+backward, best of {a.repeats}, '
+  size = 64 if a.model == 'fdp' else 128
+  print(f'\nreleased {a.model.upper()}, batch {batch}×{a.frames}×{size}², forward+backward, best of {a.repeats}, '
         f'{jax.devices()[0].device_kind}')
   print('| piece | ms | share |\n|---|---:|---:|')
   for name, t in rows:

@@ -1,11 +1,13 @@
-"""FDP training-step throughput and peak memory.
+"""FDP and MOL training-step throughput and peak memory.
 
   python benchmarks/train_step.py                        # small, paper_large and released, batch 8, 8×64×64
   python benchmarks/train_step.py --models=released --batch=8 --steps=5
+  python benchmarks/train_step.py --models=mol           # MOL as released, batch 2 (--mol_batch), 8×128×128
 
 Models: `small` (paper design, CPU size: the synthetic default), `paper_large` (paper design at the
 released widths/depths, GFA blocks included) and `released` (FDP exactly as released: LFA-only encoder,
-4096-d frame features, CLS_Net, SegNet; the released loss weights). Each runs in its own process so its
+4096-d frame features, CLS_Net, SegNet; the released loss weights), `mol` (MOL as released with its loss:
+CE + flow MSE + landmark L1, on random flow/landmark targets). Each runs in its own process so its
 peak resident memory (CPU) or peak device memory (GPU/TPU, from `memory_stats`) is its own. Times exclude
 compilation: one warm-up step, then `--steps` timed steps of the same jitted `fdp_jax.train.train_step` the
 trainer uses (forward, backward, optimiser update).
@@ -39,6 +41,9 @@ def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pool
   if name == 'released':
     from configs import released_recipe
     config = released_recipe.released_config('synthetic_me', 'default', 5)
+  elif name == 'mol':
+    from configs import mol_recipe
+    config = mol_recipe.mol_config('synthetic_me', 'mol', 5)
   else:
     config = synthetic.get_config()
     config.model = fdp_sizes.fdp_model({'small': 'small', 'paper_large': 'released'}[name])
@@ -53,6 +58,9 @@ def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pool
       'label': rng.integers(0, 5, batch).astype(np.int32),
       'mask': np.ones((batch,), bool),
   }
+  if name == 'mol':   # flow and landmark targets of the 7 frame pairs
+    batch_np['flow'] = rng.normal(0, 1, (batch, frames - 1, image, image, 2)).astype(np.float32)
+    batch_np['landmarks'] = rng.uniform(20, 108, (batch, frames - 1, 68, 2)).astype(np.float32)
   batch_dev = jax.device_put(batch_np)
   jitted = train.make_steps(model, config.train, cross_validation.loss_weights(config), batch_np)
   state = jitted.init(jax.random.key(0))
@@ -84,6 +92,7 @@ def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--models', default='small,paper_large,released')
   p.add_argument('--batch', type=int, default=8)
+  p.add_argument('--mol_batch', type=int, default=2, help='batch of the mol model (128×128 frames)')
   p.add_argument('--frames', type=int, default=8)
   p.add_argument('--image', type=int, default=64)
   p.add_argument('--steps', type=int, default=5)
@@ -95,8 +104,9 @@ def main():
     return
   rows = []
   for model in a.models.split(','):
-    cmd = [sys.executable, __file__, '--child', f'--models={model}', f'--batch={a.batch}',
-           f'--frames={a.frames}', f'--image={a.image}', f'--steps={a.steps}', f'--pooling={a.pooling}']
+    batch, image = (a.mol_batch, 128) if model == 'mol' else (a.batch, a.image)   # MOL is 128-px only
+    cmd = [sys.executable, __file__, '--child', f'--models={model}', f'--batch={batch}',
+           f'--frames={a.frames}', f'--image={image}', f'--steps={a.steps}', f'--pooling={a.pooling}']
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     rows.append(json.loads(out))
     print(json.dumps(rows[-1]), flush=True)

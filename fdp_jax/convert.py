@@ -1,13 +1,16 @@
-"""Weight conversion between the released PyTorch FDP and `models.released.ReleasedFDP` (SPEC §2).
+"""Weight conversion between the released PyTorch models and their Linen counterparts: FDP
+(`models.released.ReleasedFDP`, SPEC §2) and MOL (`models.mol.ReleasedMOL`, SPEC §4).
 
   python -m fdp_jax.convert --pth=released.pth --out=/path/to/converted       # PyTorch → orbax
   python -m fdp_jax.convert --to_pth --checkpoint=/path/to/converted --out=again.pth   # orbax → PyTorch
 
-Linen paths mirror the state_dict keys: an index in a key is appended to its module's name
-(`frame_rep.features.3.mlp.conv1.weight` ↔ params/frame_rep/features_3/mlp/conv1/kernel). Leaves:
+Linen paths mirror the state_dict keys: an index in a key is appended to its module's name, with '_' in
+FDP (`frame_rep.features.3.mlp.conv1.weight` ↔ params/frame_rep/features_3/mlp/conv1/kernel) and with
+'__' in MOL, whose own names end in digits (`FCC_1.ffn.0.weight` ↔ params/FCC_1/ffn__0/scale). Leaves:
   weight of a conv / linear       ↔ params …/kernel: OIHW → HWIO, OIDHW → DHWIO, (out, in) → (in, out)
   weight, bias of a BatchNorm     ↔ params …/scale, …/bias;   other biases ↔ params …/bias
   running_mean, running_var       ↔ batch_stats …/mean, …/var
+  any other parameter             ↔ params …/<the same name>, in PyTorch's layout (MOL's FCC meta kernels)
   num_batches_tracked (int64, ()) ↔ num_batches_tracked/<the BatchNorm's module path>
 Flax's BatchNorm has no update counter, so the counters live in a collection of their own: `apply` ignores
 it, JAX training does not advance it, and `to_released_state_dict` writes it back (0 where it is absent),
@@ -26,11 +29,13 @@ from typing import Any, Mapping
 
 from absl import app, flags, logging
 import flax
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from fdp_jax.models.mol import ReleasedMOL
 from fdp_jax.models.released import ReleasedFDP
 
 COUNTERS = 'num_batches_tracked'
@@ -52,9 +57,23 @@ class _Entry:
   dtype: np.dtype
 
 
-def _torch_module(path: tuple[str, ...]) -> str:
+def _fdp_module(path: tuple[str, ...]) -> str:
   """('frame_rep', 'features_3', 'mlp') → 'frame_rep.features.3.mlp'."""
   return '.'.join(re.sub(r'_(\d+)$', r'.\1', name) for name in path)
+
+
+def _mol_module(path: tuple[str, ...]) -> str:
+  """('FCC_1', 'ffn__0') → 'FCC_1.ffn.0'."""
+  return '.'.join(name.replace('__', '.') for name in path)
+
+
+# Released model → (how a Linen module path spells its PyTorch module, input shape for `init`).
+RELEASED = {'fdp': (_fdp_module, (1, 8, 64, 64, 1)), 'mol': (_mol_module, (1, 8, 128, 128, 1))}
+
+
+def model_of(variables: Mapping[str, Any]) -> str:
+  """Which released model a variables tree belongs to ('mol' has the FCC/CCC blocks)."""
+  return 'mol' if 'FCC_1' in variables.get('params', {}) else 'fdp'
 
 
 def _kernel_to_torch(ndim: int) -> tuple[int, ...]:
@@ -63,19 +82,26 @@ def _kernel_to_torch(ndim: int) -> tuple[int, ...]:
   return (1, 0) if ndim == 2 else (ndim - 1, ndim - 2, *range(ndim - 2))
 
 
-def _layout(variables: Mapping[str, Any], counters: bool = True) -> dict[str, _Entry]:
+def _layout(variables: Mapping[str, Any], counters: bool = True, model: str | None = None
+            ) -> dict[str, _Entry]:
   """state_dict key → _Entry for every leaf of variables['params'] and variables['batch_stats'] (arrays
-  or ShapeDtypeStructs), plus one num_batches_tracked per BatchNorm when `counters`."""
+  or ShapeDtypeStructs), plus one num_batches_tracked per BatchNorm when `counters`. `model` ('fdp' or
+  'mol') picks the naming; by default it is read off the variables."""
   layout = {}
+  torch_module = RELEASED[model or model_of(variables)][0]
   tree = {c: variables[c] for c in ('params', 'batch_stats') if c in variables}
   for (collection, *path), leaf in flax.traverse_util.flatten_dict(tree).items():
     *module, name = path
-    if (collection, name) not in _TORCH_LEAF:
+    if (collection, name) in _TORCH_LEAF:
+      torch_name = _TORCH_LEAF[collection, name]
+    elif collection == 'params':
+      torch_name = name                              # a named parameter, kept in PyTorch's layout
+    else:
       raise ValueError(f'no PyTorch counterpart for {collection}/{"/".join(path)}')
-    prefix = _torch_module(tuple(module))
+    prefix = torch_module(tuple(module))
     to_torch = _kernel_to_torch(len(leaf.shape)) if name == 'kernel' else None
     shape = tuple(leaf.shape[i] for i in to_torch) if to_torch else tuple(leaf.shape)
-    layout[f'{prefix}.{_TORCH_LEAF[collection, name]}'] = _Entry(
+    layout[f'{prefix}.{torch_name}' if prefix else torch_name] = _Entry(
         collection, tuple(path), shape, to_torch, np.dtype(leaf.dtype))
     if counters and collection == 'batch_stats' and name == 'mean':
       layout[f'{prefix}.num_batches_tracked'] = _Entry(COUNTERS, tuple(module), (), None, np.dtype(np.int64))
@@ -83,17 +109,18 @@ def _layout(variables: Mapping[str, Any], counters: bool = True) -> dict[str, _E
 
 
 def variables_from_state_dict(abstract_variables: Mapping[str, Any], state_dict: Mapping[str, Any], *,
-                              num_batches_tracked: bool = True) -> dict[str, Any]:
+                              num_batches_tracked: bool = True, model: str | None = None) -> dict[str, Any]:
   """A PyTorch state_dict as the Linen variables of a module.
 
   abstract_variables: the module's variables or their shapes (`jax.eval_shape` of `init`), which say what
   the state_dict must hold. state_dict: key → array (numpy or anything `np.asarray` takes), in PyTorch
   layouts. num_batches_tracked: whether the BatchNorms' counters are in it (PyTorch ≥ 0.4.1 state_dicts;
-  the reference fixtures were saved without them).
+  the reference fixtures were saved without them). model: 'fdp' or 'mol' naming (default: read off the
+  variables; give it for a piece of a model, e.g. one FCC block).
   Returns {'params', 'batch_stats'[, 'num_batches_tracked']} of numpy arrays. Raises ValueError listing
   every missing key, unexpected key and wrong shape or dtype kind.
   """
-  layout = _layout(abstract_variables, num_batches_tracked)
+  layout = _layout(abstract_variables, num_batches_tracked, model)
   arrays = {key: np.asarray(value) for key, value in state_dict.items()}
   problems = [f'missing: {k}' for k in layout if k not in arrays]
   problems += [f'unexpected: {k}' for k in arrays if k not in layout]
@@ -116,7 +143,7 @@ def variables_from_state_dict(abstract_variables: Mapping[str, Any], state_dict:
   return flax.traverse_util.unflatten_dict(flat)
 
 
-def to_released_state_dict(variables: Mapping[str, Any]) -> dict[str, np.ndarray]:
+def to_released_state_dict(variables: Mapping[str, Any], model: str | None = None) -> dict[str, np.ndarray]:
   """The inverse of `variables_from_state_dict` / `load_released`: Linen variables → PyTorch state_dict.
 
   Writes every parameter and running statistic in PyTorch's layout and dtype, and one int64
@@ -126,7 +153,7 @@ def to_released_state_dict(variables: Mapping[str, Any]) -> dict[str, np.ndarray
   """
   counters = flax.traverse_util.flatten_dict(variables.get(COUNTERS, {}))
   state_dict = {}
-  for key, entry in _layout(variables).items():
+  for key, entry in _layout(variables, model=model).items():
     if entry.collection == COUNTERS:
       state_dict[key] = np.asarray(counters.get(entry.path, 0), np.int64)
       continue
@@ -140,22 +167,26 @@ def to_released_state_dict(variables: Mapping[str, Any]) -> dict[str, np.ndarray
 
   def order(key):
     module, leaf = key.rsplit('.', 1)
-    return [(int(p), '') if p.isdigit() else (-1, p) for p in module.split('.')], _LEAF_ORDER.index(leaf)
+    rank = _LEAF_ORDER.index(leaf) if leaf in _LEAF_ORDER else -1   # named parameters first, as in PyTorch
+    return [(int(p), '') if p.isdigit() else (-1, p) for p in module.split('.')], rank, leaf
   return {key: state_dict[key] for key in sorted(state_dict, key=order)}
 
 
-def released_model(name: str) -> ReleasedFDP:
+def released_model(name: str) -> ReleasedFDP | ReleasedMOL:
   """The Linen module of a released model, at the released sizes."""
-  if name != 'fdp':
-    raise ValueError(f"unknown released model {name!r}: the converter knows 'fdp'")
-  return ReleasedFDP()
+  if name == 'fdp':
+    return ReleasedFDP()
+  if name == 'mol':
+    return ReleasedMOL()
+  raise ValueError(f"unknown released model {name!r}: the converter knows 'fdp' and 'mol'")
 
 
-def load_released(name: str, state_dict: Mapping[str, Any]) -> tuple[ReleasedFDP, dict[str, Any]]:
-  """The released PyTorch model's state_dict (all 438 tensors for 'fdp', PyTorch layouts) → (module,
-  variables) with `module.apply(variables, frames, train=False)` ready to run."""
+def load_released(name: str, state_dict: Mapping[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+  """The released PyTorch model's state_dict (all 438 tensors for 'fdp', 175 for 'mol'; PyTorch layouts)
+  → (module, variables) with `module.apply(variables, frames, train=False)` ready to run: FDP returns
+  (logits, dynamic_image), MOL (logits, flow (B, 7, 128, 128, 2), landmarks (B, 7, 68, 2))."""
   module = released_model(name)
-  frames = jax.ShapeDtypeStruct((1, 8, 64, 64, 1), jnp.float32)
+  frames = jax.ShapeDtypeStruct(RELEASED[name][1], jnp.float32)
   abstract = jax.eval_shape(functools.partial(module.init, train=False), jax.random.key(0), frames)
   return module, variables_from_state_dict(abstract, state_dict)
 
@@ -203,7 +234,7 @@ def _define_flags() -> None:
   flags.DEFINE_string('out', None, 'Output: an orbax checkpoint directory, or a .pth file with --to_pth.')
   flags.DEFINE_bool('to_pth', False, 'Convert an orbax checkpoint (--checkpoint) back to a .pth file.')
   flags.DEFINE_string('checkpoint', None, 'With --to_pth: the orbax checkpoint directory to convert.')
-  flags.DEFINE_string('model', 'fdp', 'Which released model.')
+  flags.DEFINE_string('model', 'fdp', "Which released model: 'fdp' or 'mol'.")
 
 
 def main(argv) -> None:

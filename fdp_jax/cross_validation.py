@@ -64,7 +64,8 @@ def select_folds(folds: list[Fold], wanted: str) -> list[Fold]:
 def loss_weights(config):
   """The configured loss weights; the ranking loss only applies when there is a rank scorer."""
   weights = config.loss.copy_and_resolve_references()
-  if config.model.get('variant', 'paper') != 'paper' or config.model.get('temporal_pooling') != 'rank':
+  if config.model.name == 'fdp' and (config.model.get('variant', 'paper') != 'paper'
+                                     or config.model.get('temporal_pooling') != 'rank'):
     weights.rank = 0.0
   return weights
 
@@ -169,15 +170,26 @@ def evaluate_fold(config, fold: Fold, source, index: data_sources.CorpusIndex, s
       'predictions': out['prediction'].tolist(),
       'probabilities': np.round(out['probabilities'].astype(np.float64), 6).tolist(),
       'confusion_matrix': cm.tolist(),
-      'metrics': metrics.scores_from_confusion(cm),
+      'metrics': {**metrics.scores_from_confusion(cm), **_auxiliary_metrics(out)},
   }
 
 
+def _auxiliary_metrics(out: dict) -> dict:
+  """MOL's flow end-point error and landmark NME, means over the fold's clips (absent for FDP)."""
+  return {key: float(np.mean(out[key])) for key in ('flow_epe', 'landmark_nme') if key in out}
+
+
 def aggregate(fold_results: Sequence[dict], class_names: Sequence[str]) -> dict:
-  """Scores of the confusion matrix summed over folds (never an average of per-fold scores)."""
+  """Scores of the confusion matrix summed over folds (never an average of per-fold scores); MOL's flow
+  EPE and landmark NME as means over all test clips (each fold's mean weighted by its clip count)."""
   cm = np.sum([np.asarray(f['confusion_matrix']) for f in fold_results], axis=0)
-  return {**metrics.scores_from_confusion(cm), 'num_folds': len(fold_results),
-          'confusion_matrix': cm.tolist(), 'per_class': metrics.per_class_scores(cm, class_names)}
+  result = {**metrics.scores_from_confusion(cm), 'num_folds': len(fold_results),
+            'confusion_matrix': cm.tolist(), 'per_class': metrics.per_class_scores(cm, class_names)}
+  for key in ('flow_epe', 'landmark_nme'):
+    if fold_results and all(key in f.get('metrics', {}) for f in fold_results):
+      counts = np.array([f['num_test'] for f in fold_results], np.float64)
+      result[key] = float(np.dot([f['metrics'][key] for f in fold_results], counts) / counts.sum())
+  return result
 
 
 def markdown_table(results: dict) -> str:
@@ -192,6 +204,9 @@ def markdown_table(results: dict) -> str:
   rows.append(f"Aggregate over the summed confusion matrix: UF1 {a['uf1']:.4f}, UAR {a['uar']:.4f}, "
               f"WF1 {a['wf1']:.4f}, WAR {a['war']:.4f}, accuracy {a['accuracy']:.4f} "
               f"(selection: {results['selection']}).")
+  if 'flow_epe' in a:
+    rows.append(f"MOL auxiliary tasks over all test clips: flow end-point error {a['flow_epe']:.3f} px, "
+                f"landmark NME {a['landmark_nme']:.4f} (mean error / inter-pupil distance).")
   if 'optimistic_best_test' in results:
     o = results['optimistic_best_test']['aggregate']
     rows.append(f"OPTIMISTIC, not an estimate (the released rule: each fold's best step chosen on its own "

@@ -11,6 +11,13 @@ One record of the shared schema (`fdp_jax.schema`) becomes one example:
   label          () int32
   index          () int32                           record index in the corpus (maps back to sample_id)
   mask           () bool                            False only for padding in evaluation batches
+With data.targets 'mol' (SPEC §4; default 'mer' adds nothing), the MOL targets of the T − 1 frame pairs:
+  flow           (T−1, S, S, 2) float32             (dx, dy) motion of each output pixel of sampled frame i
+                                                    to sampled frame i+1, in output pixels: the stored
+                                                    consecutive flows composed (`compose_flows`), cropped and
+                                                    resized like the frames
+  landmarks      (T−1, 68, 2) float32               (x, y) of sampled frames 1 … T−1 (the second frame of
+                                                    each pair) in output pixels
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Iterator, Sequence
 import grain
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from fdp_jax.preprocess.dynamic_image import dynamic_image_uint8
 
@@ -74,6 +82,35 @@ def _resize(frames: np.ndarray, size: int) -> np.ndarray:
   return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
 
 
+def compose_flows(flows: np.ndarray) -> np.ndarray:
+  """The motion (S, S, 2) (dx, dy) from frame 0 to frame k, given the k consecutive flows (k, S, S, 2)
+  (flows[i]: frame i → i+1). F_{a→c}(p) = F_{a→b}(p) + F_{b→c}(p + F_{a→b}(p)): each next flow is read,
+  bilinearly, where the motion so far has carried the pixel (clamped to the border). k = 0 gives zeros."""
+  flows = np.asarray(flows, np.float32)
+  total = np.zeros(flows.shape[1:], np.float32) if len(flows) == 0 else flows[0].copy()
+  if len(flows) > 1:
+    ys, xs = np.mgrid[:flows.shape[1], :flows.shape[2]].astype(np.float32)
+  for step in flows[1:]:
+    where = np.stack([ys + total[..., 1], xs + total[..., 0]])
+    total += np.stack([ndimage.map_coordinates(step[..., c], where, order=1, mode='nearest')
+                       for c in range(2)], axis=-1)
+  return total
+
+
+def _resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
+  """(P, h, h, 2) → (P, size, size, 2): each component resized like the frames (`_resize`), the vectors
+  scaled by size / h so that they stay in output pixels."""
+  p, h = flow.shape[:2]
+  if h == size:
+    return flow
+  out = np.empty((p, size, size, 2), np.float32)
+  for i in range(p):
+    for c in range(2):
+      image = Image.fromarray(np.ascontiguousarray(flow[i, ..., c], np.float32))
+      out[i, ..., c] = np.asarray(image.resize((size, size), Image.BILINEAR))
+  return out * np.float32(size / h)
+
+
 class ClipTransform:
   """Record → example dict (see module docstring). `train=True` enables the random augmentations;
   `normalization` (shift, scale) maps the [-1, 1] frames to (x − shift) / scale."""
@@ -82,6 +119,13 @@ class ClipTransform:
     self.cfg = data_config
     self.train = train
     self.normalization = normalization
+    self.targets = data_config.get('targets', 'mer')
+    if self.targets not in ('mer', 'mol'):
+      raise ValueError(f"unknown data.targets {self.targets!r}: use 'mer' or 'mol'")
+    if self.targets == 'mol' and data_config.get('horizontal_flip', False):
+      # A flip would also have to swap the left/right iBUG-68 indices; the released MOL recipe never flips.
+      raise ValueError("data.horizontal_flip is not supported with data.targets 'mol' (landmark targets); "
+                       'the released MOL recipe does not flip')
 
   def window(self, record: dict) -> tuple[int, int]:
     if self.cfg.window == 'onset_offset':
@@ -92,6 +136,9 @@ class ClipTransform:
 
   def __call__(self, record: dict, rng: np.random.Generator | None = None) -> dict:
     cfg = self.cfg
+    if self.targets == 'mol' and record.get('flow') is None:
+      raise ValueError("data.targets 'mol' needs stored flow, and this builder config has no flow: use a "
+                       "'*_144_flow' config of a licensed corpus or the synthetic_me 'mol' / 'tiny' config")
     start, stop = self.window(record)
     use_rng = rng if (self.train and cfg.temporal_jitter) else None
     idx = start + sample_frame_indices(stop - start, cfg.num_frames, cfg.frame_sampling, use_rng)
@@ -112,7 +159,7 @@ class ClipTransform:
       normalised = (normalised - np.float32(shift)) / np.float32(scale)
     normalised = subtract_reference(normalised, cfg.get('frame_reference', 'none'),
                                     cfg.get('reference_gain', 1.0))
-    return {
+    example = {
         'frames': normalised[..., None],
         'frame_mask': np.ones((cfg.num_frames,), bool),
         'dynamic_image': dynamic_image_uint8(frames01).astype(np.float32) / 255.0,
@@ -120,6 +167,22 @@ class ClipTransform:
         'index': np.int32(record['_index']),
         'mask': np.bool_(True),
     }
+    if self.targets == 'mol':
+      example.update(self.mol_targets(record, idx, y, x, crop))
+    return example
+
+  def mol_targets(self, record: dict, idx: np.ndarray, y: int, x: int, crop: int) -> dict:
+    """The flow (T−1, S, S, 2) between consecutive sampled frames idx (T,) and the landmarks (T−1, 68, 2)
+    of sampled frames 1 … T−1, through the frames' crop at (y, x) of side `crop` and resize to S."""
+    size, stored = self.cfg.image_size, np.asarray(record['flow'])
+    flow = np.zeros((len(idx) - 1,) + stored.shape[1:], np.float32)
+    for i in range(len(idx) - 1):
+      flow[i] = compose_flows(stored[idx[i]:idx[i + 1]])
+    flow = _resize_flow(flow[:, y:y + crop, x:x + crop], size)
+    # Pixel centres map as in the frames' resize: (u + 0.5) · size / crop − 0.5 (a pure shift at size == crop).
+    landmarks = np.asarray(record['landmarks'], np.float32)[idx[1:]] - np.array([x, y], np.float32)
+    landmarks = (landmarks + 0.5) * np.float32(size / crop) - 0.5
+    return {'flow': flow.astype(np.float32), 'landmarks': landmarks.astype(np.float32)}
 
 
 def subtract_reference(frames: np.ndarray, rule: str, gain: float = 1.0) -> np.ndarray:
@@ -164,13 +227,18 @@ def normalization_for(source: Sequence[dict], indices: Sequence[int], data_confi
 
 
 def example_shapes(data_config, batch_size: int) -> dict[str, np.ndarray]:
-  """Zero arrays with the shapes and dtypes of a batch (B, ...) (for initialising a model)."""
+  """Zero arrays with the shapes and dtypes of a batch (B, ...) (for initialising a model); with
+  data.targets 'mol' also the flow (B, T−1, S, S, 2) and landmark (B, T−1, 68, 2) targets."""
   t, s = data_config.num_frames, data_config.image_size
-  return {'frames': np.zeros((batch_size, t, s, s, 1), np.float32),
-          'frame_mask': np.ones((batch_size, t), bool),
-          'dynamic_image': np.zeros((batch_size, s, s), np.float32),
-          'label': np.zeros((batch_size,), np.int32), 'index': np.zeros((batch_size,), np.int32),
-          'mask': np.ones((batch_size,), bool)}
+  shapes = {'frames': np.zeros((batch_size, t, s, s, 1), np.float32),
+            'frame_mask': np.ones((batch_size, t), bool),
+            'dynamic_image': np.zeros((batch_size, s, s), np.float32),
+            'label': np.zeros((batch_size,), np.int32), 'index': np.zeros((batch_size,), np.int32),
+            'mask': np.ones((batch_size,), bool)}
+  if data_config.get('targets', 'mer') == 'mol':
+    shapes['flow'] = np.zeros((batch_size, t - 1, s, s, 2), np.float32)
+    shapes['landmarks'] = np.zeros((batch_size, t - 1, 68, 2), np.float32)
+  return shapes
 
 
 def _stack(examples: Sequence[dict]) -> dict:

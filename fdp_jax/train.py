@@ -1,4 +1,4 @@
-"""Pure train/eval steps for FDP and the loop that trains one cross-validation fold.
+"""Pure train/eval steps for FDP and MOL and the loop that trains one cross-validation fold.
 
 `train_step(state, batch, rng) -> (state, metrics)` and `eval_step(state, batch) -> outputs` have no Python
 side effects; `make_steps` jits them (and the initialisation) once per run — every fold has the same shapes —
@@ -88,6 +88,41 @@ def fdp_losses(outputs: dict, batch: dict, loss_config) -> dict[str, jax.Array]:
   return terms
 
 
+def interpupil_distance(landmarks: jax.Array) -> jax.Array:
+  """(..., 68, 2) → (...,): distance between the eye centres (means of points 36–41 and 42–47)."""
+  return jnp.linalg.norm(landmarks[..., 36:42, :].mean(-2) - landmarks[..., 42:48, :].mean(-2), axis=-1)
+
+
+def mol_losses(outputs: dict, batch: dict, loss_config) -> dict[str, jax.Array]:
+  """MOL's terms (SPEC §4): CE + w_flow · MSE(flow) averaged over the T−1 pairs + w_ldm · L1 landmark error
+  over the inter-pupil distance, per landmark (the release's Σ L1 / IPD / (B·68)) and averaged over pairs.
+
+  Padding examples contribute nothing; batch['class_weight'] scales the cross-entropy as for FDP.
+  """
+  weight = batch['mask'].astype(jnp.float32)
+  denom = jnp.maximum(weight.sum(), 1.0)
+  ce = optax.softmax_cross_entropy_with_integer_labels(outputs['logits'], batch['label'])
+  if 'class_weight' in batch:
+    ce = ce * batch['class_weight']
+  flow_mse = jnp.mean(jnp.square(outputs['flow'] - batch['flow']), axis=(1, 2, 3, 4))             # (B,)
+  target = batch['landmarks']
+  ipd = jnp.maximum(interpupil_distance(target), 1e-3)                                              # (B, T−1)
+  l1 = jnp.abs(outputs['landmarks'] - target).sum(-1).mean(-1) / ipd                                # (B, T−1)
+  terms = {
+      'loss_mer': (ce * weight).sum() / denom,
+      'loss_flow': (flow_mse * weight).sum() / denom,
+      'loss_landmarks': (l1.mean(-1) * weight).sum() / denom,
+  }
+  terms['loss'] = (loss_config.mer * terms['loss_mer'] + loss_config.flow * terms['loss_flow']
+                   + loss_config.landmarks * terms['loss_landmarks'])
+  return terms
+
+
+def losses(outputs: dict, batch: dict, loss_config) -> dict[str, jax.Array]:
+  """The loss terms of whichever model produced `outputs` (MOL's have a flow)."""
+  return (mol_losses if 'flow' in outputs else fdp_losses)(outputs, batch, loss_config)
+
+
 def balanced_class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
   """(C,) float32 inverse-frequency weights N / (C · n_c) of a training set's labels, so that every class
   carries the same total weight and the mean weight over the training examples is 1 (the loss keeps its
@@ -107,7 +142,7 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, loss_config) -> t
         {'params': params, 'batch_stats': state.batch_stats}, batch['frames'], batch['frame_mask'],
         train=True, rngs={'dropout': rng}, mutable=['batch_stats'])
     outputs = output_dict(outputs, batch['frames'])
-    terms = fdp_losses(outputs, batch, loss_config)
+    terms = losses(outputs, batch, loss_config)
     return terms['loss'], (terms, outputs, updates)
 
   grads, (terms, outputs, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
@@ -119,12 +154,19 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, loss_config) -> t
 
 
 def eval_step(state: TrainState, batch: dict) -> dict:
-  """Class probabilities (B, C) and predictions (B,) in eval mode (running BatchNorm statistics)."""
+  """Class probabilities (B, C) and predictions (B,) in eval mode (running BatchNorm statistics); for MOL
+  also each clip's flow end-point error (mean over pixels and pairs, in pixels) and landmark NME (mean
+  error over the inter-pupil distance) when the batch carries those targets."""
   outputs = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats},
                            batch['frames'], batch['frame_mask'], train=False)
   outputs = output_dict(outputs, batch['frames'])
   probs = jax.nn.softmax(outputs['logits'].astype(jnp.float32), axis=-1)
-  return {'probabilities': probs, 'prediction': jnp.argmax(probs, -1)}
+  result = {'probabilities': probs, 'prediction': jnp.argmax(probs, -1)}
+  if 'flow' in outputs and 'flow' in batch:
+    result['flow_epe'] = jnp.linalg.norm(outputs['flow'] - batch['flow'], axis=-1).mean((1, 2, 3))
+    error = jnp.linalg.norm(outputs['landmarks'] - batch['landmarks'], axis=-1).mean(-1)
+    result['landmark_nme'] = (error / jnp.maximum(interpupil_distance(batch['landmarks']), 1e-3)).mean(-1)
+  return result
 
 
 class Steps(NamedTuple):
@@ -148,8 +190,8 @@ def predict(eval_fn: Callable, state: TrainState, batches) -> dict[str, np.ndarr
   for batch in batches:
     res = jax.device_get(eval_fn(state, batch))
     keep = np.asarray(batch['mask'])
-    out['index'].append(np.asarray(batch['index'])[keep])
-    out['label'].append(np.asarray(batch['label'])[keep])
-    out['prediction'].append(np.asarray(res['prediction'])[keep])
-    out['probabilities'].append(np.asarray(res['probabilities'])[keep])
+    for key in ('index', 'label'):
+      out[key].append(np.asarray(batch[key])[keep])
+    for key, value in res.items():        # prediction, probabilities (+ flow_epe, landmark_nme for MOL)
+      out.setdefault(key, []).append(np.asarray(value)[keep])
   return {k: np.concatenate(v) for k, v in out.items()}

@@ -83,8 +83,8 @@ def test_missing_unexpected_and_misshapen_keys_are_named(state_dict):
   misshapen = dict(state_dict, **{'mer.fc1.weight': state_dict['mer.fc1.weight'].T})
   with pytest.raises(ValueError, match=r'wrong shape: mer\.fc1\.weight is \(3528, 256\)'):
     convert.load_released('fdp', misshapen)
-  with pytest.raises(ValueError, match="unknown released model 'mol'"):
-    convert.load_released('mol', state_dict)
+  with pytest.raises(ValueError, match="unknown released model 'mer3d'"):
+    convert.load_released('mer3d', state_dict)
 
 
 def test_counters_are_recreated_when_absent(state_dict, released):

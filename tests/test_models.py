@@ -218,7 +218,7 @@ def test_make_divisible_and_gfa_split():
 
 def test_unknown_choices_are_rejected():
   config = fdp_model('small')
-  config.name = 'mol'
+  config.name = 'lstm'
   with pytest.raises(ValueError, match='unknown model'):
     build_model(config, 5, 32)
   model = small_model(pooling='conv3d')

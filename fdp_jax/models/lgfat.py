@@ -45,7 +45,7 @@ _MATMUL_CONV_MAX_PIXELS = 16 * 16
 
 
 class Conv(nn.Module):
-  """A k×k conv with PyTorch's symmetric padding k // 2, computed as one matrix product.
+  """A k×k conv with PyTorch's symmetric padding (k // 2 unless `padding` is given), as one matrix product.
 
   x: (N, H, W, C_in) → (N, ⌊(H + 2p − k)/s⌋ + 1, …, features). Parameters are those of `nn.Conv` (kernel
   (k, k, C_in, features) HWIO, optional bias), so checkpoints and weight conversion do not see the
@@ -59,32 +59,34 @@ class Conv(nn.Module):
   stride: int = 1
   use_bias: bool = False
   kernel_init: Callable = _KERNEL_INIT
+  padding: int | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k, s = self.kernel_size, self.stride
     kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
-    p = k // 2
+    p = k // 2 if self.padding is None else self.padding
     if k > 1 and x.shape[1] * x.shape[2] > _MATMUL_CONV_MAX_PIXELS:
       y = jax.lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)),
                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
       return y + self.param('bias', nn.initializers.zeros, (self.features,)) if self.use_bias else y
-    y = conv_as_matmul(x, kernel, s)
+    y = conv_as_matmul(x, kernel, s, p)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
     return y
 
 
-def conv_as_matmul(x: jax.Array, kernel: jax.Array, stride: int = 1) -> jax.Array:
-  """A k×k conv with PyTorch's symmetric padding k // 2 as one matrix product (no bias).
+def conv_as_matmul(x: jax.Array, kernel: jax.Array, stride: int = 1, padding: int | None = None
+                   ) -> jax.Array:
+  """A k×k conv with PyTorch's symmetric padding (k // 2 by default) as one matrix product (no bias).
 
   x: (N, H, W, C), kernel: (k, k, C, F) HWIO → (N, ⌊(H + 2p − k)/s⌋ + 1, …, F). The k² shifted (strided)
   views of the padded input are concatenated on the channel axis, in (i, j, c) order, and multiplied by
   the reshaped kernel.
   """
   k, _, c, features = kernel.shape
-  p = k // 2
-  if k > 1:
+  p = k // 2 if padding is None else padding
+  if p:
     x = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
   _, h, w, _ = x.shape
   ho, wo = (h - k) // stride + 1, (w - k) // stride + 1

@@ -1,0 +1,14 @@
+"""MOL as released, with the released recipe, on SMIC-HS, 3 classes; LOSO.
+
+  python launch.py --config=configs/mol_smic.py
+  python launch.py --config=configs/mol_smic.py:mer_only    # the flow/landmark-free ablation
+Build the corpus first, with flow at 144 px (README, "Real corpora"):
+  python -m fdp_jax.build_dataset --dataset=smic --config=hs_3class_cropped_144_flow --manual_dir=DIR
+"""
+
+from configs import mol_recipe
+
+
+def get_config(arg: str | None = None):
+  config = mol_recipe.mol_config('smic', 'hs_3class_cropped_144_flow', 3)
+  return mol_recipe.without_auxiliary_tasks(config) if arg == 'mer_only' else config

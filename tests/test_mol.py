@@ -1,0 +1,191 @@
+"""MOL as released: parity with the PyTorch fixtures, the correlation layer and transposed convolution
+against direct references, weight conversion of all 175 released tensors, and a real training step."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fdp_jax import convert, train
+from fdp_jax.models import mol
+
+REFERENCE = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'reference')
+FIXTURES = os.path.join(REFERENCE, 'fixtures')
+
+
+def fixture(name):
+  data = np.load(os.path.join(FIXTURES, f'{name}.npz'))
+  params = {k[len('param/'):]: data[k] for k in data.files if k.startswith('param/')}
+  return params, data
+
+
+def convert_piece(module, state_dict, *args, **kwargs):
+  abstract = jax.eval_shape(lambda: module.init({'params': jax.random.key(0)}, *args, **kwargs))
+  return convert.variables_from_state_dict(abstract, state_dict, num_batches_tracked=False, model='mol')
+
+
+def assert_parity(got, want):
+  want = np.asarray(want)
+  assert got.shape == want.shape
+  assert np.abs(np.asarray(got) - want).max() <= 1e-4 * np.abs(want).max() + 1e-6
+
+
+def test_conv_stack_matches_the_release():
+  params, data = fixture('mol_conv_stack')
+  x = data['input/0'].transpose(0, 2, 3, 1)
+  module = mol.ConvStack()
+  out = module.apply(convert_piece(module, params, x), x)
+  assert_parity(out, data['output/0'].transpose(0, 2, 3, 1))
+
+
+def test_fcc_matches_the_release():
+  params, data = fixture('mol_fcc')
+  x = data['input/0'].transpose(0, 2, 3, 1)
+  module = mol.FCC()
+  variables = convert_piece(module, params, x, train=False)
+  assert set(variables['params']['ffn__1']) == {'kernel', 'bias'}   # the unused FFN is kept, not run
+  assert_parity(module.apply(variables, x, train=False), data['output/0'].transpose(0, 2, 3, 1))
+
+
+def test_ccc_matches_the_release():
+  params, data = fixture('mol_ccc')
+  x = data['input/0'].transpose(0, 2, 1)                              # (N, positions, channels)
+  module = mol.CCC()
+  differences, edges = module.apply(convert_piece(module, params, x), x)
+  assert_parity(differences, data['output/0'].transpose(0, 2, 3, 1))
+  assert_parity(edges, data['output/1'].transpose(0, 2, 1))
+
+
+def test_mer_3dcnn_matches_the_release():
+  params, data = fixture('mol_mer_3dcnn')
+  x = data['input/0'].transpose(0, 2, 3, 4, 1)
+  module = mol.MER3DCNN()
+  out = module.apply(convert_piece(module, params, x, train=False), x, train=False)
+  assert_parity(out, data['output/0'])
+
+
+def test_correlation_matches_a_direct_reference():
+  rng = np.random.default_rng(0)
+  a, b = rng.standard_normal((2, 2, 9, 7, 3)).astype(np.float32)
+  got = np.asarray(mol.correlation(jnp.asarray(a), jnp.asarray(b)))
+  assert got.shape == (2, 9, 7, 441)
+  want = np.zeros_like(got)
+  for i in range(21):
+    for j in range(21):
+      dy, dx = (i - 10) * 2, (j - 10) * 2
+      for y in range(9):
+        for x in range(7):
+          if 0 <= y + dy < 9 and 0 <= x + dx < 7:
+            want[:, y, x, i * 21 + j] = (a[:, y, x] * b[:, y + dy, x + dx]).sum(-1) / 3
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  assert np.count_nonzero(want[:, :, :, 220]) == want[:, :, :, 220].size   # zero displacement: everywhere
+
+
+def test_conv_transpose_is_pytorchs():
+  """PyTorch's ConvTranspose2d(k4, s2, p1) by its definition: every input pixel scatters the kernel."""
+  rng = np.random.default_rng(1)
+  x = rng.standard_normal((1, 3, 4, 5)).astype(np.float32)               # NHWC
+  weight = rng.standard_normal((5, 2, 4, 4)).astype(np.float32)          # PyTorch (in, out, k, k)
+  full = np.zeros((1, 2 * 3 + 2, 2 * 4 + 2, 2), np.float32)
+  for y in range(3):
+    for xx in range(4):
+      full[0, 2 * y:2 * y + 4, 2 * xx:2 * xx + 4] += np.einsum('i,iokl->klo', x[0, y, xx], weight)
+  want = full[:, 1:-1, 1:-1]                                                # padding 1 crops one each side
+  kernel = weight.transpose(2, 3, 1, 0)                                     # (k, k, out, in)
+  np.testing.assert_allclose(mol.conv_transpose(jnp.asarray(x), jnp.asarray(kernel)), want, atol=1e-5)
+  # The general (zero-dilated) route, taken by other shapes, agrees with the phase route.
+  general = mol.conv_transpose(jnp.asarray(x), jnp.asarray(kernel[:3, :3]), 2, 1)
+  full3 = np.zeros((1, 2 * 2 + 3, 2 * 3 + 3, 2), np.float32)
+  for y in range(3):
+    for xx in range(4):
+      full3[0, 2 * y:2 * y + 3, 2 * xx:2 * xx + 3] += np.einsum('i,iokl->klo', x[0, y, xx], weight[:, :, :3, :3])
+  np.testing.assert_allclose(general, full3[:, 1:-1, 1:-1], atol=1e-5)
+
+
+def test_circular_conv_sees_the_whole_column():
+  rng = np.random.default_rng(2)
+  x = rng.standard_normal((1, 5, 4, 2)).astype(np.float32)
+  kernel = rng.standard_normal((2, 5)).astype(np.float32)
+  want = sum(np.roll(x, -i, axis=1) * kernel[:, i] for i in range(5))
+  np.testing.assert_allclose(mol.circular_conv(jnp.asarray(x), jnp.asarray(kernel), 1), want, atol=1e-5)
+  want_w = sum(np.roll(x, -i, axis=2) * kernel[:, i % 4] for i in range(4))
+  np.testing.assert_allclose(mol.circular_conv(jnp.asarray(x), jnp.asarray(kernel[:, :4]), 2), want_w,
+                             atol=1e-5)
+
+
+@pytest.fixture(scope='module')
+def released_state_dict():
+  keys = json.load(open(os.path.join(REFERENCE, 'official_state_dict_keys.json')))['mol']
+  rng = np.random.default_rng(0)
+  state_dict = {}
+  for key, shape, dtype in keys:
+    if key.endswith('num_batches_tracked'):
+      state_dict[key] = np.array(7, np.int64)
+    elif key.endswith('running_var'):
+      state_dict[key] = rng.uniform(0.5, 1.5, shape).astype(np.float32)
+    else:
+      state_dict[key] = (0.05 * rng.standard_normal(shape)).astype(np.float32)
+  return state_dict
+
+
+def test_whole_mol_converts_every_released_tensor_and_back(released_state_dict):
+  assert len(released_state_dict) == 175
+  module, variables = convert.load_released('mol', released_state_dict)
+  back = convert.to_released_state_dict(variables)
+  assert set(back) == set(released_state_dict)
+  for key, value in released_state_dict.items():
+    assert back[key].dtype == value.dtype and np.array_equal(back[key], value), key
+  frames = jnp.asarray(np.random.default_rng(3).standard_normal((1, 8, 128, 128, 1)), jnp.float32)
+  logits, flow, landmarks = jax.jit(lambda v, x: module.apply(v, x, train=False))(variables, frames)
+  assert logits.shape == (1, 5) and flow.shape == (1, 7, 128, 128, 2) and landmarks.shape == (1, 7, 68, 2)
+  assert np.all(np.isfinite(flow))
+
+
+def test_conversion_names_missing_and_unknown_keys(released_state_dict):
+  broken = dict(released_state_dict)
+  del broken['FCC_2.meta_pe_2_W']
+  broken['flownet.conv7.0.weight'] = np.zeros((1,), np.float32)
+  with pytest.raises(ValueError, match=r'missing: FCC_2\.meta_pe_2_W(.|\n)*unexpected: flownet\.conv7'):
+    convert.load_released('mol', broken)
+
+
+def test_a_mol_train_step_lowers_the_loss():
+  """A 64-px MOL (8×8 F5C maps: the same code path at a quarter of the cost), 4 frames, batch 2."""
+  import ml_collections
+  model = mol.ReleasedMOL(num_classes=3, dropout=0.0)
+  rng = np.random.default_rng(4)
+  batch = {
+      'frames': rng.standard_normal((2, 4, 64, 64, 1)).astype(np.float32),
+      'frame_mask': np.ones((2, 4), bool),
+      'flow': rng.standard_normal((2, 3, 64, 64, 2)).astype(np.float32),
+      'landmarks': rng.uniform(10, 50, (2, 3, 68, 2)).astype(np.float32),
+      'label': np.array([0, 2], np.int32), 'mask': np.ones((2,), bool),
+  }
+  train_config = ml_collections.ConfigDict(dict(
+      optimizer='adamw', learning_rate=1e-3, schedule='constant', weight_decay=1e-3, grad_clip_norm=0.0,
+      num_steps=8, warmup_steps=0, end_lr_factor=1.0))
+  loss_config = ml_collections.ConfigDict(dict(mer=1.0, flow=10.0, landmarks=0.5))
+  steps = train.make_steps(model, train_config, loss_config, batch)
+  state = steps.init(jax.random.key(0))
+  losses = []
+  for i in range(8):
+    state, metrics = steps.train(state, batch, jax.random.key(i))
+    losses.append(float(metrics['loss']))
+    assert {'loss_mer', 'loss_flow', 'loss_landmarks'} <= set(metrics)
+  assert np.all(np.isfinite(losses)) and losses[-1] < 0.85 * losses[0], losses
+  out = steps.eval(state, batch)
+  assert out['flow_epe'].shape == (2,) and out['landmark_nme'].shape == (2,)
+
+
+def test_build_model_makes_mol_from_its_config():
+  from configs import mol_synthetic
+  from fdp_jax.models import build_model
+  config = mol_synthetic.get_config()
+  assert isinstance(build_model(config.model, 5, 128), mol.ReleasedMOL)
+  with pytest.raises(ValueError, match='128×128'):
+    build_model(config.model, 5, 64)
+  ablation = mol_synthetic.get_config('mer_only')
+  assert ablation.loss.flow == 0 and ablation.loss.landmarks == 0 and ablation.loss.mer == 1
