@@ -76,7 +76,8 @@ def sample_frame_indices(window_length: int, num_frames: int, rule: str,
 
 
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:
-  """(T, h, w) uint8 → (T, size, size) uint8, bilinear (PIL, antialiased when shrinking)."""
+  """(T, h, w) uint8 or float32 → (T, size, size) of the same dtype, bilinear (PIL, antialiased when
+  shrinking)."""
   if frames.shape[1:] == (size, size):
     return frames
   return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
@@ -100,15 +101,11 @@ def compose_flows(flows: np.ndarray) -> np.ndarray:
 def _resize_flow(flow: np.ndarray, size: int) -> np.ndarray:
   """(P, h, h, 2) → (P, size, size, 2): each component resized like the frames (`_resize`), the vectors
   scaled by size / h so that they stay in output pixels."""
-  p, h = flow.shape[:2]
+  h = flow.shape[1]
   if h == size:
     return flow
-  out = np.empty((p, size, size, 2), np.float32)
-  for i in range(p):
-    for c in range(2):
-      image = Image.fromarray(np.ascontiguousarray(flow[i, ..., c], np.float32))
-      out[i, ..., c] = np.asarray(image.resize((size, size), Image.BILINEAR))
-  return out * np.float32(size / h)
+  flow = np.ascontiguousarray(flow, np.float32)
+  return np.stack([_resize(flow[..., c], size) for c in range(2)], axis=-1) * np.float32(size / h)
 
 
 class ClipTransform:
