@@ -10,7 +10,7 @@ import re
 
 import ml_collections
 
-from configs import fdp_sizes
+from configs import cross_validation, fdp_sizes
 from fdp_jax.corpora import protocols
 
 
@@ -66,7 +66,5 @@ def corpus_config(builder: str, builder_config: str, arg: str | None = None) -> 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 36
 
-  config.cv = ml_collections.ConfigDict()
-  config.cv.protocol = 'loso'
-  config.cv.subjects = 'all'
+  config.cv = cross_validation.cv_config()
   return config

@@ -9,6 +9,8 @@ stored per-frame flows, landmark targets of the second frame of each pair.
 
 import ml_collections
 
+from configs import cross_validation
+
 
 def mol_config(builder: str, builder_config: str, num_classes: int) -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -58,9 +60,7 @@ def mol_config(builder: str, builder_config: str, num_classes: int) -> ml_collec
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 8
 
-  config.cv = ml_collections.ConfigDict()
-  config.cv.protocol = 'loso'
-  config.cv.subjects = 'all'
+  config.cv = cross_validation.cv_config()
   return config
 
 

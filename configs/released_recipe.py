@@ -8,7 +8,7 @@ beside it, every `cv.best_test_every_steps` steps, and reported as OPTIMISTIC.
 
 import ml_collections
 
-from configs import fdp_sizes
+from configs import cross_validation, fdp_sizes
 
 
 def released_config(builder: str, builder_config: str, num_classes: int) -> ml_collections.ConfigDict:
@@ -58,9 +58,7 @@ def released_config(builder: str, builder_config: str, num_classes: int) -> ml_c
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 36
 
-  config.cv = ml_collections.ConfigDict()
-  config.cv.protocol = 'loso'
-  config.cv.subjects = 'all'
+  config.cv = cross_validation.cv_config()
   # The released code keeps each fold's epoch with the best *test* accuracy. Recorded every this many
   # steps and reported beside the honest score as OPTIMISTIC; 0 turns it off.
   config.cv.best_test_every_steps = 10

@@ -7,7 +7,7 @@
 
 import ml_collections
 
-from configs import fdp_sizes
+from configs import cross_validation, fdp_sizes
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -68,7 +68,5 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 32
 
-  config.cv = ml_collections.ConfigDict()
-  config.cv.protocol = 'loso'
-  config.cv.subjects = 'all'    # or comma-separated held-out subjects for a partial run: 's00,s03'
+  config.cv = cross_validation.cv_config()
   return config

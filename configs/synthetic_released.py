@@ -4,11 +4,12 @@ The full-size released network on 2 CPU cores takes minutes per fold; the second
 
   python launch.py --config=configs/synthetic_released.py
   python launch.py --config=configs/synthetic_released.py --config.train.num_steps=20 --config.cv.subjects=s00
+  python launch.py --config=configs/synthetic_released.py:casme2_sized   # 26 folds, CASME II's LOSO shape
 """
 
 from configs import released_recipe
 
 
 def get_config(arg: str | None = None):
-  del arg
-  return released_recipe.released_config('synthetic_me', 'default', 5)
+  """arg: a synthetic_me builder config ('default', or 'casme2_sized' for timing a CASME II-sized LOSO)."""
+  return released_recipe.released_config('synthetic_me', arg or 'default', 5)

@@ -9,9 +9,16 @@ import orbax.checkpoint as ocp
 
 
 def fold_manager(workdir: str, subject: str, max_to_keep: int = 1) -> ocp.CheckpointManager:
+  """A fold's manager. In a multi-process job only process 0 opens one: the fold-parallel trainer gathers
+  every fold's state to the hosts and process 0 writes it (no barrier with the other processes)."""
   path = os.path.join(os.path.abspath(workdir), 'checkpoints', subject)
-  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
-                                         enable_async_checkpointing=False)
+  multiprocessing = ocp.options.MultiprocessingOptions()
+  if jax.process_count() > 1:   # orbax cannot create the folder for a subset of processes
+    multiprocessing = ocp.options.MultiprocessingOptions(primary_host=0, active_processes={0})
+    os.makedirs(path, exist_ok=True)
+  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=jax.process_count() == 1,
+                                         enable_async_checkpointing=False,
+                                         multiprocessing_options=multiprocessing)
   return ocp.CheckpointManager(path, options=options)
 
 

@@ -6,7 +6,8 @@ the confusion matrix summed over all folds (`fdp_jax.metrics`).
 Run directory layout:
   config.json            the resolved config
   results.json           per fold and `aggregate` (deterministic for a given config and seed)
-  timing.json            wall-clock per fold (kept out of results.json so results stay reproducible)
+  timing.json            wall-clock per group of parallel folds (kept out of results.json so results stay
+                         reproducible)
   checkpoints/<subject>/ orbax checkpoint of each fold's final state
   tensorboard/<subject>/ scalars for every loss term, train accuracy, learning rate
 """
@@ -26,7 +27,7 @@ import tqdm
 from absl import logging
 from tensorboardX import SummaryWriter
 
-from fdp_jax import checkpointing, data_sources, input_pipeline, metrics, train
+from fdp_jax import checkpointing, data_sources, fold_parallel, input_pipeline, metrics, train
 from fdp_jax.models import build_model
 
 
@@ -78,93 +79,165 @@ def class_weights(config, train_labels: np.ndarray) -> np.ndarray:
   return np.ones(config.data.num_classes, np.float32)
 
 
-def train_fold(config, fold: Fold, source, labels: np.ndarray, steps: train.Steps, workdir: str,
-               progress: tqdm.tqdm | None = None,
-               monitor: Callable[[int, train.TrainState], None] | None = None) -> train.TrainState:
-  """Trains one fold from scratch for `train.num_steps` steps; returns the final TrainState.
+def group_size(config, num_folds: int, measure: Callable[[int], int | None]) -> int:
+  """Folds trained at once: `cv.parallel_folds` (capped at the fold count), or with 0 as many as fit
+  (`fold_parallel.auto_group_size`; `measure(K)` is the per-device bytes of a K-fold step)."""
+  k = int(config.cv.get('parallel_folds', 0))
+  if k < 0:
+    raise ValueError(f'cv.parallel_folds must be ≥ 0 (0 = as many as fit), got {k}')
+  if k == 0:
+    return fold_parallel.auto_group_size(num_folds, int(config.cv.get('data_parallel', 1)), measure)
+  return min(k, num_folds)
 
-  labels: (N,) the corpus's labels in record order (the fold's training labels set the class weights).
+
+def _fold_keys(config, fold: Fold | None) -> tuple[jax.Array, jax.Array]:
+  """(init key, step key) of a fold, from the seed and the fold's number (an idle slot takes fold 0's)."""
+  base_key = jax.random.fold_in(jax.random.key(config.seed), fold.number if fold else 0)
+  init_key, step_key = jax.random.split(base_key)
+  return init_key, step_key
+
+
+def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fsteps: fold_parallel.FoldSteps,
+                writers: dict, progress: tqdm.tqdm | None = None,
+                monitor: Callable[[int, train.TrainState], None] | None = None) -> train.TrainState:
+  """Trains a group of folds (one per slot; None = idle) from scratch for `train.num_steps` lock-step
+  steps; returns the stacked final TrainState. Each fold draws from its own shuffled stream, seeded by
+  its number, so it trains the same in any group.
+
+  labels: (N,) the corpus's labels in record order (a fold's training labels set its class weights).
+  writers: {subject: SummaryWriter} of the folds whose scalars this process writes.
   monitor: called as monitor(step, state) after every step (e.g. the optimistic test-set record).
   """
-  base_key = jax.random.fold_in(jax.random.key(config.seed), fold.number)
-  init_key, step_key = jax.random.split(base_key)
-  batches = input_pipeline.train_iterator(
-      source, fold.train_indices, config.data, config.train.batch_size,
-      seed=config.seed * 100_003 + fold.number, num_threads=config.data.num_threads,
-      normalization=input_pipeline.normalization_for(source, fold.train_indices, config.data))
-  state = steps.init(init_key)
-  writer = SummaryWriter(os.path.join(workdir, 'tensorboard', fold.subject))
+  k = fsteps.num_slots
+  keys = [_fold_keys(config, fold) for fold in group]
+  state = fsteps.init(fold_parallel.slot_keys([key for key, _ in keys], fsteps.state_sharding))
+  step_keys = fold_parallel.slot_keys([key for _, key in keys], fsteps.state_sharding)
+  example = dict(input_pipeline.example_shapes(config.data, config.train.batch_size),
+                 class_weight=np.zeros((config.train.batch_size,), np.float32))
+  idle = fold_parallel.idle_batch(example)
+  streams, class_weight = {}, {}
+  for s in fold_parallel.local_slots(fsteps.state_sharding, k):
+    fold = group[s]
+    if fold is None:
+      continue
+    streams[s] = input_pipeline.train_iterator(
+        source, fold.train_indices, config.data, config.train.batch_size,
+        seed=config.seed * 100_003 + fold.number, num_threads=config.data.num_threads,
+        normalization=input_pipeline.normalization_for(source, fold.train_indices, config.data))
+    class_weight[s] = class_weights(config, np.asarray(labels)[fold.train_indices])
   schedule = train.learning_rate_schedule(config.train)
-  class_weight = class_weights(config, np.asarray(labels)[fold.train_indices])
+  running = sum(fold is not None for fold in group)
   for step in range(config.train.num_steps):
-    batch = next(batches)
-    batch['class_weight'] = class_weight[batch['label']]
-    state, step_metrics = steps.train(state, batch, jax.random.fold_in(step_key, step))
+    per_slot = {s: idle for s in fold_parallel.local_slots(fsteps.state_sharding, k)}
+    for s, stream in streams.items():
+      batch = next(stream)
+      per_slot[s] = dict(batch, class_weight=class_weight[s][batch['label']])
+    batch = fold_parallel.global_batch(per_slot, example, fsteps.batch_sharding, k)
+    state, step_metrics = fsteps.train(state, batch, step_keys, step)
     last = step + 1 == config.train.num_steps
     if (step + 1) % config.train.log_every_steps == 0 or last:
-      m = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
-      if not all(math.isfinite(v) for v in m.values()):
-        raise FloatingPointError(f'fold {fold.subject}: non-finite training metrics at step {step + 1}: {m}')
-      for k, v in m.items():
-        writer.add_scalar(f'train/{k}', v, step + 1)
-      writer.add_scalar('train/learning_rate', float(schedule(step)), step + 1)
-      if progress is not None:
-        progress.set_postfix(fold=fold.subject, loss=f'{m["loss"]:.3f}', acc=f'{m["accuracy"]:.2f}')
+      _log_group_metrics(group, fold_parallel.to_host(step_metrics), step + 1, float(schedule(step)),
+                         writers, progress)
     if progress is not None:
-      progress.update(1)
+      progress.update(running)
     if monitor is not None:
       monitor(step + 1, state)
-  writer.close()
   return state
 
 
-def predict_fold(config, fold: Fold, source, steps: train.Steps, state: train.TrainState,
-                 normalization: tuple[float, float] | None = None) -> dict[str, np.ndarray]:
-  """Predictions on the held-out subject, in record order ({'index', 'label', 'prediction',
-  'probabilities'}); `normalization` defaults to the test split's own under `data.normalization`."""
-  if normalization is None:
-    normalization = input_pipeline.normalization_for(source, fold.test_indices, config.data)
-  batches = input_pipeline.eval_batches(source, fold.test_indices, config.data, config.eval.batch_size,
-                                        normalization)
-  out = train.predict(steps.eval, state, batches)
-  order = np.argsort(out['index'], kind='stable')
-  return {k: v[order] for k, v in out.items()}
+def _log_group_metrics(group, metrics_by_slot: dict, step: int, learning_rate: float, writers: dict,
+                       progress: tqdm.tqdm | None) -> None:
+  for s, fold in enumerate(group):
+    if fold is None:
+      continue
+    m = {k: float(v[s]) for k, v in metrics_by_slot.items()}
+    if not all(math.isfinite(v) for v in m.values()):
+      raise FloatingPointError(f'fold {fold.subject}: non-finite training metrics at step {step}: {m}')
+    if fold.subject in writers:
+      for k, v in m.items():
+        writers[fold.subject].add_scalar(f'train/{k}', v, step)
+      writers[fold.subject].add_scalar('train/learning_rate', learning_rate, step)
+    if progress is not None:
+      progress.set_postfix(fold=fold.subject, loss=f'{m["loss"]:.3f}', acc=f'{m["accuracy"]:.2f}')
+
+
+def predict_group(config, group: list[Fold | None], source, fsteps: fold_parallel.FoldSteps,
+                  state: train.TrainState, normalizations: dict | None = None) -> list[dict | None]:
+  """Each fold's predictions on its held-out subject, in record order ({'index', 'label', 'prediction',
+  'probabilities'} + MOL's 'flow_epe', 'landmark_nme'); None for idle slots. Folds with fewer test clips
+  run masked batches while the others finish. `normalizations` {slot: (shift, scale)} defaults to each
+  test split's own under `data.normalization`."""
+  k, bs = fsteps.num_slots, config.eval.batch_size
+  example = input_pipeline.example_shapes(config.data, bs)
+  idle = fold_parallel.idle_batch(example)
+  streams = {}
+  for s in fold_parallel.local_slots(fsteps.state_sharding, k):
+    fold = group[s]
+    if fold is not None:
+      norm = (normalizations or {}).get(s) or input_pipeline.normalization_for(source, fold.test_indices,
+                                                                                config.data)
+      streams[s] = input_pipeline.eval_batches(source, fold.test_indices, config.data, bs, norm)
+  num_batches = max(math.ceil(len(f.test_indices) / bs) for f in group if f is not None)
+  collected: list[dict] = [{} for _ in range(k)]
+  for _ in range(num_batches):
+    per_slot = {s: idle for s in fold_parallel.local_slots(fsteps.state_sharding, k)}
+    for s, stream in streams.items():
+      per_slot[s] = next(stream, idle)
+    out = fold_parallel.to_host(fsteps.eval(state, fold_parallel.global_batch(per_slot, example,
+                                                                               fsteps.batch_sharding, k)))
+    for s in range(k):
+      keep = out['mask'][s]
+      for key, value in out.items():
+        if key != 'mask':
+          collected[s].setdefault(key, []).append(value[s][keep])
+  results = []
+  for s, fold in enumerate(group):
+    if fold is None:
+      results.append(None)
+      continue
+    out = {key: np.concatenate(v) for key, v in collected[s].items()}
+    order = np.argsort(out['index'], kind='stable')
+    results.append({key: v[order] for key, v in out.items()})
+  return results
 
 
 class BestTestRecord:
   """The released code's model selection, kept only to be reported *beside* the honest score: every
-  `every` steps the fold's test set is scored and the step with the best test accuracy (first one on ties)
-  is remembered. Choosing a model on its own test set is optimistic — it is not an estimate of accuracy on
-  unseen subjects."""
+  `every` steps each fold's test set is scored and the step with the best test accuracy (first one on
+  ties) is remembered. Choosing a model on its own test set is optimistic — it is not an estimate of
+  accuracy on unseen subjects."""
 
-  def __init__(self, config, fold: Fold, source, steps: train.Steps, num_classes: int, every: int):
-    self.config, self.fold, self.source, self.steps = config, fold, source, steps
+  def __init__(self, config, group: list[Fold | None], source, fsteps: fold_parallel.FoldSteps,
+               num_classes: int, every: int):
+    self.config, self.group, self.source, self.fsteps = config, group, source, fsteps
     self.num_classes, self.every = num_classes, every
-    self.normalization = input_pipeline.normalization_for(source, fold.test_indices, config.data)
-    self.best: dict | None = None
+    self.normalizations = {s: input_pipeline.normalization_for(source, f.test_indices, config.data)
+                           for s, f in enumerate(group) if f is not None}
+    self.best: list[dict | None] = [None] * len(group)
 
   def __call__(self, step: int, state: train.TrainState) -> None:
     if step % self.every and step != self.config.train.num_steps:
       return
-    out = predict_fold(self.config, self.fold, self.source, self.steps, state, self.normalization)
-    cm = metrics.confusion_matrix(out['label'], out['prediction'], self.num_classes)
-    accuracy = float(np.trace(cm) / max(cm.sum(), 1))
-    if self.best is None or accuracy > self.best['accuracy']:
-      self.best = {'subject': self.fold.subject, 'step': step, 'accuracy': accuracy,
-                   'confusion_matrix': cm.tolist()}
+    outs = predict_group(self.config, self.group, self.source, self.fsteps, state, self.normalizations)
+    for s, (fold, out) in enumerate(zip(self.group, outs)):
+      if fold is None:
+        continue
+      cm = metrics.confusion_matrix(out['label'], out['prediction'], self.num_classes)
+      accuracy = float(np.trace(cm) / max(cm.sum(), 1))
+      if self.best[s] is None or accuracy > self.best[s]['accuracy']:
+        self.best[s] = {'subject': fold.subject, 'step': step, 'accuracy': accuracy,
+                        'confusion_matrix': cm.tolist()}
 
 
-def evaluate_fold(config, fold: Fold, source, index: data_sources.CorpusIndex, steps: train.Steps,
-                  state: train.TrainState) -> dict:
-  """Scores the held-out subject; returns the fold's entry of results.json."""
-  out = predict_fold(config, fold, source, steps, state)
+def fold_result(fold: Fold, out: dict, index: data_sources.CorpusIndex, steps_trained: int) -> dict:
+  """A fold's entry of results.json from its held-out predictions (`predict_group`)."""
   num_classes = len(index.class_names)
   cm = metrics.confusion_matrix(out['label'], out['prediction'], num_classes)
   return {
       'subject': fold.subject,
       'num_train': int(len(fold.train_indices)),
       'num_test': int(len(fold.test_indices)),
-      'steps': int(jax.device_get(state.step)),
+      'steps': int(steps_trained),
       'sample_ids': [index.sample_ids[i] for i in out['index']],
       'labels': out['label'].tolist(),
       'predictions': out['prediction'].tolist(),
@@ -231,37 +304,69 @@ def check_single_frame_baseline(config) -> None:
                      'Use --config=configs/synthetic.py:static')
 
 
+def _measure_step_bytes(model, config, example) -> Callable[[int], int | None]:
+  """measure(K): per-device bytes of the compiled K-fold train step (for `cv.parallel_folds=0`)."""
+  def measure(k: int) -> int | None:
+    mesh = fold_parallel.make_mesh(k, int(config.cv.get('data_parallel', 1)))
+    fsteps = fold_parallel.make_fold_steps(model, config.train, loss_weights(config), example, mesh, k)
+    keys = jax.ShapeDtypeStruct((k,), jax.random.key(0).dtype)
+    state = jax.eval_shape(fsteps.init, keys)
+    batch = {key: jax.ShapeDtypeStruct((k,) + np.shape(v), np.asarray(v).dtype)
+             for key, v in dict(example, class_weight=np.zeros(len(example['label']), np.float32)).items()}
+    step = jax.ShapeDtypeStruct((), np.int32)
+    return fold_parallel.per_device_bytes(fsteps.train.lower(state, batch, keys, step).compile())
+  return measure
+
+
 def run_loso(config, workdir: str) -> dict:
-  """Trains and scores every selected LOSO fold; writes the run directory; returns results.json's dict."""
+  """Trains and scores every selected LOSO fold, `cv.parallel_folds` at a time; writes the run directory
+  (process 0 of a multi-process job); returns results.json's dict."""
   check_single_frame_baseline(config)
   source, index, info = data_sources.load_corpus(config.data)  # first: a corpus not built stops all work
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, 'config.json'), 'w') as f:
-    f.write(config.to_json_best_effort(indent=1))
+  primary = jax.process_index() == 0
   if len(index.class_names) != config.data.num_classes:
     raise ValueError(f'config.data.num_classes is {config.data.num_classes} but {info.name} has '
                      f'{len(index.class_names)} classes {list(index.class_names)}')
+  os.makedirs(workdir, exist_ok=True)
+  if primary:
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+      f.write(config.to_json_best_effort(indent=1))
   folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
   model = build_model(config.model, config.data.num_classes, config.data.image_size)
   example = input_pipeline.example_shapes(config.data, config.train.batch_size)
-  steps = train.make_steps(model, config.train, loss_weights(config), example)
-  logging.info('%s: %d samples, %d subjects, %d folds to run', info.full_name, len(index),
-               len(set(index.subjects)), len(folds))
+  data_parallel = int(config.cv.get('data_parallel', 1))
+  k = group_size(config, len(folds), _measure_step_bytes(model, config, example))
+  mesh = fold_parallel.make_mesh(k, data_parallel)
+  fsteps = fold_parallel.make_fold_steps(model, config.train, loss_weights(config), example, mesh, k)
+  logging.info('%s: %d samples, %d subjects, %d folds to run, %d at a time on a %s mesh', info.full_name,
+               len(index), len(set(index.subjects)), len(folds), k, dict(mesh.shape))
   every = int(config.cv.get('best_test_every_steps', 0))
-  fold_results, best_test, timing = [], [], {}
+  fold_results, best_test, timing = [], [], {'parallel_folds': k, 'mesh': dict(mesh.shape), 'groups': []}
   total = len(folds) * config.train.num_steps
-  with tqdm.tqdm(total=total, desc='LOSO training', unit='step', dynamic_ncols=True,
-                 disable=not config.get('progress_bar', True)) as progress:
-    for fold in folds:
+  with tqdm.tqdm(total=total, desc='LOSO training', unit='fold-step', dynamic_ncols=True,
+                 disable=not (config.get('progress_bar', True) and primary)) as progress:
+    for group in fold_parallel.fold_groups(folds, k):
       start = time.perf_counter()
-      record = (BestTestRecord(config, fold, source, steps, len(index.class_names), every)
+      real = [(s, fold) for s, fold in enumerate(group) if fold is not None]
+      writers = ({fold.subject: SummaryWriter(os.path.join(workdir, 'tensorboard', fold.subject))
+                  for _, fold in real} if primary else {})
+      record = (BestTestRecord(config, group, source, fsteps, len(index.class_names), every)
                 if every > 0 else None)
-      state = train_fold(config, fold, source, index.labels, steps, workdir, progress, record)
-      if record is not None:
-        best_test.append(record.best)
-      checkpointing.save(checkpointing.fold_manager(workdir, fold.subject), state)
-      fold_results.append(evaluate_fold(config, fold, source, index, steps, state))
-      timing[fold.subject] = round(time.perf_counter() - start, 2)
+      state = train_group(config, group, source, index.labels, fsteps, writers, progress, record)
+      for writer in writers.values():
+        writer.close()
+      host_state = fold_parallel.to_host(state)
+      if primary:
+        for s, fold in real:
+          checkpointing.save(checkpointing.fold_manager(workdir, fold.subject),
+                             fold_parallel.slot(host_state, s))
+      outs = predict_group(config, group, source, fsteps, state)
+      for s, fold in real:
+        fold_results.append(fold_result(fold, outs[s], index, host_state.step[s]))
+        if record is not None:
+          best_test.append(record.best[s])
+      timing['groups'].append({'subjects': [fold.subject for _, fold in real],
+                               'seconds': round(time.perf_counter() - start, 2)})
   results = {
       'selection': 'end_of_schedule',
       'seed': int(config.seed),
@@ -280,6 +385,7 @@ def run_loso(config, workdir: str) -> dict:
         'folds': best_test,
         'aggregate': aggregate(best_test, index.class_names),
     }
-  _write_json(os.path.join(workdir, 'results.json'), results)
-  _write_json(os.path.join(workdir, 'timing.json'), {'fold_seconds': timing})
+  if primary:
+    _write_json(os.path.join(workdir, 'results.json'), results)
+    _write_json(os.path.join(workdir, 'timing.json'), timing)
   return results

@@ -68,7 +68,10 @@ def test_run_directory_has_checkpoints_tensorboard_and_timing(tiny_run):
     assert checkpointing.fold_manager(workdir, subject).latest_step() == config.train.num_steps
     events = glob.glob(os.path.join(workdir, 'tensorboard', subject, 'events.out.tfevents.*'))
     assert events and os.path.getsize(events[0]) > 0
-  assert set(json.load(open(os.path.join(workdir, 'timing.json')))['fold_seconds']) == {'s00', 's02'}
+  timing = json.load(open(os.path.join(workdir, 'timing.json')))
+  # cv.parallel_folds=0 on the suite's two fake CPU devices: one fold per device, both folds in one group
+  assert timing['parallel_folds'] == 2 and timing['mesh'] == {'fold': 2, 'data': 1}
+  assert [g['subjects'] for g in timing['groups']] == [['s00', 's02']] and timing['groups'][0]['seconds'] > 0
   assert json.load(open(os.path.join(workdir, 'config.json')))['data']['builder_config'] == 'tiny'
 
 

@@ -55,6 +55,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                         description='4 subjects x 10 clips, 32 px, 12-18 frames, with flow (tests).'),
       SyntheticMEConfig(name='mol', image_size=128, with_flow=True,
                         description='10 subjects x 24 clips, 128 px, 20-36 frames, with exact flow.'),
+      SyntheticMEConfig(name='casme2_sized', num_subjects=26, clips_per_subject=10,
+                        description='26 subjects x 10 clips, 64 px, 20-36 frames: CASME II\'s LOSO shape '
+                                    '(26 folds, ~255 clips), for timing cross-validation.'),
   ]
   DEFAULT_CONFIG_NAME = 'default'
 

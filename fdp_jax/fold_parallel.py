@@ -1,0 +1,257 @@
+"""Many cross-validation folds at once (SPEC §7): fold states stacked on a leading axis, the train and eval
+steps vmapped over it, that axis sharded over the `fold` axis of a device mesh and, optionally, each fold's
+batch over a `data` axis.
+
+A run trains its folds in groups of K "slots" (`cv.parallel_folds`). Every array a group step sees has the
+slot axis first: a TrainState whose leaves are (K, ...), batches (K, B, ...), per-slot RNG keys (K,). A slot
+without a fold (the last group of a run whose fold count K does not divide) trains on an all-masked zero
+batch and is dropped. K = 1 is sequential cross-validation through the same code, without a vmap (a vmap of
+size 1 costs ~10 % on XLA:CPU).
+
+Multi-host: every process runs the same program; a process produces the batches of the slots its own
+devices hold (`jax.make_array_from_callback` asks it for exactly those), and `to_host` gathers results so
+that process 0 can write them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Callable, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from fdp_jax import train
+
+# Fraction of a device's memory the auto group size may plan to fill (the rest: fragmentation, the input
+# pipeline's device buffers, XLA's own scratch).
+MEMORY_HEADROOM = 0.8
+
+
+def initialize_distributed(cv_config) -> None:
+  """`jax.distributed.initialize` when `cv.distributed`: the coordinator, process count and id from the
+  config when given, otherwise from the environment (TPU pods, SLURM, Kubernetes set them). Must run before
+  any JAX computation."""
+  if not cv_config.get('distributed', False):
+    return
+  if jax.distributed.is_initialized():
+    return
+  kwargs = {}
+  if cv_config.get('coordinator_address'):
+    kwargs = dict(coordinator_address=cv_config.coordinator_address,
+                  num_processes=int(cv_config.num_processes), process_id=int(cv_config.process_id))
+  if jax.config.jax_platforms in ('cpu',) or cv_config.get('cpu_collectives', False):
+    # Cross-process collectives on CPU (tests, CPU clusters) need an implementation; gloo ships with jaxlib.
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  jax.distributed.initialize(**kwargs)
+  logging.info('jax.distributed: process %d of %d, %d local / %d global devices', jax.process_index(),
+               jax.process_count(), jax.local_device_count(), jax.device_count())
+
+
+def fold_axis_size(num_slots: int, data_parallel: int) -> int:
+  """Devices along the `fold` axis: the largest divisor of K that fits beside the `data` axis."""
+  available = jax.device_count() // data_parallel
+  if available < 1:
+    raise ValueError(f'cv.data_parallel={data_parallel} exceeds the {jax.device_count()} devices')
+  return max(d for d in range(1, min(num_slots, available) + 1) if num_slots % d == 0)
+
+
+def make_mesh(num_slots: int, data_parallel: int = 1) -> Mesh:
+  """A (fold, data) mesh for groups of `num_slots` folds; the first fold·data devices of the job."""
+  folds = fold_axis_size(num_slots, data_parallel)
+  devices = np.asarray(jax.devices()[:folds * data_parallel]).reshape(folds, data_parallel)
+  return Mesh(devices, ('fold', 'data'))
+
+
+def balanced_group_size(num_folds: int, max_slots: int, multiple: int = 1) -> int:
+  """The smallest K ≤ max_slots (a multiple of `multiple` where possible) that needs as few groups as
+  max_slots does: 26 folds at most 16 at a time run as 2 × 13, not 16 + 10 (+6 idle slots)."""
+  max_slots = max(1, min(max_slots, num_folds))
+  groups = math.ceil(num_folds / max_slots)
+  k = math.ceil(num_folds / groups)
+  rounded = math.ceil(k / multiple) * multiple
+  return rounded if rounded <= max_slots else k
+
+
+def fold_groups(folds: Sequence, num_slots: int) -> list[list]:
+  """Consecutive groups of `num_slots` folds; the last one padded with None (an idle slot)."""
+  groups = [list(folds[i:i + num_slots]) for i in range(0, len(folds), num_slots)]
+  if groups:
+    groups[-1] += [None] * (num_slots - len(groups[-1]))
+  return groups
+
+
+def over_slots(fn: Callable, num_slots: int) -> Callable:
+  """`fn` mapped over the leading slot axis of all its arguments and results (a vmap; for one slot an
+  index and a re-stack, which XLA:CPU runs faster than a size-1 vmap)."""
+  if num_slots > 1:
+    return jax.vmap(fn)
+
+  def one(*args):
+    out = fn(*jax.tree.map(lambda x: x[0], args))
+    return jax.tree.map(lambda x: jnp.asarray(x)[None], out)
+  return one
+
+
+def per_device(fn: Callable, mesh: Mesh, num_slots: int, num_args: int) -> Callable:
+  """`fn(*slot_args)` of one fold run for every slot: each device of the `fold` axis maps it over its own
+  K / fold-devices slots (shard_map, manual over `fold` only, so a `data` axis is still partitioned by
+  XLA). With one slot per device the device runs exactly the sequential step, so a fold trains bit for
+  bit as it does alone."""
+  local = num_slots // mesh.shape['fold']
+  # Without data parallelism the body is fully manual: XLA compiles it as written, so its numerics do
+  # not depend on the mesh (with `data` left to the partitioner, 4 folds on 4 devices drifted from
+  # sequential training by float rounding after one step).
+  manual = {'fold'} if mesh.shape['data'] > 1 else {'fold', 'data'}
+  return jax.shard_map(over_slots(fn, local), mesh=mesh, in_specs=(P('fold'),) * num_args,
+                       out_specs=P('fold'), axis_names=frozenset(manual), check_vma=False)
+
+
+class FoldSteps(NamedTuple):
+  """The jitted group steps of a run; all arrays carry the slot axis first."""
+  init: Callable      # (keys (K,)) -> TrainState with (K, ...) leaves
+  train: Callable     # (state, batch, step_keys (K,), step) -> (state, metrics (K,)); the state is donated
+  eval: Callable      # (state, batch) -> {'probabilities' (K, B, C), 'prediction' (K, B), 'index', 'label',
+                      #                    'mask' (K, B), + MOL's 'flow_epe', 'landmark_nme'}
+  mesh: Mesh
+  num_slots: int
+
+  @property
+  def state_sharding(self) -> NamedSharding:
+    return NamedSharding(self.mesh, P('fold'))
+
+  @property
+  def batch_sharding(self) -> NamedSharding:
+    return NamedSharding(self.mesh, P('fold', 'data'))
+
+
+def make_fold_steps(model, train_config, loss_config, example_batch: dict, mesh: Mesh,
+                    num_slots: int) -> FoldSteps:
+  """The train/eval/init steps of `fdp_jax.train`, over `num_slots` stacked folds, sharded on `mesh`.
+
+  The RNG of a fold's step s is fold_in(step_key, s), as in sequential training, so a fold trains the same
+  in any group and any slot.
+  """
+  shapes = {k: jax.ShapeDtypeStruct(np.shape(example_batch[k]), np.asarray(example_batch[k]).dtype)
+            for k in ('frames', 'frame_mask')}
+  state_sh = NamedSharding(mesh, P('fold'))
+  batch_sh = NamedSharding(mesh, P('fold', 'data'))
+  replicated = NamedSharding(mesh, P())
+
+  init_one = lambda key: train.create_train_state(model, train_config, shapes, key)
+  init = jax.jit(per_device(init_one, mesh, num_slots, 1), in_shardings=state_sh, out_shardings=state_sh)
+
+  def train_group(state, batch, step_keys, step):
+    def one(s, b, key, step):
+      return train.train_step(s, b, jax.random.fold_in(key, step), loss_config)
+    steps = jnp.broadcast_to(step, (num_slots,))
+    return per_device(one, mesh, num_slots, 4)(state, batch, step_keys, steps)
+
+  train_fn = jax.jit(train_group, in_shardings=(state_sh, batch_sh, state_sh, replicated),
+                     out_shardings=(state_sh, state_sh), donate_argnums=0)
+
+  def eval_group(state, batch):
+    def one(s, b):
+      out = train.eval_step(s, b)
+      return dict(out, index=b['index'], label=b['label'], mask=b['mask'])
+    return per_device(one, mesh, num_slots, 2)(state, batch)
+
+  eval_fn = jax.jit(eval_group, in_shardings=(state_sh, batch_sh), out_shardings=batch_sh)
+  return FoldSteps(init, train_fn, eval_fn, mesh, num_slots)
+
+
+def slot_keys(keys: Sequence[jax.Array], sharding: NamedSharding) -> jax.Array:
+  """(K,) typed PRNG keys, one per slot, placed on the fold axis (every process computes all K)."""
+  data = jax.random.key_data(jnp.stack(keys))
+  impl = jax.random.key_impl(keys[0])
+  raw = jax.make_array_from_callback(data.shape, sharding, lambda idx: np.asarray(data)[idx])
+  return jax.random.wrap_key_data(raw, impl=impl)
+
+
+def local_slots(sharding: NamedSharding, num_slots: int) -> list[int]:
+  """The slots whose data this process's devices hold (all of them in a single-process run)."""
+  slots = set()
+  for index in sharding.addressable_devices_indices_map((num_slots,)).values():
+    slots.update(range(num_slots)[index[0]])
+  return sorted(slots)
+
+
+def global_batch(per_slot: dict[int, dict], example: dict, sharding: NamedSharding, num_slots: int) -> dict:
+  """Stacks this process's per-slot batches {slot: {key: (B, ...)}} into global (K, B, ...) arrays on
+  `sharding`. Only the slots `local_slots` lists are read; keys follow `example`."""
+  out = {}
+  for key, value in example.items():
+    shape = (num_slots,) + np.shape(value)
+
+    def fetch(index, key=key):
+      slots = range(num_slots)[index[0]]
+      return np.stack([per_slot[s][key] for s in slots])[(slice(None),) + tuple(index[1:])]
+    out[key] = jax.make_array_from_callback(shape, sharding, fetch)
+  return out
+
+
+def idle_batch(example: dict) -> dict:
+  """A batch that trains nothing: zeros, every example masked out, full frame masks (no empty clips)."""
+  batch = {k: np.zeros_like(v) for k, v in example.items()}
+  batch['frame_mask'] = np.ones_like(example['frame_mask'])
+  if 'class_weight' in batch:
+    batch['class_weight'] = np.zeros_like(example['class_weight'])
+  return batch
+
+
+def to_host(tree):
+  """numpy copies of (possibly multi-process) global arrays, identical on every process."""
+  def get(x):
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+      return get(jax.random.key_data(x))
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+      return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)
+  return jax.tree.map(get, tree)
+
+
+def slot(tree, i: int):
+  """Slot i of a host tree with a leading slot axis (e.g. one fold's TrainState)."""
+  return jax.tree.map(lambda x: x[i], tree)
+
+
+def stack_states(states: Sequence, sharding: NamedSharding):
+  """Single-fold states (host or device) stacked on the slot axis and placed on `sharding`."""
+  stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *states)
+  return jax.tree.map(
+      lambda x: jax.make_array_from_callback(x.shape, sharding, lambda idx, x=x: x[idx]), stacked)
+
+
+def per_device_bytes(compiled) -> int | None:
+  """Peak bytes a compiled step needs on one device (arguments + outputs not aliased + temporaries)."""
+  try:
+    m = compiled.memory_analysis()
+  except Exception:   # not every backend reports it
+    return None
+  if m is None:
+    return None
+  return int(m.argument_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes
+             + m.temp_size_in_bytes)
+
+
+def auto_group_size(num_folds: int, data_parallel: int, measure: Callable[[int], int | None]) -> int:
+  """`cv.parallel_folds=0`: as many folds as fit. One fold per fold-axis device on CPU (XLA:CPU runs the
+  vmapped step's per-fold weights as grouped convolutions: 2 folds on one CPU device took 3.8× the time of
+  one, 10 took 29×); on GPU/TPU, as many per device as `MEMORY_HEADROOM` of its memory holds, from the
+  compiled step's memory analysis at one fold per device (`measure(K) -> bytes per device`)."""
+  fold_devices = jax.device_count() // data_parallel
+  per_device = 1
+  device = jax.devices()[0]
+  if device.platform != 'cpu':
+    limit = (device.memory_stats() or {}).get('bytes_limit')
+    need = measure(min(fold_devices, num_folds))
+    if limit and need:
+      per_device = max(1, int(MEMORY_HEADROOM * limit // need))
+      logging.info('auto parallel_folds: %.2f GiB per fold on %s (limit %.1f GiB) -> %d folds per device',
+                   need / 2**30, device.device_kind, limit / 2**30, per_device)
+  return balanced_group_size(num_folds, per_device * fold_devices, multiple=fold_devices)

@@ -1,0 +1,39 @@
+"""A tiny LOSO job in its own process, for the fold-parallel tests (the device count must be set before JAX
+is imported, so these runs cannot share the test process).
+
+  python tests/fold_parallel_job.py DATA_DIR WORKDIR PARALLEL_FOLDS [--devices=4]
+      [--process_id=I --num_processes=N --coordinator=localhost:PORT]
+"""
+
+import argparse
+import os
+import sys
+
+if __name__ == '__main__':
+  parser = argparse.ArgumentParser()
+  parser.add_argument('data_dir')
+  parser.add_argument('workdir')
+  parser.add_argument('parallel_folds', type=int)
+  parser.add_argument('--devices', type=int, default=4)
+  parser.add_argument('--data_parallel', type=int, default=1)
+  parser.add_argument('--process_id', type=int, default=0)
+  parser.add_argument('--num_processes', type=int, default=1)
+  parser.add_argument('--coordinator', default='')
+  args = parser.parse_args()
+  os.environ['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={args.devices}'
+  os.environ['JAX_PLATFORMS'] = 'cpu'
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+  from conftest import tiny_config
+  from fdp_jax import run
+
+  config = tiny_config(args.data_dir, num_steps=4, log_every_steps=2)
+  config.cv.parallel_folds = args.parallel_folds
+  config.cv.data_parallel = args.data_parallel
+  config.cv.best_test_every_steps = 2
+  if args.num_processes > 1:
+    config.cv.distributed = True
+    config.cv.coordinator_address = args.coordinator
+    config.cv.num_processes = args.num_processes
+    config.cv.process_id = args.process_id
+  run.main(config, args.workdir)

@@ -1,0 +1,144 @@
+"""Fold-parallel cross-validation: K folds stacked, vmapped and sharded over fake CPU devices train exactly
+as they do one after another; two processes together give the single-process results."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from conftest import REPO
+from fdp_jax import fold_parallel
+
+JOB = os.path.join(REPO, 'tests', 'fold_parallel_job.py')
+
+
+def _job(data_dir, workdir, parallel_folds, **flags):
+  cmd = [sys.executable, JOB, data_dir, str(workdir), str(parallel_folds)]
+  cmd += [f'--{k}={v}' for k, v in flags.items()]
+  return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(proc, timeout=600):
+  out, _ = proc.communicate(timeout=timeout)
+  assert proc.returncode == 0, out[-4000:]
+  return out
+
+
+def _results(workdir):
+  with open(os.path.join(workdir, 'results.json')) as f:
+    return json.load(f)
+
+
+def _checkpoint(workdir, subject):
+  path = os.path.join(workdir, 'checkpoints', subject)
+  with ocp.CheckpointManager(path) as manager:
+    return manager.restore(manager.latest_step(), args=ocp.args.StandardRestore())
+
+
+def _assert_params_close(a, b, lr=2e-3, largest=0.05):
+  """Equal to float32 tolerance. The same per-device program rounds differently on a 1-device and on a
+  4-device mesh of XLA:CPU (a rerun on the same mesh is bitwise equal), and Adam turns rounding noise in
+  near-zero gradients into steps of up to the learning rate. Measured: relative L2 difference 4–6e-6, largest element 4e-5 (lr 2e-3); a fold trained on the
+  wrong data or key differs by O(lr) in every parameter."""
+  x = np.concatenate([np.ravel(v) for v in jax.tree.leaves(a)])
+  y = np.concatenate([np.ravel(v) for v in jax.tree.leaves(b)])
+  assert x.size == y.size > 100_000
+  assert np.linalg.norm(x - y) <= 1e-4 * np.linalg.norm(x)
+  assert np.abs(x - y).max() <= largest * lr
+
+
+@pytest.fixture(scope='module')
+def runs(tiny_data_dir, tmp_path_factory):
+  """The 4-fold tiny LOSO four ways, on 4 fake devices: sequential; 4 folds at once; 2 at once, each over
+  2 devices (data parallel); and 4 at once by two processes of 2 devices each."""
+  root = tmp_path_factory.mktemp('fold_parallel')
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    port = s.getsockname()[1]
+  procs = [_job(tiny_data_dir, root / 'sequential', 1)]
+  _finish(procs[0])
+  procs = [_job(tiny_data_dir, root / 'parallel', 4)]
+  _finish(procs[0])
+  procs = [_job(tiny_data_dir, root / 'data_parallel', 2, data_parallel=2)]
+  _finish(procs[0])
+  two = [_job(tiny_data_dir, root / 'two_processes', 4, devices=2, process_id=i, num_processes=2,
+              coordinator=f'localhost:{port}') for i in range(2)]
+  outs = [_finish(p) for p in two]
+  return root, outs
+
+
+def test_parallel_folds_train_exactly_as_sequential_folds(runs):
+  root, _ = runs
+  seq, par = _results(root / 'sequential'), _results(root / 'parallel')
+  assert [f['subject'] for f in par['folds']] == ['s00', 's01', 's02', 's03']
+  for a, b in zip(seq['folds'], par['folds']):
+    assert a['subject'] == b['subject'] and a['sample_ids'] == b['sample_ids']
+    assert a['predictions'] == b['predictions'] and a['confusion_matrix'] == b['confusion_matrix']
+    assert a['metrics'] == b['metrics']
+    np.testing.assert_allclose(a['probabilities'], b['probabilities'], atol=1e-5)
+  assert seq['aggregate'] == par['aggregate']
+  assert seq['optimistic_best_test'] == par['optimistic_best_test']
+  for subject in ('s00', 's01', 's02', 's03'):
+    p, q = _checkpoint(root / 'sequential', subject), _checkpoint(root / 'parallel', subject)
+    assert int(p['step']) == int(q['step']) == 4
+    _assert_params_close(p['params'], q['params'])
+  # the folds really ran at once: one group of 4 on a 4-device fold axis, against 4 groups of 1
+  timing_seq = json.load(open(root / 'sequential' / 'timing.json'))
+  timing_par = json.load(open(root / 'parallel' / 'timing.json'))
+  assert timing_par['mesh'] == {'fold': 4, 'data': 1} and len(timing_par['groups']) == 1
+  assert timing_seq['mesh'] == {'fold': 1, 'data': 1} and len(timing_seq['groups']) == 4
+
+
+def test_data_parallel_folds_train_as_sequential_folds(runs):
+  root, _ = runs
+  assert _results(root / 'data_parallel') == _results(root / 'sequential')
+  timing = json.load(open(root / 'data_parallel' / 'timing.json'))
+  assert timing['mesh'] == {'fold': 2, 'data': 2} and len(timing['groups']) == 2
+  # each fold's batch is split over two devices: its gradient and BatchNorm statistics are sums in
+  # another order (measured: relative L2 difference 2e-5, largest element 1.2e-4)
+  for subject in ('s00', 's01', 's02', 's03'):
+    _assert_params_close(_checkpoint(root / 'sequential', subject)['params'],
+                         _checkpoint(root / 'data_parallel', subject)['params'], largest=0.1)
+
+
+def test_two_processes_give_the_single_process_results(runs):
+  root, outs = runs
+  assert _results(root / 'two_processes') == _results(root / 'parallel')
+  # written once, by process 0: only it prints the table
+  assert sum('Aggregate over the summed confusion matrix' in out for out in outs) == 1
+  for subject in ('s00', 's01', 's02', 's03'):
+    _assert_params_close(_checkpoint(root / 'two_processes', subject)['params'],
+                         _checkpoint(root / 'parallel', subject)['params'])
+
+
+@pytest.mark.parametrize('num_folds,max_slots,multiple,expected', [
+    (26, 16, 1, 13),   # two groups of 13, not 16 + 10
+    (26, 16, 8, 16),   # 13 is not a multiple of 8 devices: 16 (still 2 groups)
+    (10, 4, 4, 4),
+    (3, 8, 8, 3),      # fewer folds than slots
+    (10, 1, 1, 1),
+])
+def test_balanced_group_size(num_folds, max_slots, multiple, expected):
+  assert fold_parallel.balanced_group_size(num_folds, max_slots, multiple) == expected
+
+
+def test_fold_groups_pad_the_last_group_with_idle_slots():
+  assert fold_parallel.fold_groups(list('abcde'), 2) == [['a', 'b'], ['c', 'd'], ['e', None]]
+  assert fold_parallel.fold_groups(list('abcd'), 4) == [['a', 'b', 'c', 'd']]
+
+
+def test_fold_axis_uses_a_divisor_of_the_group_size():
+  # the suite runs with 2 fake CPU devices
+  assert jax.device_count() == 2
+  assert fold_parallel.fold_axis_size(4, 1) == 2
+  assert fold_parallel.fold_axis_size(3, 1) == 1     # 3 slots cannot split over 2 devices evenly
+  assert fold_parallel.fold_axis_size(1, 1) == 1
+  assert fold_parallel.fold_axis_size(2, 2) == 1     # both devices on the data axis
+  with pytest.raises(ValueError, match='data_parallel=4 exceeds'):
+    fold_parallel.fold_axis_size(2, 4)
