@@ -65,6 +65,8 @@ def corpus_config(builder: str, builder_config: str, arg: str | None = None) -> 
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 36
+  # Temporal views per test clip, probabilities averaged (1: the sampling rule's own frames).
+  config.eval.num_views = 1
 
   config.cv = cross_validation.cv_config()
   return config

@@ -59,6 +59,8 @@ def mol_config(builder: str, builder_config: str, num_classes: int) -> ml_collec
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 8
+  # Temporal views per test clip, probabilities averaged (1: the sampling rule's own frames).
+  config.eval.num_views = 1
 
   config.cv = cross_validation.cv_config()
   return config

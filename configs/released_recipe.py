@@ -57,6 +57,8 @@ def released_config(builder: str, builder_config: str, num_classes: int) -> ml_c
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 36
+  # Temporal views per test clip, probabilities averaged (1: the sampling rule's own frames).
+  config.eval.num_views = 1
 
   config.cv = cross_validation.cv_config()
   # The released code keeps each fold's epoch with the best *test* accuracy. Recorded every this many

@@ -99,7 +99,8 @@ def _fold_keys(config, fold: Fold | None) -> tuple[jax.Array, jax.Array]:
 
 def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fsteps: fold_parallel.FoldSteps,
                 writers: dict, progress: tqdm.tqdm | None = None,
-                monitor: Callable[[int, train.TrainState], None] | None = None) -> train.TrainState:
+                monitor: Callable[[int, train.TrainState], None] | None = None,
+                history: dict | None = None) -> train.TrainState:
   """Trains a group of folds (one per slot; None = idle) from scratch for `train.num_steps` lock-step
   steps; returns the stacked final TrainState. Each fold draws from its own shuffled stream, seeded by
   its number, so it trains the same in any group.
@@ -107,6 +108,7 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
   labels: (N,) the corpus's labels in record order (a fold's training labels set its class weights).
   writers: {subject: SummaryWriter} of the folds whose scalars this process writes.
   monitor: called as monitor(step, state) after every step (e.g. the optimistic test-set record).
+  history: filled with every logged value, {subject: {'step': [...], metric: [...]}} (the report's curves).
   """
   k = fsteps.num_slots
   keys = [_fold_keys(config, fold) for fold in group]
@@ -137,7 +139,7 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
     last = step + 1 == config.train.num_steps
     if (step + 1) % config.train.log_every_steps == 0 or last:
       _log_group_metrics(group, fold_parallel.to_host(step_metrics), step + 1, float(schedule(step)),
-                         writers, progress)
+                         writers, progress, history)
     if progress is not None:
       progress.update(running)
     if monitor is not None:
@@ -146,13 +148,18 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
 
 
 def _log_group_metrics(group, metrics_by_slot: dict, step: int, learning_rate: float, writers: dict,
-                       progress: tqdm.tqdm | None) -> None:
+                       progress: tqdm.tqdm | None, history: dict | None) -> None:
   for s, fold in enumerate(group):
     if fold is None:
       continue
     m = {k: float(v[s]) for k, v in metrics_by_slot.items()}
     if not all(math.isfinite(v) for v in m.values()):
       raise FloatingPointError(f'fold {fold.subject}: non-finite training metrics at step {step}: {m}')
+    if history is not None:
+      record = history.setdefault(fold.subject, {'step': []})
+      record['step'].append(step)
+      for k, v in dict(m, learning_rate=learning_rate).items():
+        record.setdefault(k, []).append(v)
     if fold.subject in writers:
       for k, v in m.items():
         writers[fold.subject].add_scalar(f'train/{k}', v, step)
@@ -166,7 +173,29 @@ def predict_group(config, group: list[Fold | None], source, fsteps: fold_paralle
   """Each fold's predictions on its held-out subject, in record order ({'index', 'label', 'prediction',
   'probabilities'} + MOL's 'flow_epe', 'landmark_nme'); None for idle slots. Folds with fewer test clips
   run masked batches while the others finish. `normalizations` {slot: (shift, scale)} defaults to each
-  test split's own under `data.normalization`."""
+  test split's own under `data.normalization`.
+
+  With `eval.num_views` V > 1 every clip is also sampled at V positions inside its T segments and the
+  class probabilities (and MOL's errors) are averaged over the views; the prediction is their argmax."""
+  views = [_predict_view(config, group, source, fsteps, state, normalizations, position)
+           for position in input_pipeline.view_positions(int(config.eval.get('num_views', 1)))]
+  if len(views) == 1:
+    return views[0]
+  results = []
+  for per_view in zip(*views):
+    if per_view[0] is None:
+      results.append(None)
+      continue
+    out = dict(per_view[0])
+    for key in ('probabilities', 'flow_epe', 'landmark_nme'):
+      if key in out:
+        out[key] = np.mean([v[key] for v in per_view], axis=0).astype(out[key].dtype)
+    out['prediction'] = np.argmax(out['probabilities'], axis=-1).astype(out['prediction'].dtype)
+    results.append(out)
+  return results
+
+
+def _predict_view(config, group, source, fsteps, state, normalizations, position) -> list[dict | None]:
   k, bs = fsteps.num_slots, config.eval.batch_size
   example = input_pipeline.example_shapes(config.data, bs)
   idle = fold_parallel.idle_batch(example)
@@ -176,7 +205,7 @@ def predict_group(config, group: list[Fold | None], source, fsteps: fold_paralle
     if fold is not None:
       norm = (normalizations or {}).get(s) or input_pipeline.normalization_for(source, fold.test_indices,
                                                                                 config.data)
-      streams[s] = input_pipeline.eval_batches(source, fold.test_indices, config.data, bs, norm)
+      streams[s] = input_pipeline.eval_batches(source, fold.test_indices, config.data, bs, norm, position)
   num_batches = max(math.ceil(len(f.test_indices) / bs) for f in group if f is not None)
   collected: list[dict] = [{} for _ in range(k)]
   for _ in range(num_batches):
@@ -287,7 +316,7 @@ def markdown_table(results: dict) -> str:
   return '\n'.join(rows)
 
 
-def _write_json(path: str, obj) -> None:
+def write_json(path: str, obj) -> None:
   tmp = path + '.tmp'
   with open(tmp, 'w') as f:
     json.dump(obj, f, indent=1)
@@ -318,6 +347,48 @@ def _measure_step_bytes(model, config, example) -> Callable[[int], int | None]:
   return measure
 
 
+def score_group(config, group: list[Fold | None], source, index: data_sources.CorpusIndex,
+                fsteps: fold_parallel.FoldSteps, state: train.TrainState) -> list[dict | None]:
+  """results.json entries of a group's folds (None for idle slots), scored with the stacked `state`."""
+  steps_trained = fold_parallel.to_host(state.step)
+  outs = predict_group(config, group, source, fsteps, state)
+  return [None if fold is None else fold_result(fold, out, index, steps_trained[s])
+          for s, (fold, out) in enumerate(zip(group, outs))]
+
+
+def results_dict(config, info, index: data_sources.CorpusIndex, fold_results: list[dict],
+                 optimistic: dict | None = None) -> dict:
+  """results.json: the run's folds and the aggregate of their summed confusion matrix; `optimistic` is
+  the released best-test-step record ({'every_steps', 'folds'}), reported beside and labelled."""
+  results = {
+      'selection': 'end_of_schedule',
+      'seed': int(config.seed),
+      'dataset': {'name': info.name, 'config': info.config_name, 'version': str(info.version),
+                  'num_samples': len(index), 'num_subjects': len(set(index.subjects)),
+                  'class_names': list(index.class_names)},
+      'folds': fold_results,
+      'aggregate': aggregate(fold_results, index.class_names),
+  }
+  if optimistic and optimistic['folds']:
+    results['optimistic_best_test'] = {
+        'warning': 'OPTIMISTIC: each fold keeps the step with the best accuracy on its own test set (the '
+                   'released selection rule); this is not an estimate of performance on unseen subjects. '
+                   'The honest score is `aggregate`.',
+        'every_steps': optimistic['every_steps'],
+        'folds': optimistic['folds'],
+        'aggregate': aggregate(optimistic['folds'], index.class_names),
+    }
+  return results
+
+
+def make_group_steps(config, model, num_folds: int) -> fold_parallel.FoldSteps:
+  """The run's group size (`cv.parallel_folds`), mesh and jitted group steps."""
+  example = input_pipeline.example_shapes(config.data, config.train.batch_size)
+  k = group_size(config, num_folds, _measure_step_bytes(model, config, example))
+  mesh = fold_parallel.make_mesh(k, int(config.cv.get('data_parallel', 1)))
+  return fold_parallel.make_fold_steps(model, config.train, loss_weights(config), example, mesh, k)
+
+
 def run_loso(config, workdir: str) -> dict:
   """Trains and scores every selected LOSO fold, `cv.parallel_folds` at a time; writes the run directory
   (process 0 of a multi-process job); returns results.json's dict."""
@@ -333,15 +404,13 @@ def run_loso(config, workdir: str) -> dict:
       f.write(config.to_json_best_effort(indent=1))
   folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
   model = build_model(config.model, config.data.num_classes, config.data.image_size)
-  example = input_pipeline.example_shapes(config.data, config.train.batch_size)
-  data_parallel = int(config.cv.get('data_parallel', 1))
-  k = group_size(config, len(folds), _measure_step_bytes(model, config, example))
-  mesh = fold_parallel.make_mesh(k, data_parallel)
-  fsteps = fold_parallel.make_fold_steps(model, config.train, loss_weights(config), example, mesh, k)
+  fsteps = make_group_steps(config, model, len(folds))
+  k, mesh = fsteps.num_slots, fsteps.mesh
   logging.info('%s: %d samples, %d subjects, %d folds to run, %d at a time on a %s mesh', info.full_name,
                len(index), len(set(index.subjects)), len(folds), k, dict(mesh.shape))
   every = int(config.cv.get('best_test_every_steps', 0))
-  fold_results, best_test, timing = [], [], {'parallel_folds': k, 'mesh': dict(mesh.shape), 'groups': []}
+  fold_results, best_test, history = [], [], {}
+  timing = {'parallel_folds': k, 'mesh': dict(mesh.shape), 'groups': []}
   total = len(folds) * config.train.num_steps
   with tqdm.tqdm(total=total, desc='LOSO training', unit='fold-step', dynamic_ncols=True,
                  disable=not (config.get('progress_bar', True) and primary)) as progress:
@@ -352,40 +421,27 @@ def run_loso(config, workdir: str) -> dict:
                   for _, fold in real} if primary else {})
       record = (BestTestRecord(config, group, source, fsteps, len(index.class_names), every)
                 if every > 0 else None)
-      state = train_group(config, group, source, index.labels, fsteps, writers, progress, record)
-      for writer in writers.values():
-        writer.close()
+      state = train_group(config, group, source, index.labels, fsteps, writers, progress, record, history)
       host_state = fold_parallel.to_host(state)
       if primary:
         for s, fold in real:
           checkpointing.save(checkpointing.fold_manager(workdir, fold.subject),
                              fold_parallel.slot(host_state, s))
-      outs = predict_group(config, group, source, fsteps, state)
+      entries = score_group(config, group, source, index, fsteps, state)
       for s, fold in real:
-        fold_results.append(fold_result(fold, outs[s], index, host_state.step[s]))
+        fold_results.append(entries[s])
         if record is not None:
           best_test.append(record.best[s])
+        if fold.subject in writers:
+          for key, value in entries[s]['metrics'].items():
+            writers[fold.subject].add_scalar(f'eval/{key}', value, config.train.num_steps)
+          writers[fold.subject].close()
       timing['groups'].append({'subjects': [fold.subject for _, fold in real],
                                'seconds': round(time.perf_counter() - start, 2)})
-  results = {
-      'selection': 'end_of_schedule',
-      'seed': int(config.seed),
-      'dataset': {'name': info.name, 'config': info.config_name, 'version': str(info.version),
-                  'num_samples': len(index), 'num_subjects': len(set(index.subjects)),
-                  'class_names': list(index.class_names)},
-      'folds': fold_results,
-      'aggregate': aggregate(fold_results, index.class_names),
-  }
-  if best_test:
-    results['optimistic_best_test'] = {
-        'warning': 'OPTIMISTIC: each fold keeps the step with the best accuracy on its own test set (the '
-                   'released selection rule); this is not an estimate of performance on unseen subjects. '
-                   'The honest score is `aggregate`.',
-        'every_steps': every,
-        'folds': best_test,
-        'aggregate': aggregate(best_test, index.class_names),
-    }
+  results = results_dict(config, info, index, fold_results,
+                         {'every_steps': every, 'folds': best_test} if best_test else None)
   if primary:
-    _write_json(os.path.join(workdir, 'results.json'), results)
-    _write_json(os.path.join(workdir, 'timing.json'), timing)
+    write_json(os.path.join(workdir, 'results.json'), results)
+    write_json(os.path.join(workdir, 'timing.json'), timing)
+    write_json(os.path.join(workdir, 'train_history.json'), history)
   return results

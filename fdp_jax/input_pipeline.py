@@ -48,13 +48,16 @@ class SubsetSource:
 
 
 def sample_frame_indices(window_length: int, num_frames: int, rule: str,
-                         rng: np.random.Generator | None = None) -> np.ndarray:
+                         rng: np.random.Generator | None = None,
+                         position: float | None = None) -> np.ndarray:
   """Indices (T,) into a window of `window_length` frames, chronological.
 
   rule 'segments': the window is cut into T equal segments; evaluation takes each segment's centre,
     training (rng given) a random frame of each segment — temporal jitter.
   rule 'released': the released code's i·(n // T); with an rng, a random offset j < n // T is added, as
     MOL's "every temporal offset" augmentation. Windows shorter than T repeat frames (floor(i·n / T)).
+  position (evaluation views, `eval.num_views`): in [0, 1), where in each segment ('segments') or which
+    offset ⌊position · (n // T)⌋ ('released') to take instead of the rule's own evaluation frames.
   """
   n, t = window_length, num_frames
   if n < 1:
@@ -63,12 +66,15 @@ def sample_frame_indices(window_length: int, num_frames: int, rule: str,
     step = n // t
     if step == 0:
       return np.floor(np.arange(t) * n / t).astype(np.int64)
-    offset = int(rng.integers(step)) if rng is not None else 0
+    if rng is not None:
+      offset = int(rng.integers(step))
+    else:
+      offset = 0 if position is None else min(int(position * step), step - 1)
     return np.arange(t, dtype=np.int64) * step + offset
   if rule == 'segments':
     edges = np.arange(t + 1) * (n / t)
     if rng is None:
-      pos = (edges[:-1] + edges[1:]) / 2
+      pos = edges[:-1] + (0.5 if position is None else position) * (edges[1:] - edges[:-1])
     else:
       pos = edges[:-1] + rng.random(t) * (edges[1:] - edges[:-1])
     return np.clip(np.floor(pos), 0, n - 1).astype(np.int64)
@@ -112,10 +118,12 @@ class ClipTransform:
   """Record → example dict (see module docstring). `train=True` enables the random augmentations;
   `normalization` (shift, scale) maps the [-1, 1] frames to (x − shift) / scale."""
 
-  def __init__(self, data_config, train: bool, normalization: tuple[float, float] | None = None):
+  def __init__(self, data_config, train: bool, normalization: tuple[float, float] | None = None,
+               view_position: float | None = None):
     self.cfg = data_config
     self.train = train
     self.normalization = normalization
+    self.view_position = view_position     # evaluation: where in each segment to sample (None: the rule's)
     self.targets = data_config.get('targets', 'mer')
     if self.targets not in ('mer', 'mol'):
       raise ValueError(f"unknown data.targets {self.targets!r}: use 'mer' or 'mol'")
@@ -138,7 +146,8 @@ class ClipTransform:
                        "'*_144_flow' config of a licensed corpus or the synthetic_me 'mol' / 'tiny' config")
     start, stop = self.window(record)
     use_rng = rng if (self.train and cfg.temporal_jitter) else None
-    idx = start + sample_frame_indices(stop - start, cfg.num_frames, cfg.frame_sampling, use_rng)
+    idx = start + sample_frame_indices(stop - start, cfg.num_frames, cfg.frame_sampling, use_rng,
+                                       None if self.train else self.view_position)
     frames = np.asarray(record['frames'])[idx, :, :, 0]                      # (T, S0, S0) uint8
     s0 = frames.shape[1]
     crop = int(round(s0 * cfg.crop_scale))
@@ -255,10 +264,19 @@ def train_iterator(source: Sequence[dict], indices: Sequence[int], data_config, 
   return iter(ds.to_iter_dataset(options))
 
 
+def view_positions(num_views: int) -> list[float | None]:
+  """Evaluation views: 1 → the sampling rule's own frames; V > 1 → positions (v + ½)/V in each segment."""
+  if num_views < 1:
+    raise ValueError(f'eval.num_views must be ≥ 1, got {num_views}')
+  return [None] if num_views == 1 else [(v + 0.5) / num_views for v in range(num_views)]
+
+
 def eval_batches(source: Sequence[dict], indices: Sequence[int], data_config, batch_size: int,
-                 normalization: tuple[float, float] | None = None) -> Iterator[dict]:
+                 normalization: tuple[float, float] | None = None,
+                 view_position: float | None = None) -> Iterator[dict]:
   """Deterministic batches covering every record once; the last is padded with mask=False examples."""
-  transform = ClipTransform(data_config, train=False, normalization=normalization)
+  transform = ClipTransform(data_config, train=False, normalization=normalization,
+                            view_position=view_position)
   ds = grain.MapDataset.source(SubsetSource(source, indices)).map(transform)
   batch: list[dict] = []
   for example in ds:

@@ -7,7 +7,7 @@ import sys
 import jax
 from absl import logging
 
-from fdp_jax import cross_validation, data_sources, fold_parallel
+from fdp_jax import cross_validation, data_sources, fold_parallel, report
 
 
 def main(config, workdir: str) -> dict:
@@ -19,7 +19,8 @@ def main(config, workdir: str) -> dict:
   except data_sources.DatasetNotBuiltError as e:
     sys.exit(str(e))
   if jax.process_index() == 0:
+    path = report.write_report(workdir, results)
     print(cross_validation.markdown_table(results))
-    print(f'Run directory: {workdir}')
+    print(f'Run directory: {workdir} (report: {path}; TensorBoard: tensorboard --logdir {workdir}/tensorboard)')
   logging.info('results written to %s/results.json', workdir)
   return results

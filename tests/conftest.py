@@ -40,6 +40,7 @@ def tiny_config(data_dir: str, **train):
   config.train.warmup_steps = 1
   config.train.log_every_steps = 1
   config.eval.batch_size = 4
+  config.eval.num_views = 1
   for k, v in train.items():
     config.train[k] = v
   return config

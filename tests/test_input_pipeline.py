@@ -51,6 +51,22 @@ def test_segment_sampling_is_chronological_and_within_segments():
     input_pipeline.sample_frame_indices(10, 4, 'random')
 
 
+def test_evaluation_views_sample_other_positions_of_each_segment():
+  assert input_pipeline.view_positions(1) == [None]
+  assert input_pipeline.view_positions(4) == [0.125, 0.375, 0.625, 0.875]
+  with pytest.raises(ValueError, match='num_views'):
+    input_pipeline.view_positions(0)
+  # 16 frames in 4 segments of 4: position p takes frame ⌊4p⌋ of each segment
+  np.testing.assert_array_equal(input_pipeline.sample_frame_indices(16, 4, 'segments', position=0.125),
+                                [0, 4, 8, 12])
+  np.testing.assert_array_equal(input_pipeline.sample_frame_indices(16, 4, 'segments', position=0.875),
+                                [3, 7, 11, 15])
+  # the released rule: offset ⌊p · (n // T)⌋; no position keeps the release's own frames
+  np.testing.assert_array_equal(input_pipeline.sample_frame_indices(24, 8, 'released', position=0.9),
+                                np.arange(8) * 3 + 2)
+  np.testing.assert_array_equal(input_pipeline.sample_frame_indices(24, 8, 'released'), np.arange(8) * 3)
+
+
 def test_eval_transform_samples_the_onset_offset_window_and_builds_targets(source, data_config):
   data_config.crop_scale = 1.0
   ex = input_pipeline.ClipTransform(data_config, train=False)({**source[0], '_index': 0})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 import tensorflow_datasets as tfds
+import tqdm
 
 from fdp_jax import schema
 from fdp_jax import synthetic_faces
@@ -76,11 +77,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     # Serial on purpose: the default config builds in ~20 s on 2 cores, and every clip draws from its
     # own (seed, subject, clip) generator, so a pool would change nothing but the wall time.
     cfg = self.builder_config
-    for s in range(cfg.num_subjects):
-      subject = synthetic_faces.make_subject(cfg.seed, s, cfg.image_size)
-      labels = synthetic_faces.allocate_labels(cfg.seed, s, cfg.clips_per_subject)
-      for c, label in enumerate(labels):
-        record = synthetic_faces.make_clip(subject, c, int(label), cfg.seed, cfg.min_frames,
-                                           cfg.max_frames, with_flow=cfg.with_flow)
-        schema.check_example(record, cfg.image_size, cfg.with_flow)
-        yield record['sample_id'], record
+    # TFDS's own bar does not know the total; this one does, so it shows an ETA.
+    with tqdm.tqdm(total=cfg.num_subjects * cfg.clips_per_subject, desc='synthetic clips', unit='clip',
+                   leave=False) as progress:
+      for s in range(cfg.num_subjects):
+        subject = synthetic_faces.make_subject(cfg.seed, s, cfg.image_size)
+        labels = synthetic_faces.allocate_labels(cfg.seed, s, cfg.clips_per_subject)
+        for c, label in enumerate(labels):
+          record = synthetic_faces.make_clip(subject, c, int(label), cfg.seed, cfg.min_frames,
+                                             cfg.max_frames, with_flow=cfg.with_flow)
+          schema.check_example(record, cfg.image_size, cfg.with_flow)
+          progress.update(1)
+          yield record['sample_id'], record

@@ -1,0 +1,105 @@
+"""Re-scores a finished run from its checkpoints and rewrites its results and report.
+
+  python -m fdp_jax.evaluate --workdir=runs/20261122-101500-synthetic_me
+
+Each fold's final checkpoint is restored and its held-out subject scored again, in the groups and on the
+mesh the run trained with (`timing.json`), so `results.json` comes out identical to the one training wrote
+(a different device count can change the last float digits). The optimistic best-test-step record cannot be
+recomputed from final checkpoints; it is carried over from the existing `results.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import jax
+import ml_collections
+import tqdm
+from absl import app, flags, logging
+
+from fdp_jax import (checkpointing, cross_validation, data_sources, fold_parallel, input_pipeline, report,
+                     train)
+from fdp_jax.models import build_model
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command-line flags (defined only when run as a command, so the module imports cleanly)."""
+  flags.DEFINE_string('workdir', None, 'Run directory written by launch.py.', required=True)
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: --workdir must be a run directory written by launch.py')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def fold_template(config, model) -> train.TrainState:
+  """The abstract single-fold TrainState a checkpoint restores into."""
+  example = input_pipeline.example_shapes(config.data, config.train.batch_size)
+  shapes = {k: jax.ShapeDtypeStruct(example[k].shape, example[k].dtype) for k in ('frames', 'frame_mask')}
+  return jax.eval_shape(lambda key: train.create_train_state(model, config.train, shapes, key),
+                        jax.random.key(0))
+
+
+def restore_fold(workdir: str, subject: str, template: train.TrainState) -> train.TrainState:
+  state = checkpointing.restore(checkpointing.fold_manager(workdir, subject), template)
+  if state is None:
+    raise FileNotFoundError(f'no checkpoint for fold {subject} under {workdir}/checkpoints/{subject}: the '
+                            'run did not finish this fold')
+  return state
+
+
+def evaluate_run(workdir: str) -> dict:
+  """Re-scores every fold of the run in `workdir`; rewrites results.json and the report; returns results."""
+  config = load_run_config(workdir)
+  with open(os.path.join(workdir, 'results.json')) as f:
+    previous = json.load(f)
+  with open(os.path.join(workdir, 'timing.json')) as f:
+    timing = json.load(f)
+  source, index, info = data_sources.load_corpus(config.data)
+  subjects = [f['subject'] for f in previous['folds']]
+  folds = [f for f in cross_validation.loso_folds(index.subjects) if f.subject in subjects]
+  if [f.subject for f in folds] != subjects:
+    raise ValueError(f'the corpus at {config.data.builder}/{config.data.builder_config} no longer has the '
+                     f"run's folds {subjects}")
+  model = build_model(config.model, config.data.num_classes, config.data.image_size)
+  config.cv.parallel_folds = int(timing['parallel_folds'])   # the run's groups: the same numerics
+  fsteps = cross_validation.make_group_steps(config, model, len(folds))
+  template = fold_template(config, model)
+  fold_results = []
+  for group in tqdm.tqdm(fold_parallel.fold_groups(folds, fsteps.num_slots), desc='evaluating', unit='group'):
+    states = [restore_fold(workdir, fold.subject, template) for fold in group if fold is not None]
+    states += [states[0]] * (len(group) - len(states))          # idle slots: any state, dropped
+    stacked = fold_parallel.stack_states(states, fsteps.state_sharding)
+    entries = cross_validation.score_group(config, group, source, index, fsteps, stacked)
+    fold_results += [e for e in entries if e is not None]
+  optimistic = previous.get('optimistic_best_test')
+  results = cross_validation.results_dict(
+      config, info, index, fold_results,
+      {'every_steps': optimistic['every_steps'], 'folds': optimistic['folds']} if optimistic else None)
+  cross_validation.write_json(os.path.join(workdir, 'results.json'), results)
+  report.write_report(workdir, results)
+  return results
+
+
+def main(argv):
+  del argv
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)   # orbax logs every restore at INFO
+  try:
+    results = evaluate_run(FLAGS.workdir)
+  except (FileNotFoundError, data_sources.DatasetNotBuiltError) as e:
+    sys.exit(str(e))
+  print(cross_validation.markdown_table(results))
+  logging.info('rewrote %s/results.json and report.md', FLAGS.workdir)
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

@@ -1,0 +1,258 @@
+"""Runs a trained fold's model on a new clip.
+
+  python -m fdp_jax.predict --workdir=RUN --input=FRAMES_DIR_OR_VIDEO --output=DIR [--fold=SUBJECT]
+      [--onset=I --offset=J]
+
+The clip goes through the builders' preprocessing (`fdp_jax.preprocess.clips`: dlib face on the onset frame,
+68 landmarks on every frame, one alignment matrix per clip), then the run's frame sampling and
+normalisation (`input_pipeline.ClipTransform` in evaluation mode), then the model of one fold (by default
+the run's first; any fold's model never saw its own subject). Written to DIR:
+
+  prediction.json     class probabilities, the predicted class, the window and frames used, the checkpoint
+  contact_sheet.png   the aligned frames of the window (the sampled ones framed in white)
+  dynamic_image.png   FDP: the dynamic image of the sampled frames (SPEC §5) beside the one the model decodes
+  flow_landmarks.png  MOL: per frame pair, the predicted landmarks on the frame and the predicted flow
+  frames/             for a video input, its frames as PNG files (what the preprocessing read)
+
+PATH is a folder of frames (jpg/jpeg/png/bmp, in numeric order of the number in their names) or a video
+file OpenCV can decode. Onset/offset are indices into those frames (default: the whole clip).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+
+import jax
+import numpy as np
+from absl import app, flags, logging
+
+from fdp_jax import evaluate, input_pipeline
+from fdp_jax.models import build_model, output_dict
+from fdp_jax.preprocess import clips, face_alignment
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+  """The command-line flags (defined only when run as a command, so the module imports cleanly)."""
+  flags.DEFINE_string('workdir', None, 'Run directory written by launch.py.', required=True)
+  flags.DEFINE_string('input', None, 'A folder of frames or a video file.', required=True)
+  flags.DEFINE_string('output', None, 'Folder for prediction.json and the images.', required=True)
+  flags.DEFINE_string('fold', '', 'Held-out subject whose model to use (default: the run\'s first fold).')
+  flags.DEFINE_integer('onset', None, 'Index of the first frame of the window (default 0).')
+  flags.DEFINE_integer('offset', None, 'Index of the last frame of the window (default: the last frame).')
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
+class PredictError(Exception):
+  """An input the predictor cannot use; the message names the file and what to do."""
+
+
+def frame_files(folder: str) -> list[str]:
+  """The image files of `folder` in numeric order of the last number in their names (img2 before img10)."""
+  names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES)]
+  if not names:
+    raise PredictError(f'{folder} holds no frames (.jpg, .jpeg, .png or .bmp files)')
+
+  def key(name):
+    numbers = re.findall(r'\d+', name)
+    return (int(numbers[-1]) if numbers else -1, name)
+  return [os.path.join(folder, n) for n in sorted(names, key=key)]
+
+
+def video_frames(path: str, folder: str) -> list[str]:
+  """Decodes a video into PNG files under `folder`; returns their paths."""
+  import cv2
+  capture = cv2.VideoCapture(path)
+  paths = []
+  try:
+    while True:
+      ok, image = capture.read()
+      if not ok:
+        break
+      os.makedirs(folder, exist_ok=True)
+      paths.append(os.path.join(folder, f'{len(paths):05d}.png'))
+      cv2.imwrite(paths[-1], image)
+  finally:
+    capture.release()
+  if not paths:
+    raise PredictError(f'cannot read any frame from the video {path}: not a video OpenCV can decode, or '
+                       'empty. Convert it (e.g. ffmpeg -i IN -c:v mjpeg OUT.avi) or pass a folder of frames')
+  return paths
+
+
+def input_frames(path: str, output: str) -> list[str]:
+  if os.path.isdir(path):
+    return frame_files(path)
+  if os.path.isfile(path):
+    return video_frames(path, os.path.join(output, 'frames'))
+  raise PredictError(f'--input {path} does not exist: pass a folder of frames or a video file')
+
+
+def window(num_frames: int, onset: int | None, offset: int | None) -> tuple[int, int]:
+  onset = 0 if onset is None else onset
+  offset = num_frames - 1 if offset is None else offset
+  if not 0 <= onset <= offset < num_frames:
+    raise PredictError(f'window onset={onset}, offset={offset} is not inside the clip\'s {num_frames} '
+                       f'frames (indices 0..{num_frames - 1})')
+  return onset, offset
+
+
+def _grid(images: list[np.ndarray], columns: int) -> np.ndarray:
+  rows = -(-len(images) // columns)
+  h, w = images[0].shape[:2]
+  sheet = np.zeros((rows * h, columns * w) + images[0].shape[2:], np.uint8)
+  for i, image in enumerate(images):
+    r, c = divmod(i, columns)
+    sheet[r * h:(r + 1) * h, c * w:(c + 1) * w] = image
+  return sheet
+
+
+def _display(image: np.ndarray, size: int = 128) -> np.ndarray:
+  """A float or uint8 map stretched to 0..255 and resized to `size` (nearest) for a figure."""
+  import cv2
+  image = np.asarray(image, np.float32)
+  lo, hi = float(image.min()), float(image.max())
+  image = (image - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(image)
+  return cv2.resize(image.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST)
+
+
+def contact_sheet(frames: np.ndarray, sampled: np.ndarray, path: str) -> None:
+  """frames (N, S, S) uint8 of the window; the `sampled` indices (into frames) get a white frame."""
+  import cv2
+  tiles = []
+  for i, frame in enumerate(frames):
+    tile = cv2.resize(frame, (96, 96), interpolation=cv2.INTER_LINEAR)
+    tile = cv2.copyMakeBorder(tile, 3, 3, 3, 3, cv2.BORDER_CONSTANT, value=255 if i in sampled else 0)
+    tiles.append(tile)
+  cv2.imwrite(path, _grid(tiles, min(8, len(tiles))))
+
+
+def flow_colour(flow: np.ndarray) -> np.ndarray:
+  """(H, W, 2) flow → (H, W, 3) BGR: hue = direction, brightness = magnitude (the Middlebury convention)."""
+  import cv2
+  magnitude, angle = cv2.cartToPolar(flow[..., 0].astype(np.float32), flow[..., 1].astype(np.float32))
+  hsv = np.zeros(flow.shape[:2] + (3,), np.uint8)
+  hsv[..., 0] = (angle * 90 / np.pi).astype(np.uint8)
+  hsv[..., 1] = 255
+  hsv[..., 2] = np.clip(magnitude / max(float(magnitude.max()), 1e-6) * 255, 0, 255).astype(np.uint8)
+  return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+
+
+def flow_landmarks_sheet(frames: np.ndarray, flow: np.ndarray, landmarks: np.ndarray, path: str) -> None:
+  """frames (T, S, S) uint8 sampled; flow (T−1, S, S, 2) and landmarks (T−1, 68, 2) predicted for pairs."""
+  import cv2
+  columns = []
+  for t in range(flow.shape[0]):
+    face = cv2.cvtColor(frames[t + 1], cv2.COLOR_GRAY2BGR)
+    for x, y in landmarks[t]:
+      cv2.circle(face, (int(round(float(x))), int(round(float(y)))), 1, (0, 255, 0), -1)
+    columns.append(np.concatenate([face, flow_colour(flow[t])], axis=0))
+  cv2.imwrite(path, np.concatenate(columns, axis=1))
+
+
+def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', onset: int | None = None,
+                 offset: int | None = None) -> dict:
+  """Everything `python -m fdp_jax.predict` does; returns prediction.json's dict."""
+  import cv2
+  config = evaluate.load_run_config(workdir)
+  with open(os.path.join(workdir, 'results.json')) as f:
+    run_results = json.load(f)
+  class_names = run_results['dataset']['class_names']
+  subjects = [f['subject'] for f in run_results['folds']]
+  fold = fold or subjects[0]
+  if fold not in subjects:
+    raise PredictError(f'--fold={fold} is not a fold of {workdir}; its folds are {subjects}')
+  os.makedirs(output, exist_ok=True)
+  paths = input_frames(input_path, output)
+  onset, offset = window(len(paths), onset, offset)
+
+  stored_size = int(round(config.data.image_size / config.data.get('crop_scale', 1.0)))
+  spec = clips.ClipSpec(sample_id=os.path.basename(os.path.normpath(input_path)), subject='', clip='',
+                        emotion='', frame_paths=tuple(paths), frame_numbers=tuple(range(len(paths))),
+                        onset=onset, apex=(onset + offset) // 2, offset=offset)
+  try:
+    record = clips.preprocess_clip(spec, clips.AlignmentOptions(image_size=stored_size),
+                                   face_alignment.FaceLandmarker())
+  except clips.ClipError as e:
+    raise PredictError(f'{e}: the predictor needs a frontal face on the onset frame ({paths[onset]})') from e
+  # The window alone goes on, so that every config's sampling (onset_offset or whole) sees just it.
+  keep = slice(onset, offset + 1)
+  record.update(frames=record['frames'][keep], landmarks=record['landmarks'][keep], onset=np.int32(0),
+                apex=np.int32((offset - onset) // 2), offset=np.int32(offset - onset), label=np.int32(0),
+                _index=np.int32(0))
+
+  data_config = config.data.copy_and_resolve_references()
+  data_config.targets = 'mer'      # prediction needs no flow/landmark targets
+  normalization = input_pipeline.normalization_for([record], [0], data_config)
+  transform = input_pipeline.ClipTransform(data_config, train=False, normalization=normalization)
+  example = transform(record)
+  start, stop = transform.window(record)
+  sampled = start + input_pipeline.sample_frame_indices(stop - start, data_config.num_frames,
+                                                        data_config.frame_sampling, None)   # into the window
+
+  model = build_model(config.model, config.data.num_classes, config.data.image_size)
+  state = evaluate.restore_fold(workdir, fold, evaluate.fold_template(config, model))
+  frames = example['frames'][None]
+  outputs = jax.jit(lambda v, x, m: output_dict(model.apply(v, x, m, train=False), x))(
+      {'params': state.params, 'batch_stats': state.batch_stats}, frames, example['frame_mask'][None])
+  outputs = jax.device_get(outputs)
+  probabilities = np.asarray(jax.nn.softmax(np.asarray(outputs['logits'][0], np.float64)))
+  if len(probabilities) != len(class_names):
+    raise PredictError(f'the model of {workdir} has {len(probabilities)} outputs but its results.json names '
+                       f'{len(class_names)} classes {class_names}')
+
+  aligned = np.asarray(record['frames'])[..., 0]                            # (window, S0, S0) uint8
+  images = {'contact_sheet': 'contact_sheet.png'}
+  contact_sheet(aligned, sampled, os.path.join(output, images['contact_sheet']))
+  if 'flow' in outputs:
+    images['flow_landmarks'] = 'flow_landmarks.png'
+    size = config.data.image_size
+    shown = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in aligned[sampled]])
+    flow_landmarks_sheet(shown, outputs['flow'][0], outputs['landmarks'][0],
+                         os.path.join(output, images['flow_landmarks']))
+  else:
+    images['dynamic_image'] = 'dynamic_image.png'
+    pair = np.concatenate([_display(example['dynamic_image']), _display(outputs['dynamic_image'][0])], axis=1)
+    cv2.imwrite(os.path.join(output, images['dynamic_image']), pair)
+
+  checkpoint_dir = os.path.join(os.path.abspath(workdir), 'checkpoints', fold)
+  prediction = {
+      'input': os.path.abspath(input_path),
+      'predicted_class': class_names[int(np.argmax(probabilities))],
+      'probabilities': {name: float(p) for name, p in zip(class_names, probabilities)},
+      'window': {'onset': onset, 'offset': offset, 'num_frames': len(paths),
+                 'sampled_frames': [onset + int(i) for i in sampled],
+                 'sampled_files': [os.path.basename(paths[onset + i]) for i in sampled]},
+      'checkpoint': {'path': os.path.join(checkpoint_dir, str(int(state.step))), 'fold': fold,
+                     'step': int(state.step)},
+      'model': {'name': config.model.name, 'variant': config.model.get('variant', '')},
+      'images': images,
+  }
+  with open(os.path.join(output, 'prediction.json'), 'w') as f:
+    json.dump(prediction, f, indent=1)
+  return prediction
+
+
+def main(argv):
+  del argv
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)   # orbax logs every restore at INFO
+  try:
+    prediction = predict_clip(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.fold, FLAGS.onset, FLAGS.offset)
+  except (PredictError, FileNotFoundError) as e:
+    sys.exit(f'predict: {e}')
+  best = sorted(prediction['probabilities'].items(), key=lambda kv: -kv[1])
+  print(f"{prediction['predicted_class']}  (" + ', '.join(f'{k} {v:.3f}' for k, v in best) + ')')
+  print(f"window {prediction['window']['onset']}..{prediction['window']['offset']}, frames "
+        f"{prediction['window']['sampled_frames']}; checkpoint {prediction['checkpoint']['path']}")
+  print(f'written to {FLAGS.output}')
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)

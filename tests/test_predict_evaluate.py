@@ -1,0 +1,173 @@
+"""After training: the run report, re-evaluation from checkpoints, and prediction on a new clip (a real
+face, scikit-image's astronaut, as a folder of frames and as a video)."""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import corpus_fixtures
+from conftest import REPO, tiny_config
+from fdp_jax import predict, run
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tiny_data_dir, tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp('run'))
+  config = tiny_config(tiny_data_dir, log_every_steps=1)
+  config.cv.subjects = 's00,s01,s02'          # 2 fake devices: a group of 2 and one with an idle slot
+  config.cv.best_test_every_steps = 2
+  run.main(config, workdir)
+  return workdir
+
+
+@pytest.fixture(scope='module')
+def astronaut_frames(tmp_path_factory):
+  folder = tmp_path_factory.mktemp('clip')
+  for i, frame in enumerate(corpus_fixtures.face_frames(12, seed=0)):
+    cv2.imwrite(str(folder / f'img{i + 1}.jpg'), frame)
+  return str(folder)
+
+
+def _png(path):
+  image = cv2.imread(path)
+  assert image is not None and image.size > 0, path
+  return image
+
+
+def test_report_and_figures_after_a_tiny_run(tiny_run):
+  text = open(os.path.join(tiny_run, 'report.md')).read()
+  results = json.load(open(os.path.join(tiny_run, 'results.json')))
+  for fold in results['folds']:
+    assert f"| {fold['subject']} | {fold['num_test']} | {fold['metrics']['accuracy']:.3f} |" in text
+  assert f"| UF1 | {results['aggregate']['uf1']:.4f} |" in text
+  assert 'OPTIMISTIC (best test step)' in text and 'honest (end of schedule)' in text
+  assert '![confusion matrix](confusion_matrix.png)' in text and '![training curves](training_curves.png)' in text
+  _png(os.path.join(tiny_run, 'confusion_matrix.png'))
+  _png(os.path.join(tiny_run, 'training_curves.png'))
+  history = json.load(open(os.path.join(tiny_run, 'train_history.json')))
+  assert sorted(history) == ['s00', 's01', 's02']
+  assert history['s02']['step'] == [1, 2, 3] and len(history['s02']['loss_mer']) == 3
+  # TensorBoard: eval metrics beside the training scalars, per fold
+  for subject in ('s00', 's01', 's02'):
+    events = open(glob.glob(os.path.join(tiny_run, 'tensorboard', subject, 'events.*'))[0], 'rb').read()
+    assert b'eval/uf1' in events and b'train/loss_mer' in events and b'train/accuracy' in events
+
+
+def test_evaluate_reproduces_results_json_bit_for_bit(tiny_run):
+  path = os.path.join(tiny_run, 'results.json')
+  before = open(path, 'rb').read()
+  os.remove(os.path.join(tiny_run, 'report.md'))
+  proc = subprocess.run([sys.executable, '-m', 'fdp_jax.evaluate', f'--workdir={tiny_run}'], cwd=REPO,
+                        capture_output=True, text=True)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert open(path, 'rb').read() == before
+  assert os.path.exists(os.path.join(tiny_run, 'report.md'))
+  assert 'Aggregate over the summed confusion matrix' in proc.stdout
+
+
+def test_evaluation_views_average_probabilities(tiny_run, tmp_path):
+  """eval.num_views=3 re-scores the run with three temporal views per clip: probabilities still sum to 1
+  and predictions are their argmax (the 3-step tiny model barely depends on its input, so the averaged
+  numbers are not compared with one view's here; the views' frames are in test_input_pipeline)."""
+  import shutil
+  from fdp_jax import evaluate
+  copy = str(tmp_path / 'views')
+  shutil.copytree(tiny_run, copy)
+  config = json.load(open(os.path.join(copy, 'config.json')))
+  config['eval']['num_views'] = 3
+  json.dump(config, open(os.path.join(copy, 'config.json'), 'w'))
+  single = json.load(open(os.path.join(tiny_run, 'results.json')))
+  views = evaluate.evaluate_run(copy)
+  for a, b in zip(single['folds'], views['folds']):
+    p = np.asarray(b['probabilities'])
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
+    assert b['predictions'] == p.argmax(1).tolist() and a['sample_ids'] == b['sample_ids']
+
+
+def test_predict_on_a_folder_of_frames(tiny_run, astronaut_frames, tmp_path):
+  out = tmp_path / 'prediction'
+  proc = subprocess.run([sys.executable, '-m', 'fdp_jax.predict', f'--workdir={tiny_run}',
+                         f'--input={astronaut_frames}', f'--output={out}', '--fold=s01', '--onset=1',
+                         '--offset=10'], cwd=REPO, capture_output=True, text=True)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  prediction = json.load(open(out / 'prediction.json'))
+  probabilities = prediction['probabilities']
+  assert list(probabilities) == ['happiness', 'surprise', 'disgust', 'repression', 'others']
+  assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+  assert prediction['predicted_class'] == max(probabilities, key=probabilities.get)
+  assert prediction['predicted_class'] in proc.stdout
+  window = prediction['window']
+  assert (window['onset'], window['offset'], window['num_frames']) == (1, 10, 12)
+  assert len(window['sampled_frames']) == 4 and all(1 <= i <= 10 for i in window['sampled_frames'])
+  assert window['sampled_files'] == [f'img{i + 1}.jpg' for i in window['sampled_frames']]
+  assert prediction['checkpoint']['fold'] == 's01' and prediction['checkpoint']['step'] == 3
+  assert os.path.isdir(prediction['checkpoint']['path'])
+  sheet = _png(str(out / 'contact_sheet.png'))
+  assert sheet.shape[1] == 8 * 102            # 10 window frames, 8 per row, 96 px + borders
+  pair = _png(str(out / 'dynamic_image.png'))
+  assert pair.shape[:2] == (128, 256)         # computed dynamic image | the model's
+
+
+def test_predict_on_a_video(tiny_run, tmp_path):
+  video = str(tmp_path / 'clip.avi')
+  writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), 25, (128, 128))
+  for frame in corpus_fixtures.face_frames(12, seed=1):
+    writer.write(frame)
+  writer.release()
+  prediction = predict.predict_clip(tiny_run, video, str(tmp_path / 'out'))
+  assert prediction['window']['num_frames'] == 12
+  assert sum(prediction['probabilities'].values()) == pytest.approx(1.0, abs=1e-6)
+  assert len(os.listdir(tmp_path / 'out' / 'frames')) == 12
+  _png(str(tmp_path / 'out' / 'contact_sheet.png'))
+
+
+def test_predict_without_a_face_names_the_frame(tiny_run, tmp_path):
+  folder = tmp_path / 'noface'
+  folder.mkdir()
+  for i, frame in enumerate(corpus_fixtures.faceless_frames(6, seed=0)):
+    cv2.imwrite(str(folder / f'{i:03d}.png'), frame)
+  with pytest.raises(predict.PredictError, match=r'no face found in .*000\.png'):
+    predict.predict_clip(tiny_run, str(folder), str(tmp_path / 'out'))
+
+
+def test_predict_refuses_an_unreadable_video_and_a_bad_window(tiny_run, astronaut_frames, tmp_path):
+  bad = tmp_path / 'clip.mp4'
+  bad.write_text('not a video')
+  with pytest.raises(predict.PredictError, match=r'cannot read any frame from the video .*clip\.mp4'):
+    predict.predict_clip(tiny_run, str(bad), str(tmp_path / 'out'))
+  with pytest.raises(predict.PredictError, match=r'onset=5, offset=20 is not inside the clip'):
+    predict.predict_clip(tiny_run, astronaut_frames, str(tmp_path / 'out'), onset=5, offset=20)
+  with pytest.raises(predict.PredictError, match=r'--fold=s09 is not a fold'):
+    predict.predict_clip(tiny_run, astronaut_frames, str(tmp_path / 'out'), fold='s09')
+
+
+def test_predict_with_mol_draws_flow_and_landmarks(astronaut_frames, tmp_path):
+  """MOL's branch, on an untrained MOL saved as a one-fold run (a trained MOL needs the 128-px corpus)."""
+  import jax
+  from configs import mol_casme2
+  from fdp_jax import checkpointing, train
+  from fdp_jax.models import build_model
+  config = mol_casme2.get_config()      # 144-px faces, 128-px centre crop in evaluation
+  workdir = tmp_path / 'molrun'
+  workdir.mkdir()
+  (workdir / 'config.json').write_text(config.to_json_best_effort())
+  names = ['happiness', 'surprise', 'disgust', 'repression', 'others']
+  (workdir / 'results.json').write_text(json.dumps(
+      {'dataset': {'class_names': names}, 'folds': [{'subject': 'sub01'}]}))
+  model = build_model(config.model, config.data.num_classes, config.data.image_size)
+  shapes = {'frames': jax.ShapeDtypeStruct((1, 8, 128, 128, 1), np.float32),
+            'frame_mask': jax.ShapeDtypeStruct((1, 8), np.bool_)}
+  state = jax.jit(lambda key: train.create_train_state(model, config.train, shapes, key))(jax.random.key(0))
+  checkpointing.save(checkpointing.fold_manager(str(workdir), 'sub01'), state)
+  prediction = predict.predict_clip(str(workdir), astronaut_frames, str(tmp_path / 'out'))
+  assert list(prediction['probabilities']) == names
+  assert sum(prediction['probabilities'].values()) == pytest.approx(1.0, abs=1e-6)
+  assert prediction['model']['name'] == 'mol' and 'flow_landmarks' in prediction['images']
+  sheet = _png(str(tmp_path / 'out' / 'flow_landmarks.png'))
+  assert sheet.shape[:2] == (256, 7 * 128)    # 7 frame pairs: the frame with landmarks over the flow
