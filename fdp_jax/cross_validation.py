@@ -5,6 +5,7 @@ the confusion matrix summed over all folds (`fdp_jax.metrics`).
 
 Run directory layout:
   config.json            the resolved config
+  environment.json       seed, software versions, devices and processes (what reproducibility depends on)
   results.json           per fold and `aggregate` (deterministic for a given config and seed)
   timing.json            wall-clock per group of parallel folds (kept out of results.json so results stay
                          reproducible)
@@ -389,6 +390,25 @@ def make_group_steps(config, model, num_folds: int) -> fold_parallel.FoldSteps:
   return fold_parallel.make_fold_steps(model, config.train, loss_weights(config), example, mesh, k)
 
 
+def environment(config) -> dict:
+  """What a run's numbers depend on besides its config: results are bit-for-bit reproducible with the same
+  seed, software versions and device layout (float rounding differs across these)."""
+  import importlib.metadata
+  import platform
+  packages = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'grain', 'tensorflow-datasets', 'numpy',
+              'ml-collections', 'opencv-contrib-python-headless', 'dlib-bin')
+  versions = {}
+  for name in packages:
+    try:
+      versions[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      versions[name] = None
+  device = jax.devices()[0]
+  return {'seed': int(config.seed), 'python': platform.python_version(), 'packages': versions,
+          'platform': device.platform, 'device_kind': device.device_kind, 'device_count': jax.device_count(),
+          'process_count': jax.process_count()}
+
+
 def run_loso(config, workdir: str) -> dict:
   """Trains and scores every selected LOSO fold, `cv.parallel_folds` at a time; writes the run directory
   (process 0 of a multi-process job); returns results.json's dict."""
@@ -402,6 +422,7 @@ def run_loso(config, workdir: str) -> dict:
   if primary:
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=1))
+    write_json(os.path.join(workdir, 'environment.json'), environment(config))
   folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
   model = build_model(config.model, config.data.num_classes, config.data.image_size)
   fsteps = make_group_steps(config, model, len(folds))

@@ -88,6 +88,16 @@ def test_same_seed_gives_identical_results(tiny_run, tiny_data_dir, tmp_path):
   assert again == results
 
 
+def test_run_records_its_seed_and_software_versions(tiny_run):
+  import importlib.metadata
+  config, workdir, _ = tiny_run
+  env = json.load(open(os.path.join(workdir, 'environment.json')))
+  assert env['seed'] == config.seed
+  assert env['packages']['jax'] == importlib.metadata.version('jax')
+  assert env['packages']['flax'] == importlib.metadata.version('flax')
+  assert env['platform'] == 'cpu' and env['device_count'] == 2 and env['process_count'] == 1
+
+
 def test_class_count_mismatch_fails_before_training(tiny_data_dir, tmp_path):
   config = tiny_config(tiny_data_dir)
   config.data.num_classes = 3
