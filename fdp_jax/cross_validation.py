@@ -119,7 +119,8 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
                  class_weight=np.zeros((config.train.batch_size,), np.float32))
   idle = fold_parallel.idle_batch(example)
   streams, class_weight = {}, {}
-  for s in fold_parallel.local_slots(fsteps.state_sharding, k):
+  local = fold_parallel.local_slots(fsteps.state_sharding, k)   # the slots this process feeds
+  for s in local:
     fold = group[s]
     if fold is None:
       continue
@@ -131,7 +132,7 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
   schedule = train.learning_rate_schedule(config.train)
   running = sum(fold is not None for fold in group)
   for step in range(config.train.num_steps):
-    per_slot = {s: idle for s in fold_parallel.local_slots(fsteps.state_sharding, k)}
+    per_slot = {s: idle for s in local}
     for s, stream in streams.items():
       batch = next(stream)
       per_slot[s] = dict(batch, class_weight=class_weight[s][batch['label']])
@@ -201,7 +202,8 @@ def _predict_view(config, group, source, fsteps, state, normalizations, position
   example = input_pipeline.example_shapes(config.data, bs)
   idle = fold_parallel.idle_batch(example)
   streams = {}
-  for s in fold_parallel.local_slots(fsteps.state_sharding, k):
+  local = fold_parallel.local_slots(fsteps.state_sharding, k)
+  for s in local:
     fold = group[s]
     if fold is not None:
       norm = (normalizations or {}).get(s) or input_pipeline.normalization_for(source, fold.test_indices,
@@ -210,7 +212,7 @@ def _predict_view(config, group, source, fsteps, state, normalizations, position
   num_batches = max(math.ceil(len(f.test_indices) / bs) for f in group if f is not None)
   collected: list[dict] = [{} for _ in range(k)]
   for _ in range(num_batches):
-    per_slot = {s: idle for s in fold_parallel.local_slots(fsteps.state_sharding, k)}
+    per_slot = {s: idle for s in local}
     for s, stream in streams.items():
       per_slot[s] = next(stream, idle)
     out = fold_parallel.to_host(fsteps.eval(state, fold_parallel.global_batch(per_slot, example,

@@ -171,3 +171,31 @@ def test_predict_with_mol_draws_flow_and_landmarks(astronaut_frames, tmp_path):
   assert prediction['model']['name'] == 'mol' and 'flow_landmarks' in prediction['images']
   sheet = _png(str(tmp_path / 'out' / 'flow_landmarks.png'))
   assert sheet.shape[:2] == (256, 7 * 128)    # 7 frame pairs: the frame with landmarks over the flow
+
+
+def test_views_are_averaged_and_the_prediction_is_their_argmax(monkeypatch):
+  """predict_group with eval.num_views=2 averages the per-view probabilities (and MOL errors) per clip and
+  predicts their argmax, even where each single view predicts another class; idle slots stay None."""
+  import ml_collections
+  from fdp_jax import cross_validation
+  per_position = {
+      0.25: {'index': np.array([0, 1]), 'label': np.array([2, 0]), 'prediction': np.array([0, 1]),
+             'probabilities': np.array([[0.5, 0.1, 0.4], [0.2, 0.7, 0.1]], np.float32),
+             'flow_epe': np.array([1.0, 3.0], np.float32)},
+      0.75: {'index': np.array([0, 1]), 'label': np.array([2, 0]), 'prediction': np.array([1, 1]),
+             'probabilities': np.array([[0.1, 0.5, 0.4], [0.6, 0.3, 0.1]], np.float32),
+             'flow_epe': np.array([2.0, 5.0], np.float32)},
+  }
+  seen = []
+
+  def fake_view(config, group, source, fsteps, state, normalizations, position):
+    seen.append(position)
+    return [per_position[position], None]
+  monkeypatch.setattr(cross_validation, '_predict_view', fake_view)
+  config = ml_collections.ConfigDict({'eval': {'num_views': 2}})
+  out, idle = cross_validation.predict_group(config, ['fold', None], None, None, None)
+  assert seen == [0.25, 0.75] and idle is None
+  np.testing.assert_allclose(out['probabilities'], [[0.3, 0.3, 0.4], [0.4, 0.5, 0.1]], atol=1e-7)
+  assert out['prediction'].tolist() == [2, 1]                 # neither view alone predicted class 2 for clip 0
+  np.testing.assert_allclose(out['flow_epe'], [1.5, 4.0])
+  assert out['label'].tolist() == [2, 0] and out['index'].tolist() == [0, 1]
