@@ -27,6 +27,9 @@ def mol_config(builder: str, builder_config: str, num_classes: int) -> ml_collec
   data.num_frames = 8
   data.window = 'whole'
   data.frame_sampling = 'released'   # i·(n // 8) + a random offset j < n // 8 in training
+  # A clip window shorter than data.num_frames stops the run before any work unless this is True (its
+  # frames are then repeated, see input_pipeline.sample_frame_indices).
+  data.allow_short_clips = False
   data.temporal_jitter = True
   data.crop_scale = 128 / 144        # 144-px faces, 128-px crops
   data.horizontal_flip = False
@@ -62,7 +65,8 @@ def mol_config(builder: str, builder_config: str, num_classes: int) -> ml_collec
   # Temporal views per test clip, probabilities averaged (1: the sampling rule's own frames).
   config.eval.num_views = 1
 
-  config.cv = cross_validation.cv_config()
+  # A fold's state at the released widths (parameters + Adam) is ≈ 1 GB on disk: checkpoint less often.
+  config.cv = cross_validation.cv_config(checkpoint_every_steps=200)
   return config
 
 

@@ -26,6 +26,9 @@ def released_config(builder: str, builder_config: str, num_classes: int) -> ml_c
   data.num_frames = 8
   data.window = 'whole'              # the release samples the whole sample folder
   data.frame_sampling = 'released'   # i·(n // 8)
+  # A clip window shorter than data.num_frames stops the run before any work unless this is True (its
+  # frames are then repeated, see input_pipeline.sample_frame_indices).
+  data.allow_short_clips = False
   data.temporal_jitter = False       # the release always takes the same 8 frames
   data.crop_scale = 1.0
   data.horizontal_flip = False
@@ -60,7 +63,8 @@ def released_config(builder: str, builder_config: str, num_classes: int) -> ml_c
   # Temporal views per test clip, probabilities averaged (1: the sampling rule's own frames).
   config.eval.num_views = 1
 
-  config.cv = cross_validation.cv_config()
+  # A fold's state at the released widths (parameters + Adam) is ≈ 1 GB on disk: checkpoint less often.
+  config.cv = cross_validation.cv_config(checkpoint_every_steps=200)
   # The released code keeps each fold's epoch with the best *test* accuracy. Recorded every this many
   # steps and reported beside the honest score as OPTIMISTIC; 0 turns it off.
   config.cv.best_test_every_steps = 10

@@ -25,6 +25,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   data.num_frames = 8
   data.window = 'onset_offset'  # or 'whole'
   data.frame_sampling = 'segments'  # or 'released': i·(n // T)
+  # A clip window shorter than data.num_frames stops the run before any work unless this is True (its
+  # frames are then repeated, see input_pipeline.sample_frame_indices).
+  data.allow_short_clips = False
   data.temporal_jitter = True
   # Spatial augmentation is available but off: on this corpus it slowed learning more than it helped
   # within a CPU-sized schedule (the faces are already aligned and the motion is what varies).

@@ -4,7 +4,8 @@
   python -m fdp_jax.build_dataset --dataset=casme2 --manual_dir=/data/CASME2 --data_dir=~/tensorflow_datasets
 
 TFDS writes into an `incomplete.*` folder and renames it only when every split is written, so an
-interrupted build never reads as a complete dataset; rerunning the command starts it again cleanly.
+interrupted build never reads as a complete dataset; rerunning the command starts it again cleanly and
+deletes the folder the interrupted one left (`data_sources.remove_interrupted_builds`).
 """
 
 import os
@@ -34,6 +35,8 @@ def main(argv):
       sys.exit(f'{builder.name} is built from your licensed copy of the corpus ({where}).\n'
                f'Pass --manual_dir=DIR, the folder holding it.\n{instructions}')
   download_config = tfds.download.DownloadConfig(manual_dir=FLAGS.manual_dir) if FLAGS.manual_dir else None
+  if not builder.is_prepared():
+    data_sources.remove_interrupted_builds(builder)
   builder.download_and_prepare(download_config=download_config)
   print(f'{builder.info.full_name}: {builder.info.splits} at {builder.data_dir}')
   if builder.info.metadata and 'num_skipped' in builder.info.metadata:

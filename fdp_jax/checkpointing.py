@@ -1,14 +1,28 @@
-"""Per-fold orbax checkpoints: `<workdir>/checkpoints/<subject>/<step>/`."""
+"""Per-fold orbax checkpoints: `<workdir>/checkpoints/<subject>/<step>/`, the newest KEEP of them.
+
+Two are kept while a fold trains, so that a run killed while saving (or before recording the save in
+`fdp_jax.resume`'s progress file) still has a complete earlier checkpoint to continue from; a scored fold
+keeps only its final one. Orbax writes a step into a temporary folder
+renamed only when complete; temporary folders left by a killed save are removed when the manager opens.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+
+from fdp_jax import resume
 
 
-def fold_manager(workdir: str, subject: str, max_to_keep: int = 1) -> ocp.CheckpointManager:
+KEEP = 2
+
+
+def fold_manager(workdir: str, subject: str, max_to_keep: int = KEEP) -> ocp.CheckpointManager:
   """A fold's manager. In a multi-process job only process 0 opens one: the fold-parallel trainer gathers
   every fold's state to the hosts and process 0 writes it (no barrier with the other processes)."""
   path = os.path.join(os.path.abspath(workdir), 'checkpoints', subject)
@@ -17,7 +31,7 @@ def fold_manager(workdir: str, subject: str, max_to_keep: int = 1) -> ocp.Checkp
     multiprocessing = ocp.options.MultiprocessingOptions(primary_host=0, active_processes={0})
     os.makedirs(path, exist_ok=True)
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=jax.process_count() == 1,
-                                         enable_async_checkpointing=False,
+                                         enable_async_checkpointing=False, cleanup_tmp_directories=True,
                                          multiprocessing_options=multiprocessing)
   return ocp.CheckpointManager(path, options=options)
 
@@ -33,6 +47,12 @@ def save(manager: ocp.CheckpointManager, state) -> None:
   manager.wait_until_finished()
 
 
+def discard_after(manager: ocp.CheckpointManager, step: int) -> None:
+  """Deletes the checkpoints newer than `step` (a resumed fold trains those steps again)."""
+  for newer in [s for s in manager.all_steps() if s > step]:
+    manager.delete(newer)
+
+
 def restore(manager: ocp.CheckpointManager, state, step: int | None = None):
   """Restores into the structure of `state` (the latest step unless given); None when nothing is saved."""
   step = manager.latest_step() if step is None else step
@@ -42,3 +62,92 @@ def restore(manager: ocp.CheckpointManager, state, step: int | None = None):
   restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
   return state.replace(step=restored['step'], params=restored['params'],
                        batch_stats=restored['batch_stats'], opt_state=restored['opt_state'])
+
+
+class GroupCheckpoints:
+  """The checkpoints and progress files (`fdp_jax.resume`) of one group of folds trained together: where
+  the group restarts, restoring it there, and saving it as it trains.
+
+  Process 0 writes the checkpoints (the stacked state is gathered to every host); each fold's progress file
+  is written by the process that feeds the fold (its data iterator lives there). Every `every` steps and at
+  the end of the schedule each healthy fold is saved; a fold that failed keeps its last good checkpoint.
+  """
+
+  def __init__(self, workdir: str, group: list, every: int, owned_slots: Sequence[int], template):
+    """template: the abstract single-fold TrainState checkpoints restore into."""
+    self.workdir, self.group, self.every, self.template = workdir, group, every, template
+    self.slots = [s for s, fold in enumerate(group) if fold is not None]
+    self.owned = set(owned_slots)
+    self.primary = jax.process_index() == 0
+    self.managers = ({s: fold_manager(workdir, group[s].subject) for s in self.slots} if self.primary else {})
+    self.progress = {s: resume.load_progress(workdir, group[s].subject) for s in self.slots}
+    self._start: int | None = None
+    self.last_saved = {s: 0 for s in self.slots}
+
+  @property
+  def start(self) -> int:
+    """The newest step every fold of the group can restart from (0: train from scratch); the checkpoints
+    newer than it (a save not recorded in every progress file) are discarded."""
+    if self._start is None:
+      self._start = self._start_step()
+    return self._start
+
+  def _start_step(self) -> int:
+    # Every process reads the same progress files: with nothing recorded the group starts afresh and no
+    # process needs process 0's view of the checkpoints (no collective).
+    recorded = any(self.progress[s].snapshots for s in self.slots)
+    step = 0
+    if recorded and self.primary:
+      step = resume.resume_step([self.progress[s] for s in self.slots],
+                                [self.managers[s].all_steps() for s in self.slots])
+    if recorded and jax.process_count() > 1:
+      step = int(multihost_utils.broadcast_one_to_all(np.int32(step)))
+    for manager in self.managers.values():   # process 0's; e.g. a save made but not recorded
+      discard_after(manager, step)
+    self.last_saved = {s: step for s in self.slots}
+    return step
+
+  def restore(self, step: int) -> list:
+    """Every slot's single-fold host state at `step` (idle slots get a copy of the first fold's)."""
+    states = []
+    for s in range(len(self.group)):
+      if self.primary and s in self.managers:
+        state = restore(self.managers[s], self.template, step)
+        states.append(jax.tree.map(np.asarray, state))
+      else:
+        states.append(None)
+    first = states[self.slots[0]] if self.primary else jax.tree.map(
+        lambda x: np.zeros(x.shape, x.dtype), self.template)
+    states = [first if st is None else st for st in states]
+    if jax.process_count() > 1:
+      states = multihost_utils.broadcast_one_to_all(states)
+    return states
+
+  def due(self, step: int, last: bool) -> bool:
+    return last or (self.every > 0 and step % self.every == 0)
+
+  def save(self, step: int, host_state, snapshots: dict[int, dict], histories: dict[int, dict],
+           healthy: Sequence[int]) -> None:
+    """Saves the `healthy` slots of the stacked host state at `step`, then records each save (and the
+    fold's data-iterator state and optimistic record, `snapshots[slot]`) in its progress file."""
+    for s in healthy:
+      if self.primary:
+        save(self.managers[s], jax.tree.map(lambda x: x[s], host_state))
+      self.last_saved[s] = step
+    for s in healthy:
+      if s in self.owned:
+        resume.add_snapshot(self.progress[s], step, snapshots[s], histories[s], KEEP)
+        resume.save_progress(self.workdir, self.progress[s])
+
+  def finish(self, slot: int, status: str, **fields) -> None:
+    """Marks a fold done (with its `result`, `best_test`) or failed (with its `failure`)."""
+    if status == 'done' and self.primary:   # a scored fold keeps only its final checkpoint
+      manager = self.managers[slot]
+      for step in manager.all_steps()[:-1]:
+        manager.delete(step)
+    progress = self.progress[slot]
+    progress.status = status
+    for key, value in fields.items():
+      setattr(progress, key, value)
+    if slot in self.owned:
+      resume.save_progress(self.workdir, progress)

@@ -1,7 +1,8 @@
 """Leave-one-subject-out cross-validation: folds, the per-fold training loop, and the run's results.
 
 Selection is honest: the model scored on a fold is the one at the end of its schedule. Scores come from
-the confusion matrix summed over all folds (`fdp_jax.metrics`).
+the confusion matrix summed over all folds (`fdp_jax.scoring`). A run is resumable (`fdp_jax.resume`), and
+a fold whose loss turns non-finite is stopped and reported as failed while the others go on.
 
 Run directory layout:
   config.json            the resolved config
@@ -9,7 +10,9 @@ Run directory layout:
   results.json           per fold and `aggregate` (deterministic for a given config and seed)
   timing.json            wall-clock per group of parallel folds (kept out of results.json so results stay
                          reproducible)
-  checkpoints/<subject>/ orbax checkpoint of each fold's final state
+  checkpoints/<subject>/ orbax checkpoints of each fold (periodic while it trains; its final state once scored)
+  progress/<subject>.json what each fold has done (for resuming)
+  train_history.json     every logged training value (the report's curves)
   tensorboard/<subject>/ scalars for every loss term, train accuracy, learning rate
 """
 
@@ -28,7 +31,8 @@ import tqdm
 from absl import logging
 from tensorboardX import SummaryWriter
 
-from fdp_jax import checkpointing, data_sources, fold_parallel, input_pipeline, metrics, train
+from fdp_jax import (checkpointing, config_checks, data_sources, fold_parallel, input_pipeline, metrics, resume,
+                     scoring, train)
 from fdp_jax.models import build_model
 
 
@@ -99,27 +103,37 @@ def _fold_keys(config, fold: Fold | None) -> tuple[jax.Array, jax.Array]:
 
 
 def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fsteps: fold_parallel.FoldSteps,
-                writers: dict, progress: tqdm.tqdm | None = None,
-                monitor: Callable[[int, train.TrainState], None] | None = None,
-                history: dict | None = None) -> train.TrainState:
-  """Trains a group of folds (one per slot; None = idle) from scratch for `train.num_steps` lock-step
-  steps; returns the stacked final TrainState. Each fold draws from its own shuffled stream, seeded by
-  its number, so it trains the same in any group.
+                writers: dict, progress: tqdm.tqdm | None = None, monitor: 'BestTestRecord | None' = None,
+                history: dict | None = None, checkpoints: checkpointing.GroupCheckpoints | None = None
+                ) -> tuple[train.TrainState, dict[int, dict]]:
+  """Trains a group of folds (one per slot; None = idle) for `train.num_steps` lock-step steps; returns the
+  stacked final TrainState and the folds that failed, {slot: {'step', 'message', 'last_good_step'}}. Each
+  fold draws from its own shuffled stream, seeded by its number, so it trains the same in any group.
 
   labels: (N,) the corpus's labels in record order (a fold's training labels set its class weights).
   writers: {subject: SummaryWriter} of the folds whose scalars this process writes.
-  monitor: called as monitor(step, state) after every step (e.g. the optimistic test-set record).
+  monitor: the optimistic test-set record, called after every step.
   history: filled with every logged value, {subject: {'step': [...], metric: [...]}} (the report's curves).
+  checkpoints: saves the folds as they train; a group with checkpoints continues from its newest complete
+    one: state, data iterators, history, optimistic record.
+
+  Guard: at every logging point each fold's metrics are checked; a fold with a non-finite loss or metric
+  stops there (its slot then trains on masked batches), keeps its last good checkpoint and is reported.
   """
   k = fsteps.num_slots
   keys = [_fold_keys(config, fold) for fold in group]
-  state = fsteps.init(fold_parallel.slot_keys([key for key, _ in keys], fsteps.state_sharding))
+  start = checkpoints.start if checkpoints is not None else 0
+  if start:
+    state = fold_parallel.stack_states(checkpoints.restore(start), fsteps.state_sharding)
+  else:
+    state = fsteps.init(fold_parallel.slot_keys([key for key, _ in keys], fsteps.state_sharding))
   step_keys = fold_parallel.slot_keys([key for _, key in keys], fsteps.state_sharding)
   example = dict(input_pipeline.example_shapes(config.data, config.train.batch_size),
                  class_weight=np.zeros((config.train.batch_size,), np.float32))
   idle = fold_parallel.idle_batch(example)
   streams, class_weight = {}, {}
   local = fold_parallel.local_slots(fsteps.state_sharding, k)   # the slots this process feeds
+  real = [s for s, fold in enumerate(group) if fold is not None]
   for s in local:
     fold = group[s]
     if fold is None:
@@ -128,25 +142,74 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
         source, fold.train_indices, config.data, config.train.batch_size,
         seed=config.seed * 100_003 + fold.number, num_threads=config.data.num_threads,
         normalization=input_pipeline.normalization_for(source, fold.train_indices, config.data))
+    if start:   # the position this fold's stream had reached at the checkpoint
+      streams[s].set_state(checkpoints.progress[s].snapshots[start]['data_iterator'])
     class_weight[s] = class_weights(config, np.asarray(labels)[fold.train_indices])
+  if start:
+    _restore_records(checkpoints, group, start, history, monitor)
   schedule = train.learning_rate_schedule(config.train)
-  running = sum(fold is not None for fold in group)
-  for step in range(config.train.num_steps):
+  failed: dict[int, dict] = {}
+  if progress is not None:
+    progress.update(start * len(real))
+  for step in range(start, config.train.num_steps):
     per_slot = {s: idle for s in local}
     for s, stream in streams.items():
-      batch = next(stream)
-      per_slot[s] = dict(batch, class_weight=class_weight[s][batch['label']])
+      if s not in failed:
+        batch = next(stream)
+        per_slot[s] = dict(batch, class_weight=class_weight[s][batch['label']])
     batch = fold_parallel.global_batch(per_slot, example, fsteps.batch_sharding, k)
     state, step_metrics = fsteps.train(state, batch, step_keys, step)
     last = step + 1 == config.train.num_steps
     if (step + 1) % config.train.log_every_steps == 0 or last:
-      _log_group_metrics(group, fold_parallel.to_host(step_metrics), step + 1, float(schedule(step)),
-                         writers, progress, history)
+      host_metrics = fold_parallel.to_host(step_metrics)
+      for s in _non_finite_slots(host_metrics, [s for s in real if s not in failed]):
+        failed[s] = _failure(group[s], step + 1, host_metrics, s,
+                             checkpoints.last_saved[s] if checkpoints is not None else 0)
+        logging.error(failed[s]['message'])
+        if monitor is not None:
+          monitor.skip(s)
+      healthy = [None if s in failed else fold for s, fold in enumerate(group)]
+      _log_group_metrics(healthy, host_metrics, step + 1, float(schedule(step)), writers, progress, history)
     if progress is not None:
-      progress.update(running)
+      progress.update(len(real))
     if monitor is not None:
       monitor(step + 1, state)
-  return state
+    if checkpoints is not None and checkpoints.due(step + 1, last):
+      healthy_slots = [s for s in real if s not in failed]
+      snapshots = {s: {'data_iterator': streams[s].get_state() if s in streams else None,
+                       'best_test': monitor.best[s] if monitor is not None else None} for s in healthy_slots}
+      histories = {s: (history or {}).get(group[s].subject, {}) for s in healthy_slots}
+      checkpoints.save(step + 1, fold_parallel.to_host(state), snapshots, histories, healthy_slots)
+  return state, failed
+
+
+def _restore_records(checkpoints: checkpointing.GroupCheckpoints, group: list, start: int,
+                     history: dict | None, monitor: 'BestTestRecord | None') -> None:
+  """What a resumed group had recorded by step `start`: its logged curves and its optimistic record."""
+  for s, fold in enumerate(group):
+    if fold is None:
+      continue
+    progress = checkpoints.progress[s]
+    if history is not None and progress.history:
+      history[fold.subject] = resume.history_until(progress.history, start)
+    if monitor is not None:
+      monitor.best[s] = progress.snapshots[start]['best_test']
+  logging.info('folds %s continue from step %d', [f.subject for f in group if f is not None], start)
+
+
+def _non_finite_slots(metrics_by_slot: dict, slots: Sequence[int]) -> list[int]:
+  return [s for s in slots if not all(math.isfinite(float(v[s])) for v in metrics_by_slot.values())]
+
+
+def _failure(fold: Fold, step: int, metrics_by_slot: dict, s: int, last_good: int) -> dict:
+  """The record of a fold stopped by the guard, with a message that says what to do."""
+  values = ', '.join(f'{k} {float(v[s]):.4g}' for k, v in sorted(metrics_by_slot.items()))
+  message = (f'fold {fold.subject}: non-finite training metrics at step {step} ({values}); training of this '
+             'fold stopped, its last good checkpoint is '
+             + (f'step {last_good}' if last_good else 'none (it failed before the first one)')
+             + '. Rerunning this config fails the same way: lower train.learning_rate (or raise '
+               'train.warmup_steps) and start a new run directory.')
+  return {'step': step, 'last_good_step': last_good, 'message': message}
 
 
 def _log_group_metrics(group, metrics_by_slot: dict, step: int, learning_rate: float, writers: dict,
@@ -155,8 +218,6 @@ def _log_group_metrics(group, metrics_by_slot: dict, step: int, learning_rate: f
     if fold is None:
       continue
     m = {k: float(v[s]) for k, v in metrics_by_slot.items()}
-    if not all(math.isfinite(v) for v in m.values()):
-      raise FloatingPointError(f'fold {fold.subject}: non-finite training metrics at step {step}: {m}')
     if history is not None:
       record = history.setdefault(fold.subject, {'step': []})
       record['step'].append(step)
@@ -183,18 +244,18 @@ def predict_group(config, group: list[Fold | None], source, fsteps: fold_paralle
            for position in input_pipeline.view_positions(int(config.eval.get('num_views', 1)))]
   if len(views) == 1:
     return views[0]
-  results = []
+  per_fold = []
   for per_view in zip(*views):
     if per_view[0] is None:
-      results.append(None)
+      per_fold.append(None)
       continue
     out = dict(per_view[0])
     for key in ('probabilities', 'flow_epe', 'landmark_nme'):
       if key in out:
         out[key] = np.mean([v[key] for v in per_view], axis=0).astype(out[key].dtype)
     out['prediction'] = np.argmax(out['probabilities'], axis=-1).astype(out['prediction'].dtype)
-    results.append(out)
-  return results
+    per_fold.append(out)
+  return per_fold
 
 
 def _predict_view(config, group, source, fsteps, state, normalizations, position) -> list[dict | None]:
@@ -222,15 +283,15 @@ def _predict_view(config, group, source, fsteps, state, normalizations, position
       for key, value in out.items():
         if key != 'mask':
           collected[s].setdefault(key, []).append(value[s][keep])
-  results = []
+  per_fold = []
   for s, fold in enumerate(group):
     if fold is None:
-      results.append(None)
+      per_fold.append(None)
       continue
     out = {key: np.concatenate(v) for key, v in collected[s].items()}
     order = np.argsort(out['index'], kind='stable')
-    results.append({key: v[order] for key, v in out.items()})
-  return results
+    per_fold.append({key: v[order] for key, v in out.items()})
+  return per_fold
 
 
 class BestTestRecord:
@@ -247,8 +308,13 @@ class BestTestRecord:
                            for s, f in enumerate(group) if f is not None}
     self.best: list[dict | None] = [None] * len(group)
 
+  def skip(self, slot: int) -> None:
+    """Stops recording a fold that failed (its record so far is dropped with it)."""
+    self.group = [None if s == slot else fold for s, fold in enumerate(self.group)]
+    self.best[slot] = None
+
   def __call__(self, step: int, state: train.TrainState) -> None:
-    if step % self.every and step != self.config.train.num_steps:
+    if (step % self.every and step != self.config.train.num_steps) or not any(self.group):
       return
     outs = predict_group(self.config, self.group, self.source, self.fsteps, state, self.normalizations)
     for s, (fold, out) in enumerate(zip(self.group, outs)):
@@ -259,81 +325,6 @@ class BestTestRecord:
       if self.best[s] is None or accuracy > self.best[s]['accuracy']:
         self.best[s] = {'subject': fold.subject, 'step': step, 'accuracy': accuracy,
                         'confusion_matrix': cm.tolist()}
-
-
-def fold_result(fold: Fold, out: dict, index: data_sources.CorpusIndex, steps_trained: int) -> dict:
-  """A fold's entry of results.json from its held-out predictions (`predict_group`)."""
-  num_classes = len(index.class_names)
-  cm = metrics.confusion_matrix(out['label'], out['prediction'], num_classes)
-  return {
-      'subject': fold.subject,
-      'num_train': int(len(fold.train_indices)),
-      'num_test': int(len(fold.test_indices)),
-      'steps': int(steps_trained),
-      'sample_ids': [index.sample_ids[i] for i in out['index']],
-      'labels': out['label'].tolist(),
-      'predictions': out['prediction'].tolist(),
-      'probabilities': np.round(out['probabilities'].astype(np.float64), 6).tolist(),
-      'confusion_matrix': cm.tolist(),
-      'metrics': {**metrics.scores_from_confusion(cm), **_auxiliary_metrics(out)},
-  }
-
-
-def _auxiliary_metrics(out: dict) -> dict:
-  """MOL's flow end-point error and landmark NME, means over the fold's clips (absent for FDP)."""
-  return {key: float(np.mean(out[key])) for key in ('flow_epe', 'landmark_nme') if key in out}
-
-
-def aggregate(fold_results: Sequence[dict], class_names: Sequence[str]) -> dict:
-  """Scores of the confusion matrix summed over folds (never an average of per-fold scores); MOL's flow
-  EPE and landmark NME as means over all test clips (each fold's mean weighted by its clip count)."""
-  cm = np.sum([np.asarray(f['confusion_matrix']) for f in fold_results], axis=0)
-  result = {**metrics.scores_from_confusion(cm), 'num_folds': len(fold_results),
-            'confusion_matrix': cm.tolist(), 'per_class': metrics.per_class_scores(cm, class_names)}
-  for key in ('flow_epe', 'landmark_nme'):
-    if fold_results and all(key in f.get('metrics', {}) for f in fold_results):
-      counts = np.array([f['num_test'] for f in fold_results], np.float64)
-      result[key] = float(np.dot([f['metrics'][key] for f in fold_results], counts) / counts.sum())
-  return result
-
-
-def markdown_table(results: dict) -> str:
-  rows = ['| held-out subject | test clips | accuracy | UF1 | UAR |', '|---|---:|---:|---:|---:|']
-  for f in results['folds']:
-    m = f['metrics']
-    rows.append(f"| {f['subject']} | {f['num_test']} | {m['accuracy']:.3f} | {m['uf1']:.3f} | {m['uar']:.3f} |")
-  a = results['aggregate']
-  rows.append(f"| **all ({a['num_folds']} folds)** | {a['num_samples']} | **{a['accuracy']:.3f}** | "
-              f"**{a['uf1']:.3f}** | **{a['uar']:.3f}** |")
-  rows.append('')
-  rows.append(f"Aggregate over the summed confusion matrix: UF1 {a['uf1']:.4f}, UAR {a['uar']:.4f}, "
-              f"WF1 {a['wf1']:.4f}, WAR {a['war']:.4f}, accuracy {a['accuracy']:.4f} "
-              f"(selection: {results['selection']}).")
-  if 'flow_epe' in a:
-    rows.append(f"MOL auxiliary tasks over all test clips: flow end-point error {a['flow_epe']:.3f} px, "
-                f"landmark NME {a['landmark_nme']:.4f} (mean error / inter-pupil distance).")
-  if 'optimistic_best_test' in results:
-    o = results['optimistic_best_test']['aggregate']
-    rows.append(f"OPTIMISTIC, not an estimate (the released rule: each fold's best step chosen on its own "
-                f"test set): UF1 {o['uf1']:.4f}, UAR {o['uar']:.4f}, accuracy {o['accuracy']:.4f}.")
-  return '\n'.join(rows)
-
-
-def write_json(path: str, obj) -> None:
-  tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=1)
-  os.replace(tmp, path)
-
-
-def check_single_frame_baseline(config) -> None:
-  """The 'static' pooling is the single-frame baseline only on raw frames: a frame minus a reference
-  of its clip already carries the clip's motion."""
-  if (config.model.get('temporal_pooling') == 'static'
-      and config.data.get('frame_reference', 'none') != 'none'):
-    raise ValueError("model.temporal_pooling='static' is the single-frame baseline: it needs "
-                     "data.frame_reference='none' (a frame minus its clip's reference shows the motion). "
-                     'Use --config=configs/synthetic.py:static')
 
 
 def _measure_step_bytes(model, config, example) -> Callable[[int], int | None]:
@@ -355,33 +346,8 @@ def score_group(config, group: list[Fold | None], source, index: data_sources.Co
   """results.json entries of a group's folds (None for idle slots), scored with the stacked `state`."""
   steps_trained = fold_parallel.to_host(state.step)
   outs = predict_group(config, group, source, fsteps, state)
-  return [None if fold is None else fold_result(fold, out, index, steps_trained[s])
+  return [None if fold is None else scoring.fold_result(fold, out, index, steps_trained[s])
           for s, (fold, out) in enumerate(zip(group, outs))]
-
-
-def results_dict(config, info, index: data_sources.CorpusIndex, fold_results: list[dict],
-                 optimistic: dict | None = None) -> dict:
-  """results.json: the run's folds and the aggregate of their summed confusion matrix; `optimistic` is
-  the released best-test-step record ({'every_steps', 'folds'}), reported beside and labelled."""
-  results = {
-      'selection': 'end_of_schedule',
-      'seed': int(config.seed),
-      'dataset': {'name': info.name, 'config': info.config_name, 'version': str(info.version),
-                  'num_samples': len(index), 'num_subjects': len(set(index.subjects)),
-                  'class_names': list(index.class_names)},
-      'folds': fold_results,
-      'aggregate': aggregate(fold_results, index.class_names),
-  }
-  if optimistic and optimistic['folds']:
-    results['optimistic_best_test'] = {
-        'warning': 'OPTIMISTIC: each fold keeps the step with the best accuracy on its own test set (the '
-                   'released selection rule); this is not an estimate of performance on unseen subjects. '
-                   'The honest score is `aggregate`.',
-        'every_steps': optimistic['every_steps'],
-        'folds': optimistic['folds'],
-        'aggregate': aggregate(optimistic['folds'], index.class_names),
-    }
-  return results
 
 
 def make_group_steps(config, model, num_folds: int) -> fold_parallel.FoldSteps:
@@ -411,20 +377,47 @@ def environment(config) -> dict:
           'process_count': jax.process_count()}
 
 
+def fold_template(config, model) -> train.TrainState:
+  """The abstract single-fold TrainState a checkpoint restores into."""
+  example = input_pipeline.example_shapes(config.data, config.train.batch_size)
+  shapes = {k: jax.ShapeDtypeStruct(example[k].shape, example[k].dtype) for k in ('frames', 'frame_mask')}
+  return jax.eval_shape(lambda key: train.create_train_state(model, config.train, shapes, key),
+                        jax.random.key(0))
+
+
+def _record_environment(workdir: str, current: dict, resuming: bool) -> None:
+  """environment.json: the first start's environment; a resumption in another one is appended under
+  `resumed_in` with a warning (its steps round differently from an uninterrupted run's)."""
+  path = os.path.join(workdir, 'environment.json')
+  if resuming and os.path.exists(path):
+    with open(path) as f:
+      recorded = json.load(f)
+    first = {k: v for k, v in recorded.items() if k != 'resumed_in'}
+    if first == current or current in recorded.get('resumed_in', []):
+      return
+    logging.warning('%s is continued with other software or devices than it started with (see %s): the '
+                    'resumed steps may round differently from an uninterrupted run', workdir, path)
+    current = dict(recorded, resumed_in=recorded.get('resumed_in', []) + [current])
+  resume.write_json(path, current)
+
+
 def run_loso(config, workdir: str) -> dict:
   """Trains and scores every selected LOSO fold, `cv.parallel_folds` at a time; writes the run directory
-  (process 0 of a multi-process job); returns results.json's dict."""
-  check_single_frame_baseline(config)
+  (process 0 of a multi-process job); returns results.json's dict.
+
+  A run directory that already holds this config's run is continued (`fdp_jax.resume`): finished folds are
+  read back, an interrupted group restarts from its newest complete checkpoint."""
+  config_checks.check_before_work(config)
   source, index, info = data_sources.load_corpus(config.data)  # first: a corpus not built stops all work
+  config_checks.check_against_corpus(config, index)
   primary = jax.process_index() == 0
-  if len(index.class_names) != config.data.num_classes:
-    raise ValueError(f'config.data.num_classes is {config.data.num_classes} but {info.name} has '
-                     f'{len(index.class_names)} classes {list(index.class_names)}')
+  resuming = resume.check_same_run(workdir, config)
   os.makedirs(workdir, exist_ok=True)
-  if primary:
+  if primary and not resuming:
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=1))
-    write_json(os.path.join(workdir, 'environment.json'), environment(config))
+  if primary:
+    _record_environment(workdir, environment(config), resuming)
   folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
   model = build_model(config.model, config.data.num_classes, config.data.image_size)
   fsteps = make_group_steps(config, model, len(folds))
@@ -432,39 +425,82 @@ def run_loso(config, workdir: str) -> dict:
   logging.info('%s: %d samples, %d subjects, %d folds to run, %d at a time on a %s mesh', info.full_name,
                len(index), len(set(index.subjects)), len(folds), k, dict(mesh.shape))
   every = int(config.cv.get('best_test_every_steps', 0))
-  fold_results, best_test, history = [], [], {}
+  template = fold_template(config, model)
+  results_by_subject, best_test, history = {}, {}, {}
   timing = {'parallel_folds': k, 'mesh': dict(mesh.shape), 'groups': []}
-  total = len(folds) * config.train.num_steps
-  with tqdm.tqdm(total=total, desc='LOSO training', unit='fold-step', dynamic_ncols=True,
-                 disable=not (config.get('progress_bar', True) and primary)) as progress:
+  with tqdm.tqdm(total=len(folds) * config.train.num_steps, desc='LOSO training', unit='fold-step',
+                 dynamic_ncols=True, disable=not (config.get('progress_bar', True) and primary)) as progress:
     for group in fold_parallel.fold_groups(folds, k):
       start = time.perf_counter()
-      real = [(s, fold) for s, fold in enumerate(group) if fold is not None]
-      writers = ({fold.subject: SummaryWriter(os.path.join(workdir, 'tensorboard', fold.subject))
-                  for _, fold in real} if primary else {})
-      record = (BestTestRecord(config, group, source, fsteps, len(index.class_names), every)
-                if every > 0 else None)
-      state = train_group(config, group, source, index.labels, fsteps, writers, progress, record, history)
-      host_state = fold_parallel.to_host(state)
-      if primary:
-        for s, fold in real:
-          checkpointing.save(checkpointing.fold_manager(workdir, fold.subject),
-                             fold_parallel.slot(host_state, s))
-      entries = score_group(config, group, source, index, fsteps, state)
-      for s, fold in real:
-        fold_results.append(entries[s])
-        if record is not None:
-          best_test.append(record.best[s])
-        if fold.subject in writers:
-          for key, value in entries[s]['metrics'].items():
-            writers[fold.subject].add_scalar(f'eval/{key}', value, config.train.num_steps)
-          writers[fold.subject].close()
-      timing['groups'].append({'subjects': [fold.subject for _, fold in real],
-                               'seconds': round(time.perf_counter() - start, 2)})
-  results = results_dict(config, info, index, fold_results,
-                         {'every_steps': every, 'folds': best_test} if best_test else None)
+      saved = {s: resume.load_progress(workdir, fold.subject) for s, fold in enumerate(group) if fold}
+      finished = {s: p for s, p in saved.items() if p.finished}
+      for s, p in finished.items():   # done or failed in an earlier start of this run
+        results_by_subject[p.subject] = p.result
+        if p.best_test is not None:
+          best_test[p.subject] = p.best_test
+        history[p.subject] = p.history
+        progress.update(config.train.num_steps)
+      active = [None if fold is None or s in finished else fold for s, fold in enumerate(group)]
+      if not any(active):
+        timing['groups'].append({'subjects': [p.subject for p in finished.values()], 'seconds': 0.0,
+                                 'finished_earlier': True})
+        continue
+      checkpoints = checkpointing.GroupCheckpoints(
+          workdir, active, int(config.cv.checkpoint_every_steps),
+          fold_parallel.owned_slots(fsteps.state_sharding, k), template)
+      entries, records, resumed_from = _run_group(config, active, source, index, fsteps, checkpoints, every,
+                                                  workdir, primary, progress, history)
+      for s, fold in enumerate(active):
+        if fold is not None:
+          results_by_subject[fold.subject] = entries[s]
+          if records[s] is not None:
+            best_test[fold.subject] = records[s]
+      timing['groups'].append({'subjects': [fold.subject for fold in active if fold is not None],
+                               'seconds': round(time.perf_counter() - start, 2),
+                               **({'resumed_from_step': resumed_from} if resumed_from else {})})
+  fold_results = [results_by_subject[fold.subject] for fold in folds]
+  optimistic = [best_test[fold.subject] for fold in folds if fold.subject in best_test]
+  run_results = scoring.results_dict(config, info, index, fold_results,
+                         {'every_steps': every, 'folds': optimistic} if optimistic else None)
   if primary:
-    write_json(os.path.join(workdir, 'results.json'), results)
-    write_json(os.path.join(workdir, 'timing.json'), timing)
-    write_json(os.path.join(workdir, 'train_history.json'), history)
-  return results
+    resume.write_json(os.path.join(workdir, 'results.json'), run_results)
+    resume.write_json(os.path.join(workdir, 'timing.json'), timing)
+    resume.write_json(os.path.join(workdir, 'train_history.json'),
+                      {fold.subject: history[fold.subject] for fold in folds if fold.subject in history})
+  return run_results
+
+
+def _run_group(config, group, source, index, fsteps, checkpoints, every, workdir, primary, progress, history) -> tuple[list, list, int]:
+  """Trains (or continues) and scores one group of folds: (results.json entry per slot, optimistic record
+  per slot, the step it continued from)."""
+  resumed_from = checkpoints.start   # first, on every process: it may be a collective
+  writers = {}
+  if primary:
+    for fold in group:
+      if fold is not None:
+        # On a resumed fold, TensorBoard drops the scalars logged after the step it continues from.
+        writers[fold.subject] = SummaryWriter(os.path.join(workdir, 'tensorboard', fold.subject),
+                                              purge_step=resumed_from + 1 if resumed_from else None)
+  record = (BestTestRecord(config, group, source, fsteps, len(index.class_names), every) if every > 0 else None)
+  state, failed = train_group(config, group, source, index.labels, fsteps, writers, progress, record, history,
+                              checkpoints)
+  healthy = [None if s in failed else fold for s, fold in enumerate(group)]
+  entries = score_group(config, healthy, source, index, fsteps, state) if any(healthy) else [None] * len(group)
+  records = [None] * len(group)
+  for s, fold in enumerate(group):
+    if fold is None:
+      continue
+    if s in failed:
+      entries[s] = scoring.failed_fold_result(fold, failed[s])
+      checkpoints.finish(s, 'failed', failure=failed[s], result=entries[s],
+                         history=history.get(fold.subject, {}))
+    else:
+      records[s] = record.best[s] if record is not None else None
+      checkpoints.finish(s, 'done', result=entries[s], best_test=records[s],
+                         history=history.get(fold.subject, {}))
+      if fold.subject in writers:
+        for key, value in entries[s]['metrics'].items():
+          writers[fold.subject].add_scalar(f'eval/{key}', value, config.train.num_steps)
+    if fold.subject in writers:
+      writers[fold.subject].close()
+  return entries, records, resumed_from

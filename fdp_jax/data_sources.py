@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging
 
 
 class DatasetNotBuiltError(RuntimeError):
@@ -40,6 +41,39 @@ def get_builder(name: str, config: str | None, data_dir: str | None, **kwargs) -
              **kwargs)
 
 
+# An `incomplete.*` folder untouched this long is taken to be left by a build that was killed, not one that
+# another process is writing right now.
+LEFTOVER_AGE_S = 600
+
+
+def remove_interrupted_builds(builder: tfds.core.DatasetBuilder, min_age_s: float = LEFTOVER_AGE_S
+                              ) -> list[str]:
+  """Deletes the `incomplete.*` folders a killed build of this dataset left beside it (TFDS starts every
+  build in a fresh one and never removes an old one; at 144 px with flow they hold gigabytes). Folders
+  modified in the last `min_age_s` seconds may belong to a build running now and are kept. Returns the
+  paths removed."""
+  import shutil
+  import time
+  parent = os.path.dirname(builder.data_dir)
+  if not os.path.isdir(parent):
+    return []
+  removed = []
+  for name in sorted(os.listdir(parent)):
+    path = os.path.join(parent, name)
+    if not (name.startswith('incomplete.') and os.path.isdir(path)):
+      continue
+    newest = max([os.path.getmtime(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files]
+                 + [os.path.getmtime(path)])
+    if time.time() - newest >= min_age_s:
+      shutil.rmtree(path, ignore_errors=True)
+      logging.warning('removed %s, left by an interrupted build of %s', path, builder.info.full_name)
+      removed.append(path)
+    else:
+      logging.warning('%s may be a build of %s running now (modified %.0f s ago); it is left in place — '
+                      'delete it if no build is running', path, builder.info.full_name, time.time() - newest)
+  return removed
+
+
 def ensure_built(builder: tfds.core.DatasetBuilder) -> None:
   """Builds a download-free corpus if needed; for a licensed one raises `DatasetNotBuiltError`."""
   if builder.is_prepared():
@@ -53,6 +87,7 @@ def ensure_built(builder: tfds.core.DatasetBuilder) -> None:
         f'  python -m fdp_jax.build_dataset --dataset={builder.name}{config} --manual_dir=DIR '
         f'--data_dir={os.path.dirname(os.path.dirname(os.path.dirname(builder.data_dir)))}\n'
         f'What to request and where to put it:\n{instructions}')
+  remove_interrupted_builds(builder)
   builder.download_and_prepare()
 
 

@@ -14,12 +14,11 @@ import json
 import os
 import sys
 
-import jax
 import ml_collections
 import tqdm
 from absl import app, flags, logging
 
-from fdp_jax import (checkpointing, cross_validation, data_sources, fold_parallel, input_pipeline, report,
+from fdp_jax import (checkpointing, cross_validation, data_sources, fold_parallel, report, resume, scoring,
                      train)
 from fdp_jax.models import build_model
 
@@ -37,14 +36,6 @@ def load_run_config(workdir: str) -> ml_collections.ConfigDict:
     raise FileNotFoundError(f'{path} not found: --workdir must be a run directory written by launch.py')
   with open(path) as f:
     return ml_collections.ConfigDict(json.load(f))
-
-
-def fold_template(config, model) -> train.TrainState:
-  """The abstract single-fold TrainState a checkpoint restores into."""
-  example = input_pipeline.example_shapes(config.data, config.train.batch_size)
-  shapes = {k: jax.ShapeDtypeStruct(example[k].shape, example[k].dtype) for k in ('frames', 'frame_mask')}
-  return jax.eval_shape(lambda key: train.create_train_state(model, config.train, shapes, key),
-                        jax.random.key(0))
 
 
 def restore_fold(workdir: str, subject: str, template: train.TrainState) -> train.TrainState:
@@ -71,19 +62,25 @@ def evaluate_run(workdir: str) -> dict:
   model = build_model(config.model, config.data.num_classes, config.data.image_size)
   config.cv.parallel_folds = int(timing['parallel_folds'])   # the run's groups: the same numerics
   fsteps = cross_validation.make_group_steps(config, model, len(folds))
-  template = fold_template(config, model)
+  template = cross_validation.fold_template(config, model)
+  # A fold the guard stopped has no final model: its entry is carried over, its slot left idle.
+  failed = {f['subject']: f for f in previous['folds'] if f.get('status') == 'failed'}
   fold_results = []
   for group in tqdm.tqdm(fold_parallel.fold_groups(folds, fsteps.num_slots), desc='evaluating', unit='group'):
-    states = [restore_fold(workdir, fold.subject, template) for fold in group if fold is not None]
-    states += [states[0]] * (len(group) - len(states))          # idle slots: any state, dropped
-    stacked = fold_parallel.stack_states(states, fsteps.state_sharding)
-    entries = cross_validation.score_group(config, group, source, index, fsteps, stacked)
-    fold_results += [e for e in entries if e is not None]
+    active = [None if fold is None or fold.subject in failed else fold for fold in group]
+    entries = [None] * len(group)
+    if any(active):
+      restored = {s: restore_fold(workdir, fold.subject, template) for s, fold in enumerate(active) if fold}
+      some = next(iter(restored.values()))                      # idle slots: any state, dropped
+      states = [restored.get(s, some) for s in range(len(active))]
+      stacked = fold_parallel.stack_states(states, fsteps.state_sharding)
+      entries = cross_validation.score_group(config, active, source, index, fsteps, stacked)
+    fold_results += [failed.get(fold.subject) or entry for fold, entry in zip(group, entries) if fold is not None]
   optimistic = previous.get('optimistic_best_test')
-  results = cross_validation.results_dict(
+  results = scoring.results_dict(
       config, info, index, fold_results,
       {'every_steps': optimistic['every_steps'], 'folds': optimistic['folds']} if optimistic else None)
-  cross_validation.write_json(os.path.join(workdir, 'results.json'), results)
+  resume.write_json(os.path.join(workdir, 'results.json'), results)
   report.write_report(workdir, results)
   return results
 
@@ -96,7 +93,7 @@ def main(argv):
     results = evaluate_run(FLAGS.workdir)
   except (FileNotFoundError, data_sources.DatasetNotBuiltError) as e:
     sys.exit(str(e))
-  print(cross_validation.markdown_table(results))
+  print(scoring.markdown_table(results))
   logging.info('rewrote %s/results.json and report.md', FLAGS.workdir)
 
 

@@ -15,7 +15,6 @@ that process 0 can write them.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Callable, NamedTuple, Sequence
 
@@ -179,6 +178,16 @@ def local_slots(sharding: NamedSharding, num_slots: int) -> list[int]:
   for index in sharding.addressable_devices_indices_map((num_slots,)).values():
     slots.update(range(num_slots)[index[0]])
   return sorted(slots)
+
+
+def owned_slots(sharding: NamedSharding, num_slots: int) -> list[int]:
+  """The slots this process answers for: those whose lowest-numbered feeding process it is (with data
+  parallelism across hosts several processes feed one slot; one of them writes its files)."""
+  owner: dict[int, int] = {}
+  for device, index in sharding.devices_indices_map((num_slots,)).items():
+    for s in range(num_slots)[index[0]]:
+      owner[s] = min(owner.get(s, device.process_index), device.process_index)
+  return sorted(s for s, p in owner.items() if p == jax.process_index())
 
 
 def global_batch(per_slot: dict[int, dict], example: dict, sharding: NamedSharding, num_slots: int) -> dict:

@@ -222,6 +222,9 @@ def split_statistics(source: Sequence[dict], indices: Sequence[int], data_config
   return shift, high
 
 
+NORMALIZATIONS = ('standard', 'released_per_split')
+
+
 def normalization_for(source: Sequence[dict], indices: Sequence[int], data_config):
   """The (shift, scale) a split's frames get under `data.normalization`, or None ('standard')."""
   rule = data_config.get('normalization', 'standard')
@@ -229,7 +232,7 @@ def normalization_for(source: Sequence[dict], indices: Sequence[int], data_confi
     return None
   if rule == 'released_per_split':
     return split_statistics(source, indices, data_config)
-  raise ValueError(f"unknown data.normalization {rule!r}: use 'standard' or 'released_per_split'")
+  raise ValueError(f"unknown data.normalization {rule!r}: use one of {NORMALIZATIONS}")
 
 
 def example_shapes(data_config, batch_size: int) -> dict[str, np.ndarray]:

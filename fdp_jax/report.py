@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from fdp_jax import cross_validation
+from fdp_jax import scoring
 
 HISTORY = 'train_history.json'
 CONFUSION_PNG = 'confusion_matrix.png'
@@ -74,12 +74,20 @@ def write_report(workdir: str, results: dict) -> str:
   """Writes report.md and its figures into `workdir`; returns the report's path."""
   a = results['aggregate']
   names = results['dataset']['class_names']
+  if not a['num_folds']:   # every fold failed: nothing to score or draw
+    path = os.path.join(workdir, 'report.md')
+    with open(path, 'w') as f:
+      f.write(f"# LOSO on {results['dataset']['name']}/{results['dataset']['config']}\n\n"
+              + scoring.markdown_table(results) + '\n')
+    return path
   confusion_figure(a['confusion_matrix'], names,
                    f"LOSO, {a['num_folds']} folds: UF1 {a['uf1']:.3f}, UAR {a['uar']:.3f}",
                    os.path.join(workdir, CONFUSION_PNG))
   lines = [f"# LOSO on {results['dataset']['name']}/{results['dataset']['config']}", '',
            f"{a['num_folds']} folds, {a['num_samples']} clips, seed {results['seed']}, selection "
            f"`{results['selection']}` (each fold scored with the model at the end of its schedule).", '',
+           *([f"**INCOMPLETE**: fold(s) {', '.join(a['failed_folds'])} failed (non-finite loss); the scores "
+              'below cover the other folds only.', ''] if a.get('failed_folds') else []),
            '| score (summed confusion matrix) | value |', '|---|---:|']
   for key in ('uf1', 'uar', 'accuracy', 'wf1', 'war'):
     lines.append(f'| {key.upper() if key != "accuracy" else "accuracy"} | {a[key]:.4f} |')
@@ -91,7 +99,7 @@ def write_report(workdir: str, results: dict) -> str:
               '| | honest (end of schedule) | OPTIMISTIC (best test step) |', '|---|---:|---:|']
     for key in ('uf1', 'uar', 'accuracy'):
       lines.append(f'| {key} | {a[key]:.4f} | {o[key]:.4f} |')
-  lines += ['', '## Per fold', '', cross_validation.markdown_table(results), '',
+  lines += ['', '## Per fold', '', scoring.markdown_table(results), '',
             '## Per class', '', '| class | precision | recall | F1 | support |', '|---|---:|---:|---:|---:|']
   fmt = lambda v: '—' if v is None else f'{v:.3f}'   # undefined: no such labels or predictions
   for name, c in a['per_class'].items():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from fdp_jax import checkpointing, cross_validation, metrics, run
+from fdp_jax import checkpointing, metrics, run, scoring
 
 
 @pytest.fixture(scope='module')
@@ -59,7 +59,7 @@ def test_optimistic_best_test_selection_is_reported_beside_not_instead(tiny_run)
     assert best['accuracy'] >= honest['metrics']['accuracy']
     assert best['accuracy'] == pytest.approx(np.trace(best['confusion_matrix']) / honest['num_test'])
   assert optimistic['aggregate']['accuracy'] >= results['aggregate']['accuracy']
-  assert 'OPTIMISTIC' in cross_validation.markdown_table(results)
+  assert 'OPTIMISTIC' in scoring.markdown_table(results)
 
 
 def test_run_directory_has_checkpoints_tensorboard_and_timing(tiny_run):
@@ -77,7 +77,7 @@ def test_run_directory_has_checkpoints_tensorboard_and_timing(tiny_run):
 
 def test_markdown_table_lists_every_fold_and_the_aggregate(tiny_run):
   _, _, results = tiny_run
-  table = cross_validation.markdown_table(results)
+  table = scoring.markdown_table(results)
   assert '| s00 | 10 |' in table and '| s02 | 10 |' in table
   assert f"UF1 {results['aggregate']['uf1']:.4f}" in table and 'end_of_schedule' in table
 
@@ -96,11 +96,3 @@ def test_run_records_its_seed_and_software_versions(tiny_run):
   assert env['packages']['jax'] == importlib.metadata.version('jax')
   assert env['packages']['flax'] == importlib.metadata.version('flax')
   assert env['platform'] == 'cpu' and env['device_count'] == 2 and env['process_count'] == 1
-
-
-def test_class_count_mismatch_fails_before_training(tiny_data_dir, tmp_path):
-  config = tiny_config(tiny_data_dir)
-  config.data.num_classes = 3
-  with pytest.raises(ValueError, match='num_classes is 3'):
-    run.main(config, str(tmp_path))
-  assert not os.path.exists(tmp_path / 'checkpoints')

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from fdp_jax import cross_validation, input_pipeline
+from fdp_jax import config_checks, cross_validation, input_pipeline
 from fdp_jax.preprocess.dynamic_image import dynamic_image_uint8
 
 
@@ -165,6 +165,6 @@ def test_unknown_reference_and_static_baseline_with_reference_are_refused(source
   config = synthetic.get_config()
   config.model.temporal_pooling = 'static'
   with pytest.raises(ValueError, match='single-frame baseline'):
-    cross_validation.check_single_frame_baseline(config)
-  cross_validation.check_single_frame_baseline(synthetic.get_config('static'))  # the baseline config
+    config_checks.check_single_frame_baseline(config)
+  config_checks.check_single_frame_baseline(synthetic.get_config('static'))  # the baseline config
   assert synthetic.get_config('static').data.frame_reference == 'none'

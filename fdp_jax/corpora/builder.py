@@ -2,14 +2,16 @@
 config's class protocol, preprocess the clips in worker processes, write the shared schema.
 
 A clip that fails (unreadable frame, no face) and an annotation row that cannot be matched to frames are
-named in the log and in the dataset's description and `metadata.json`, with counts; they never stop the
-build. TFDS writes into an `incomplete.*` folder renamed only at the end, so an interrupted build never
-reads as a complete dataset; a build in which no clip survives fails instead of writing an empty one.
+named, with what to do about them, in the log and in the dataset's description and `metadata.json`, with
+counts; they never stop the build. TFDS writes into an `incomplete.*` folder renamed only at the end, so an
+interrupted build never reads as a complete dataset; a build in which no clip survives fails instead of
+writing an empty one.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Sequence
 
 from absl import logging
@@ -124,20 +126,40 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
     self.info.metadata.clear()
     self.info.metadata.update({'num_examples': written, **report.as_dict()})
     # The description is what `tfds` and `builder.info` show users; TFDS has no public setter for it.
-    self.info.as_proto.description = f'{self.DESCRIPTION}\n\nBuild report: {report.summary()}'
+    self.info.as_proto.description = (f'{self.DESCRIPTION}\n\nBuild report: {report.summary()}'
+                                      + self._next_steps(report))
+
+  def _next_steps(self, report: common.BuildReport) -> str:
+    if not report.skipped and not report.repairs:
+      return ''
+    # A prepared dataset is never regenerated in place, so "build again" has to say what to delete. During
+    # the build `self.data_dir` is TFDS's incomplete.* folder; the final one is under data_dir_root.
+    final = os.path.join(str(self.data_dir_root), self.name, self.builder_config.name)
+    return ('\nTo recover a skipped sample or change a repair (rules R1–R4 in fdp_jax/corpora/common.py), '
+            f'do what its line says, delete {final} and build again.')
 
 
 def label_samples(specs: Sequence[clips.ClipSpec], corpus: str, protocol: protocols.Protocol,
                   report: common.BuildReport) -> list[tuple[clips.ClipSpec, int]]:
-  """Maps each spec's emotion to a class; drops what the protocol drops, reports unknown emotions."""
-  labelled = []
+  """Maps each spec's emotion to a class; drops what the protocol drops, reports unknown emotions.
+
+  Sample ids are the dataset's keys: a second spec with an id already seen is skipped (the readers
+  already refuse duplicated rows; this guards the write, where TFDS would fail at the very end).
+  """
+  labelled, seen = [], set()
   for spec in specs:
+    if spec.sample_id in seen:
+      report.skip(spec.sample_id, 'a second sample with this id (the first is kept); delete the duplicated '
+                                  'annotation row')
+      continue
+    seen.add(spec.sample_id)
     emotion = protocols.canonical_emotion(corpus, spec.emotion)
     try:
       label = protocol.label(emotion)
     except KeyError:
       report.skip(spec.sample_id, f'emotion {spec.emotion!r} is not one this corpus uses '
-                                  f'({", ".join(sorted(protocol.mapping) + list(protocol.dropped))})')
+                                  f'({", ".join(sorted(protocol.mapping) + list(protocol.dropped))}); '
+                                  'correct it in the annotation')
       continue
     if label is None:
       report.dropped_by_protocol.append((spec.sample_id, emotion))

@@ -27,7 +27,7 @@ def find_samples(root: str, frames: str = 'raw') -> tuple[list, common.BuildRepo
   report = common.BuildReport()
   frames_root = common.find_path(root, [*FRAME_DIRS[frames]], f'CASME II {frames} frames', INSTRUCTIONS)
   workbook = common.find_file(root, ANNOTATION, 'the CASME II coding workbook', INSTRUCTIONS)
-  columns, rows = common.table(common.read_sheet(workbook), 'Subject')
+  columns, rows = common.table(workbook, 'Subject')
   subjects = common.numbered_dirs(frames_root, r'sub(\d+)')
   specs = common.clip_folder_samples(
       rows, columns, frames_root, subjects, lambda n: f'sub{n:02d}', ('OnsetFrame', 'ApexFrame', 'OffsetFrame'),

@@ -48,20 +48,24 @@ def find_samples(root: str, frames: str = 'raw') -> tuple[list, common.BuildRepo
     raise ValueError(f"CAS(ME)³ Part A has only 'raw' colour frames, not {frames!r}")
   report = common.BuildReport()
   workbook = common.find_file(root, ANNOTATION, 'the CAS(ME)³ Part A label workbook', INSTRUCTIONS)
-  columns, rows = common.table(common.read_sheet(workbook, 'label'), 'Subject')
+  columns, rows = common.table(workbook, 'Subject', 'label')
   subjects, clips = _index_folders(root)
   if not subjects and not clips:
     raise common.CorpusLayoutError(f'no spNO.<n> frame folders under {root}\n{INSTRUCTIONS}')
-  specs, used, listings = [], set(), {}
-  for row in rows:
+  specs, used, listings = [], {}, {}
+  for where, row in rows:
     number = common.subject_number(common.cell(row, columns, 'Subject'))
     letter = str(common.cell(row, columns, 'Filename') or '').strip().lower()
     onset = common.cell(row, columns, 'Onset')
-    subject = f'spNO.{number}'
+    subject = f'spNO.{number}' if number is not None else '?'
     sample_id = f'{subject}/{letter}/{common.frame_number(onset)}'
     try:
       if number is None or not re.fullmatch(r'[a-z]', letter):
-        raise common.SkipSample(f'no subject or video letter in row {row!r}')
+        raise common.SkipSample(f'no subject or video letter a–m in {row!r}; {common.FIX_ROW}')
+      if sample_id in used and common.frame_number(onset) is not None:  # else locate_phases says why
+        raise common.SkipSample(f'{used[sample_id]} has the same subject, video and onset and is the one '
+                                'used; delete whichever of the two rows is wrong')
+      used[sample_id] = where
       package = clips.get((number, letter, common.frame_number(onset) or -1))
       if package is not None:
         folder, whole_video = package, False
@@ -71,19 +75,17 @@ def find_samples(root: str, frames: str = 'raw') -> tuple[list, common.BuildRepo
         whole_video = True
         if folder is None:
           raise common.SkipSample(f'no clip package {subject}_{letter}_{common.frame_number(onset)} '
-                                  f'and no video folder {subject}/{letter}/color')
+                                  f'and no video folder {subject}/{letter}/color under {root}; put the '
+                                  'frames there or delete the row')
       if folder not in listings:
         listings[folder] = common.list_frames(folder)
       listed = listings[folder]
       phases = common.locate_phases(sample_id, [n for n, _ in listed], onset,
                                     common.cell(row, columns, 'Apex'), common.cell(row, columns, 'Offset'),
                                     report, whole_video=whole_video)
-      if sample_id in used:
-        raise common.SkipSample('a second annotation row with the same subject, video and onset')
     except common.SkipSample as e:
-      report.skip(sample_id, str(e))
+      report.skip(sample_id, f'{where}: {e}')
       continue
-    used.add(sample_id)
     emotion = common.emotion_name(common.cell(row, columns, 'emotion'))
     specs.append(common.make_spec(sample_id, subject, letter, emotion, listed, phases, CORPUS))
   return specs, report

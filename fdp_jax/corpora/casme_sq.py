@@ -59,28 +59,35 @@ def find_samples(root: str, frames: str = 'raw', expression: str = 'micro') -> t
   subjects = common.numbered_dirs(frames_root, r's(\d+)')
   wanted = EXPRESSION_TYPES[expression]
   specs, used, listings = [], set(), {}
-  for row in rows:
+  for number_in_sheet, row in enumerate(rows, 1):
     row = tuple(row) + (None,) * (9 - len(row))
-    number, clip_name = common.subject_number(row[0]), str(row[1] or '').strip()
-    if number is None or not re.fullmatch(r'\s*\d+(\.0)?\s*', str(row[0])):
-      continue  # not a sample row (a stray title or a blank)
     if str(row[7] or '').strip().lower() != wanted:
-      continue
+      continue  # the other expression type, or not a sample row (a stray title or a blank)
+    number, clip_name = common.subject_number(row[0]), str(row[1] or '').strip()
+    if not re.fullmatch(r'\s*\d+(\.0)?\s*', str(row[0])):
+      number = None  # the first column holds plain subject numbers 1–22
     folder_id = subject_folders.get(number)
-    subject = f's{folder_id}' if folder_id is not None else f'subject{number}'
+    subject = f's{folder_id}' if folder_id is not None else f'subject{number if number is not None else "?"}'
     sample_id = f'{subject}/{clip_name}'
+    where = common.row_name(workbook, number_in_sheet)
     try:
+      if number is None:
+        raise common.SkipSample(f'subject cell {row[0]!r} is not a subject number; {common.FIX_ROW}')
       if folder_id is None:
-        raise common.SkipSample(f'subject number {number} is not in the subject → folder sheet')
+        raise common.SkipSample(f'subject number {number} is not in the subject → folder sheet (sheet 2); '
+                                'add it there or delete the row')
       stem = clip_name.rsplit('_', 1)[0].lower()
       code = video_codes.get(stem)
       if code is None:
-        raise common.SkipSample(f'clip stem {stem!r} is not in the clip → video sheet')
+        raise common.SkipSample(f'clip stem {stem!r} is not in the clip → video sheet (sheet 3); add it '
+                                'there or delete the row')
       subject_dir = subjects.get(folder_id)
       videos = [d for d in sorted(os.listdir(subject_dir)) if d.lower().startswith(f'{folder_id}_{code}')
                 ] if subject_dir else []
       if not videos:
-        raise common.SkipSample(f'no video folder {folder_id}_{code}* in {os.path.join(frames_root, subject)}')
+        looked_in = os.path.join(frames_root, subject)
+        raise common.SkipSample(f'no video folder {folder_id}_{code}* in {looked_in}; put the frames there or '
+                                'delete the row')
       folder = os.path.join(subject_dir, videos[0])
       if folder not in listings:
         listings[folder] = common.list_frames(folder)
@@ -88,7 +95,7 @@ def find_samples(root: str, frames: str = 'raw', expression: str = 'micro') -> t
       phases = common.locate_phases(sample_id, [n for n, _ in listed], row[2], row[3], row[4], report,
                                     whole_video=True)
     except common.SkipSample as e:
-      report.skip(sample_id, str(e))
+      report.skip(sample_id, f'{where}: {e}')
       continue
     if sample_id in used:
       sample_id = f'{sample_id}/{common.frame_number(row[2])}'

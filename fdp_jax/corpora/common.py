@@ -2,21 +2,26 @@
 and the one set of repair rules for onset/apex/offset, with a report of everything repaired or skipped.
 
 Repair rules (applied in this order, each one counted in the report under the sample's id):
-  R1 an offset of 0 or blank means "unknown": in a folder that holds just the clip, the clip's last frame;
-     in a whole-video folder, the apex mirrored past itself (2·apex − onset) when apex > onset — else the
-     row is skipped;
+  R1 an offset of 0, blank or '/' means "unknown": in a folder that holds just the clip, the clip's last
+     frame; in a whole-video folder, the apex mirrored past itself (2·apex − onset) when apex > onset —
+     else the row is skipped;
   R2 an onset before the first available frame or an offset after the last is clamped to the frames there
      are ('absurd' offsets such as 3460 in a 200-frame folder);
   R3 an apex that is blank, '/', or outside [onset, offset] becomes the midpoint ⌊(onset + offset) / 2⌋;
   R4 annotation frame numbers become indices of the stored frames: the onset the first frame numbered
      ≥ onset, the offset the last numbered ≤ offset, the apex the frame numbered nearest to it.
-Rows that no rule can save (no frame folder, onset after offset, no frame inside the window, a blank onset)
-are skipped and named with the reason. Frame folders with no annotation row are listed as unlabelled.
+Rows that no rule can save (no frame folder, onset after offset, a window outside the folder's frames,
+no frame inside the window, an onset or offset cell that is not a whole frame number) are skipped; a second
+row naming a frame folder already named is skipped and the first row kept. Every skip names the sample,
+the workbook row (or the file) and what to do about it. Frame folders with no annotation row are listed
+as unlabelled. A cell of the wrong type (text, a date, 12.5) is never read as a number: an onset, offset
+or subject that is not a whole number skips the row, an apex that is not one falls under R3.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import re
 from typing import Any, Iterable, Sequence
@@ -29,7 +34,12 @@ class CorpusLayoutError(FileNotFoundError):
 
 
 class SkipSample(Exception):
-  """An annotation row that cannot be matched to frames; the message says why."""
+  """An annotation row that cannot be matched to frames; the message says why and what to do."""
+
+
+# What the user can do, appended to the skip messages (the build report says how to rebuild).
+FIX_ROW = 'correct the row in the workbook or delete it'
+FIX_WINDOW = "correct the row's frame numbers or restore the missing frames"
 
 
 @dataclasses.dataclass
@@ -144,18 +154,22 @@ def list_frames(folder: str, prefix: str | None = None) -> list[tuple[int, str]]
   """[(frame number, path)] of the image files in `folder`, sorted numerically (img2 before img10).
 
   `prefix` keeps only files whose name before the number is exactly it (case-insensitive), so
-  'img' does not match 'reg_img'. Two files with the same number are an error.
+  'img' does not match 'reg_img'. Anything else is ignored: `Thumbs.db`, `notes.txt`, `img3.jpg.txt`,
+  folders, and hidden files — macOS copies leave `._img3.jpg` resource forks beside the frames, which
+  would otherwise read as a second frame 3. Two files with the same number are an error.
   """
   frames: dict[int, str] = {}
-  for name in os.listdir(folder):
-    m = FRAME_FILE.match(name)
-    if not m or (prefix is not None and m.group('prefix').lower() != prefix.lower()):
-      continue
-    number = int(m.group('number'))
-    if number in frames:
-      raise SkipSample(f'two frame files numbered {number} in {folder}: '
-                       f'{os.path.basename(frames[number])}, {name}')
-    frames[number] = os.path.join(folder, name)
+  with os.scandir(folder) as entries:
+    for entry in entries:
+      m = FRAME_FILE.match(entry.name)
+      if (not m or entry.name.startswith('.') or not entry.is_file()
+          or (prefix is not None and m.group('prefix').lower() != prefix.lower())):
+        continue
+      number = int(m.group('number'))
+      if number in frames:
+        raise SkipSample(f'two frame files numbered {number} in {folder}: '
+                         f'{os.path.basename(frames[number])}, {entry.name}; delete or rename one of them')
+      frames[number] = entry.path
   return sorted(frames.items())
 
 
@@ -183,18 +197,28 @@ def sheet_count(path: str) -> int:
     book.close()
 
 
-def table(rows: Sequence[tuple], first_header_cell: str) -> tuple[dict[str, int], list[tuple]]:
-  """Finds the header row (the first whose first non-blank cell is `first_header_cell`, after any number
-  of title rows) and returns ({normalised column name: index}, data rows below it). Blank columns have
-  no name and are ignored; fully blank rows are dropped."""
+def row_name(workbook: str, number: int) -> str:
+  """How messages name an annotation row: 'CASME2-coding-20140508.xlsx row 9' (the sheet's numbering)."""
+  return f'{os.path.basename(workbook)} row {number}'
+
+
+def table(workbook: str, first_header_cell: str, sheet: int | str = 0
+          ) -> tuple[dict[str, int], list[tuple[str, tuple]]]:
+  """Reads one sheet, finds the header row (the first whose first non-blank cell is `first_header_cell`,
+  after any number of title rows) and returns ({normalised column name: index}, [(row name, cells)] of
+  the data rows below it; see `row_name`). Blank columns have no name and are ignored; fully blank rows
+  are dropped."""
+  rows = read_sheet(workbook, sheet)
   want = normalise_key(first_header_cell)
   for i, row in enumerate(rows):
-    cells = [c for c in row if c is not None and str(c).strip()]
+    cells = [c for c in row if not is_blank(c)]
     if cells and normalise_key(cells[0]) == want:
-      columns = {normalise_key(c): j for j, c in enumerate(row) if c is not None and str(c).strip()}
-      data = [r for r in rows[i + 1:] if any(c is not None and str(c).strip() for c in r)]
+      columns = {normalise_key(c): j for j, c in enumerate(row) if not is_blank(c)}
+      data = [(row_name(workbook, number), r) for number, r in enumerate(rows[i + 1:], i + 2)
+              if any(not is_blank(c) for c in r)]
       return columns, data
-  raise CorpusLayoutError(f'no header row starting with {first_header_cell!r} in the annotation sheet')
+  raise CorpusLayoutError(f'no header row starting with {first_header_cell!r} in {workbook}: restore the '
+                          'workbook from your copy of the corpus')
 
 
 def cell(row: tuple, columns: dict[str, int], *names: str) -> Any:
@@ -206,23 +230,35 @@ def cell(row: tuple, columns: dict[str, int], *names: str) -> Any:
   raise CorpusLayoutError(f'the annotation sheet has none of the columns {names}')
 
 
+def is_blank(value: Any) -> bool:
+  """An empty cell: None, '' or whitespace."""
+  return value is None or (isinstance(value, str) and not value.strip())
+
+
 def frame_number(value: Any) -> int | None:
-  """An annotation frame number: ints, floats such as 123.0, numeric strings; None for blank or '/'."""
-  if value is None or isinstance(value, bool):
+  """An annotation frame number: ints, floats such as 123.0, numeric strings. None for anything else:
+  blank, '/', text, 12.5, booleans, and date cells (a number formatted as a date must not be read as
+  one — its serial number is not what the coder typed)."""
+  if isinstance(value, bool) or isinstance(value, (datetime.date, datetime.time, datetime.timedelta)):
     return None
   if isinstance(value, (int, float)):
     return int(value) if float(value).is_integer() else None
-  text = str(value).strip()
+  text = str(value if value is not None else '').strip()
   if re.fullmatch(r'\d+(\.0*)?', text):
     return int(float(text))
   return None
 
 
 def subject_number(value: Any) -> int | None:
-  """The integer in a subject cell: 1, 1.0, '01', 'sub01', 's1', 'spNO.1'."""
+  """The integer in a subject cell: 1, 1.0, '01', 'sub01', 's1', 'spNO.1'. None for blank, 1.5, '1.5',
+  text without a trailing number, and dates (whose text ends in digits that are not a subject)."""
+  if isinstance(value, str) and re.fullmatch(r'\s*\d+\.\d*\s*', value):
+    value = float(value)                    # a number typed as text: '1.0' is 1, '1.5' is no subject
   if isinstance(value, (int, float)) and not isinstance(value, bool):
-    return int(value)
-  m = re.search(r'(\d+)\s*$', str(value or '').strip())
+    return int(value) if float(value).is_integer() else None
+  if not isinstance(value, str):
+    return None
+  m = re.search(r'(\d+)\s*$', value.strip())
   return int(m.group(1)) if m else None
 
 
@@ -232,41 +268,58 @@ def locate_phases(sample_id: str, numbers: Sequence[int], onset: Any, apex: Any,
 
   Returns (first index, last index) of the frames to store and the onset, apex, offset indices relative
   to the first one. In a clip folder every frame is stored; in a whole-video folder the onset–offset
-  window. Raises SkipSample when the row cannot be placed.
+  window. Raises SkipSample when the row cannot be placed; the repairs of a skipped row are not reported
+  (the skip says what is wrong with it).
   """
   if not numbers:
-    raise SkipSample('the frame folder holds no frames')
+    raise SkipSample('the frame folder holds no frames; restore them from your copy of the corpus or '
+                     'delete the row')
   on, ap, off = frame_number(onset), frame_number(apex), frame_number(offset)
   first, last = numbers[0], numbers[-1]
+  repairs = []
   if on is None:
-    raise SkipSample(f'onset {onset!r} is not a frame number')
+    raise SkipSample(f'onset {onset!r} is not a frame number; {FIX_ROW}')
+  if off is None and not _unknown(offset):
+    raise SkipSample(f'offset {offset!r} is not a frame number; {FIX_ROW}')
   if off is None or off == 0:                                                     # R1
     if not whole_video:
       off = last
-      report.repair(sample_id, f'R1 offset unknown ({offset!r}): last frame {last}')
+      repairs.append(f'R1 offset unknown ({offset!r}): last frame {last}')
     elif ap is not None and ap > on:
       off = 2 * ap - on
-      report.repair(sample_id, f'R1 offset unknown ({offset!r}): apex mirrored, {off}')
+      repairs.append(f'R1 offset unknown ({offset!r}): apex mirrored, {off}')
     else:
-      raise SkipSample(f'offset unknown ({offset!r}) and apex {apex!r} does not follow onset {on}')
+      raise SkipSample(f'offset unknown ({offset!r}) and apex {apex!r} does not follow onset {on}; {FIX_ROW}')
+  # Checked on the numbers as annotated, before R2 clamps them, so the message quotes the workbook.
+  if on > off:
+    raise SkipSample(f'onset {on} after offset {off}; {FIX_ROW}')
+  if on > last or off < first:
+    raise SkipSample(f"onset–offset [{on}, {off}] lies outside the folder's frames {first}..{last}; "
+                     f'{FIX_WINDOW}')
   if on < first:                                                                  # R2
-    report.repair(sample_id, f'R2 onset {on} before the first frame: {first}')
+    repairs.append(f'R2 onset {on} before the first frame: {first}')
     on = first
   if off > last:
-    report.repair(sample_id, f'R2 offset {off} after the last frame: {last}')
+    repairs.append(f'R2 offset {off} after the last frame: {last}')
     off = last
-  if on > off:
-    raise SkipSample(f'onset {on} after offset {off}')
   if ap is None or not on <= ap <= off:                                           # R3
     mid = (on + off) // 2
-    report.repair(sample_id, f'R3 apex {apex!r} outside [{on}, {off}]: midpoint {mid}')
+    why = 'is not a frame number' if ap is None else f'outside [{on}, {off}]'
+    repairs.append(f'R3 apex {apex!r} {why}: midpoint {mid}')
     ap = mid
   inside = [i for i, n in enumerate(numbers) if on <= n <= off]                  # R4
   if not inside:
-    raise SkipSample(f'no frame numbered in [{on}, {off}] (the folder has {first}..{last})')
+    raise SkipSample(f'no frame numbered in [{on}, {off}] (the folder has {first}..{last}); {FIX_WINDOW}')
+  for what in repairs:
+    report.repair(sample_id, what)
   lo, hi = (inside[0], inside[-1]) if whole_video else (0, len(numbers) - 1)
   apex_index = min(inside, key=lambda i: (abs(numbers[i] - ap), i))
   return lo, hi, inside[0] - lo, apex_index - lo, inside[-1] - lo
+
+
+def _unknown(value: Any) -> bool:
+  """An offset cell that says 'not known' (R1): blank or '/'."""
+  return is_blank(value) or (isinstance(value, str) and value.strip() == '/')
 
 
 def make_spec(sample_id: str, subject: str, clip: str, emotion: str, frames: Sequence[tuple[int, str]],
@@ -285,42 +338,48 @@ def emotion_name(value: Any) -> str:
   return re.sub(r'\s+', ' ', str(value or '').strip()).lower()
 
 
-def clip_folder_samples(rows: Sequence[tuple], columns: dict[str, int], frames_root: str,
+def clip_folder_samples(rows: Sequence[tuple[str, tuple]], columns: dict[str, int], frames_root: str,
                         subject_dirs: dict[int, str], subject_id, phase_columns: tuple[str, str, str],
                         emotion_column: str, prefix: str | None, corpus: str, report: BuildReport) -> list:
-  """ClipSpecs of annotation rows naming `<subject folder>/<Filename>/` clip folders (CASME II, SAMM).
+  """ClipSpecs of annotation rows (from `table`) naming `<subject folder>/<Filename>/` clip folders
+  (CASME II, SAMM).
 
   `subject_id(number)` spells a subject ('sub01', '006'); `subject_dirs` maps numbers to folders (from
   `numbered_dirs`, so padding variants read alike). Each clip folder holds just the clip: every frame is
-  stored. A second row for the same folder is skipped; folders no row names are listed as unlabelled.
+  stored. The first row naming a folder is the one used, whatever becomes of it: a later row naming the
+  same folder is skipped (which of two labels is right cannot be told, so neither row is merged or
+  guessed). Folders no row names are listed as unlabelled.
   """
-  specs, used = [], set()
-  for row in rows:
-    number = subject_number(cell(row, columns, 'Subject'))
-    filename = str(cell(row, columns, 'Filename') or '').strip()
-    subject = subject_id(number) if number is not None else str(row[0])
-    sample_id = f'{subject}/{filename}'
+  specs, claimed = [], {}
+  for where, row in rows:
+    subject_cell, filename = cell(row, columns, 'Subject'), str(cell(row, columns, 'Filename') or '').strip()
+    number = subject_number(subject_cell)
+    sample_id = f'{subject_id(number) if number is not None else "?"}/{filename or "?"}'
     try:
-      if number is None or not filename:
-        raise SkipSample(f'no subject or file name in row {row!r}')
+      if number is None:
+        raise SkipSample(f'Subject cell {subject_cell!r} is not a subject number; {FIX_ROW}')
+      if not filename:
+        raise SkipSample(f'the Filename cell is blank; {FIX_ROW}')
       subject_dir = subject_dirs.get(number)
       folder = child_dir(subject_dir, filename) if subject_dir else None
       if folder is None:
-        raise SkipSample(f'no frame folder {os.path.join(frames_root, subject, filename)}')
-      if folder in used:
-        raise SkipSample('a second annotation row for the same folder')
+        looked_for = os.path.join(frames_root, subject_id(number), filename)
+        raise SkipSample(f"no frame folder {looked_for}; put the clip's frames there or delete the row")
+      if folder in claimed:
+        raise SkipSample(f'{claimed[folder]} names the same frame folder {folder} and is the one used; '
+                         'delete whichever of the two rows is wrong')
+      claimed[folder] = where
       listed = list_frames(folder, prefix)
       onset, apex, offset = (cell(row, columns, c) for c in phase_columns)
       phases = locate_phases(sample_id, [n for n, _ in listed], onset, apex, offset, report, whole_video=False)
     except SkipSample as e:
-      report.skip(sample_id, str(e))
+      report.skip(sample_id, f'{where}: {e}')
       continue
-    used.add(folder)
     emotion = emotion_name(cell(row, columns, emotion_column))
-    specs.append(make_spec(sample_id, subject, filename, emotion, listed, phases, corpus))
+    specs.append(make_spec(sample_id, subject_id(number), filename, emotion, listed, phases, corpus))
   for number, subject_dir in subject_dirs.items():
     for clip in sorted(os.listdir(subject_dir)):
       path = os.path.join(subject_dir, clip)
-      if os.path.isdir(path) and path not in used:
+      if os.path.isdir(path) and path not in claimed:
         report.unlabelled.append(f'{subject_id(number)}/{clip}')
   return specs

@@ -28,7 +28,7 @@ def find_samples(root: str, frames: str = 'raw') -> tuple[list, common.BuildRepo
     if not common.numbered_dirs(root, r'(\d{3})'):
       raise
     frames_root = root  # the subject folders directly in the manual folder
-  columns, rows = common.table(common.read_sheet(workbook), 'Subject')
+  columns, rows = common.table(workbook, 'Subject')
   subjects = common.numbered_dirs(frames_root, r'(\d+)')
   specs = common.clip_folder_samples(
       rows, columns, frames_root, subjects, lambda n: f'{n:03d}', ('Onset Frame', 'Apex Frame', 'Offset Frame'),

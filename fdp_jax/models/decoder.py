@@ -12,7 +12,6 @@ from typing import Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 
 from fdp_jax.models.lgfat import ConvBNReLU, conv
 

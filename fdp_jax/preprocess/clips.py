@@ -2,7 +2,7 @@
 in parallel worker processes. Shared by the corpus builders and by prediction on new clips. No JAX.
 
 Per clip (SPEC §5, with one choice stated here):
-  1. every frame is read (an unreadable or empty file fails the clip, naming the file);
+  1. every frame is read (a missing, empty, cut-short or undecodable file fails the clip, naming the file);
   2. the face is detected once, on the reference frame (the onset), with dlib's HOG detector — a clip
      whose reference frame has no face fails; the 68 landmarks are then predicted on *every* frame inside
      that box (a micro-expression clip barely moves, and detection is ~100× slower than prediction);
@@ -54,13 +54,40 @@ class AlignmentOptions:
   with_flow: bool = False
 
 
+# What to do about a bad frame file. The build report says how to rebuild; prediction reads frames too.
+FIX_FRAME = 'restore the file from your copy of the corpus, or delete it to use the clip without that frame'
+
+
 def read_frame(path: str) -> np.ndarray:
-  """(H, W, 3) uint8 BGR; raises ClipError naming the file when it cannot be decoded."""
+  """(H, W, 3) uint8 BGR; raises ClipError naming the file, what is wrong and what to do when the file is
+  missing, empty, cut short or not an image."""
   import cv2
-  image = cv2.imread(path, cv2.IMREAD_COLOR)
+  try:
+    with open(path, 'rb') as f:
+      data = f.read()
+  except OSError as e:
+    raise ClipError(f'unreadable frame {path}: {e.strerror}; {FIX_FRAME}') from e
+  problem = _damage(data)
+  image = None if problem else cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
   if image is None or image.size == 0:
-    raise ClipError(f'unreadable frame {path}')
+    raise ClipError(f'unreadable frame {path}: {problem or "not an image OpenCV can decode"}; {FIX_FRAME}')
   return image
+
+
+def _damage(data: bytes) -> str | None:
+  """What is wrong with an image file that a decoder might not say, or None.
+
+  libjpeg decodes a JPEG cut short with only a warning ('Premature end of JPEG file') and OpenCV returns
+  the picture with the missing part filled grey, which would be built as a real frame. A complete JPEG
+  has its end-of-image marker (FF D9) after its last start-of-scan (FF DA); neither can occur inside the
+  entropy-coded data, where a data byte FF is always followed by 00. Bytes after the marker (some cameras
+  append data) are allowed. OpenCV already fails on PNG, BMP and TIFF files cut short.
+  """
+  if not data:
+    return 'the file is empty (0 bytes)'
+  if data[:3] == b'\xff\xd8\xff' and data.rfind(b'\xff\xd9') < data.rfind(b'\xff\xda'):
+    return 'the JPEG is cut short (no end-of-image marker after its image data)'
+  return None
 
 
 def preprocess_clip(spec: ClipSpec, options: AlignmentOptions,
@@ -73,14 +100,16 @@ def preprocess_clip(spec: ClipSpec, options: AlignmentOptions,
   if options.alignment not in ('clip', 'frame'):
     raise ValueError(f"unknown alignment {options.alignment!r}: use 'clip' or 'frame'")
   images = [read_frame(p) for p in spec.frame_paths]
-  shapes = {im.shape for im in images}
-  if len(shapes) != 1:
-    raise ClipError(f'frames of different sizes {sorted(shapes)}')
+  for path, image in zip(spec.frame_paths, images):
+    if image.shape != images[0].shape:
+      raise ClipError(f'frame {path} is {image.shape[1]}×{image.shape[0]} px but {spec.frame_paths[0]} is '
+                      f'{images[0].shape[1]}×{images[0].shape[0]}; {FIX_FRAME}')
   grey = [cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) for im in images]
   reference = spec.onset
   face = landmarker.detect(grey[reference])
   if face is None:
-    raise ClipError(f'no face found in {spec.frame_paths[reference]}')
+    raise ClipError(f'no face found in {spec.frame_paths[reference]} (the onset frame, where the face is '
+                    'located); check that it shows a frontal face')
   raw_landmarks = np.stack([landmarker.landmarks(g, face) for g in grey])         # (T, 68, 2)
   s = options.image_size
   try:
