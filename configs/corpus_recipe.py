@@ -64,6 +64,7 @@ def corpus_config(builder: str, builder_config: str, arg: str | None = None) -> 
   train.end_lr_factor = 0.02
   train.weight_decay = 1e-3
   train.grad_clip_norm = 1.0
+  train.ema_decay = 0.0          # > 0: evaluate a moving average of the parameters (train.update_ema)
   train.log_every_steps = 20
 
   config.eval = ml_collections.ConfigDict()

@@ -56,6 +56,7 @@ def released_config(builder: str, builder_config: str, num_classes: int) -> ml_c
   train.end_lr_factor = 1.0
   train.weight_decay = 1e-3
   train.grad_clip_norm = 0.0         # the release does not clip
+  train.ema_decay = 0.0          # > 0: evaluate a moving average of the parameters (train.update_ema)
   train.log_every_steps = 20
 
   config.eval = ml_collections.ConfigDict()

@@ -37,8 +37,11 @@ def fold_manager(workdir: str, subject: str, max_to_keep: int = KEEP) -> ocp.Che
 
 
 def _payload(state) -> dict:
-  return {'step': state.step, 'params': state.params, 'batch_stats': state.batch_stats,
-          'opt_state': state.opt_state}
+  payload = {'step': state.step, 'params': state.params, 'batch_stats': state.batch_stats,
+             'opt_state': state.opt_state}
+  if state.ema_params is not None:
+    payload['ema_params'] = state.ema_params
+  return payload
 
 
 def save(manager: ocp.CheckpointManager, state) -> None:
@@ -61,7 +64,8 @@ def restore(manager: ocp.CheckpointManager, state, step: int | None = None):
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _payload(state))
   restored = manager.restore(step, args=ocp.args.StandardRestore(abstract))
   return state.replace(step=restored['step'], params=restored['params'],
-                       batch_stats=restored['batch_stats'], opt_state=restored['opt_state'])
+                       batch_stats=restored['batch_stats'], opt_state=restored['opt_state'],
+                       ema_params=restored.get('ema_params'))
 
 
 class GroupCheckpoints:

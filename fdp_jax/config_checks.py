@@ -43,6 +43,8 @@ def check_before_work(config) -> None:
                       f'({log_every})')
   if not config.train.learning_rate > 0:
     raise ConfigError(f'train.learning_rate must be > 0, got {config.train.learning_rate!r}')
+  if not 0 <= config.train.get('ema_decay', 0.0) < 1:
+    raise ConfigError(f'train.ema_decay must be in [0, 1) (0: no moving average), got {config.train.ema_decay!r}')
   check_single_frame_baseline(config)
   data = config.data
   try:   # the code that interprets each choice, on a dummy clip

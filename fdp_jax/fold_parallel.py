@@ -147,7 +147,8 @@ def make_fold_steps(model, train_config, loss_config, example_batch: dict, mesh:
 
   def train_group(state, batch, step_keys, step):
     def one(s, b, key, step):
-      return train.train_step(s, b, jax.random.fold_in(key, step), loss_config)
+      return train.train_step(s, b, jax.random.fold_in(key, step), loss_config,
+                              train_config.get('ema_decay', 0.0))
     steps = jnp.broadcast_to(step, (num_slots,))
     return per_device(one, mesh, num_slots, 4)(state, batch, step_keys, steps)
 

@@ -29,7 +29,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from fdp_jax import cross_validation, evaluate, input_pipeline
+from fdp_jax import cross_validation, evaluate, input_pipeline, train
 from fdp_jax.models import build_model, output_dict
 from fdp_jax.preprocess import clips, face_alignment
 
@@ -199,7 +199,7 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
   state = evaluate.restore_fold(workdir, fold, cross_validation.fold_template(config, model))
   frames = example['frames'][None]
   outputs = jax.jit(lambda v, x, m: output_dict(model.apply(v, x, m, train=False), x))(
-      {'params': state.params, 'batch_stats': state.batch_stats}, frames, example['frame_mask'][None])
+      {'params': train.eval_params(state), 'batch_stats': state.batch_stats}, frames, example['frame_mask'][None])
   outputs = jax.device_get(outputs)
   probabilities = np.asarray(jax.nn.softmax(np.asarray(outputs['logits'][0], np.float64)))
   if len(probabilities) != len(class_names):

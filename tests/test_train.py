@@ -10,9 +10,10 @@ from fdp_jax import cross_validation, train
 from fdp_jax.models import build_model
 
 
-def _setup(pooling='rank', batch=4, frames=4, image=32):
+def _setup(pooling='rank', batch=4, frames=4, image=32, ema_decay=0.0):
   config = synthetic.get_config()
   config.model.temporal_pooling = pooling
+  config.train.ema_decay = ema_decay
   config.train.learning_rate = 3e-3
   config.train.schedule = 'constant'
   rng = np.random.default_rng(0)
@@ -134,3 +135,24 @@ def test_released_variant_trains_with_the_same_steps():
   assert out['probabilities'].shape == (2, 5)
   with pytest.raises(ValueError, match='64'):
     build_model(config.model, 5, 32)
+
+
+def test_moving_average_of_parameters_follows_them_and_is_what_evaluation_uses():
+  config, steps, batch = _setup(ema_decay=0.9)
+  state = steps.init(jax.random.key(0))
+  first = jax.tree.map(np.asarray, state.params)
+  jax.tree.map(np.testing.assert_array_equal, first, jax.tree.map(np.asarray, state.ema_params))
+  state, _ = steps.train(state, batch, jax.random.key(0))
+  # Step 1: d = min(0.9, 2/11): the average moves most of the way to the new parameters.
+  d = 2 / 11
+  expected = jax.tree.map(lambda e, p: d * e + (1 - d) * np.asarray(p), first, state.params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), expected,
+               jax.tree.map(np.asarray, state.ema_params))
+  for i in range(1, 6):
+    state, _ = steps.train(state, batch, jax.random.key(i))
+  probs_ema = np.asarray(steps.eval(state, batch)['probabilities'])
+  probs_raw = np.asarray(steps.eval(state.replace(ema_params=None), batch)['probabilities'])
+  assert not np.allclose(probs_ema, probs_raw)          # evaluation scores the averaged parameters
+  with_average = state.replace(params=state.ema_params)
+  np.testing.assert_allclose(probs_ema, np.asarray(steps.eval(with_average.replace(ema_params=None),
+                                                              batch)['probabilities']), rtol=1e-6)
