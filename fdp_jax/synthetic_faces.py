@@ -303,7 +303,12 @@ def _class_aus(rng, label):
   if label == 3:
     return ['AU24'] + ['AU14'] * coin(0.5)
   others = ['AU4', 'AU7', 'AU12L', 'AU12R', 'AU17', 'AU15']
-  return list(rng.choice(others, size=rng.integers(1, 3), replace=False))
+  while True:
+    aus = list(rng.choice(others, size=rng.integers(1, 3), replace=False))
+    # AU12L + AU12R is AU12, happiness's motion: such an 'others' clip would carry a contradicting label.
+    # Redrawing touches only the clips that drew it (each clip has a generator of its own).
+    if not {'AU12L', 'AU12R'} <= set(aus):
+      return aus
 
 
 def make_motion(subject: Subject, clip_index: int, label: int, seed: int, min_frames: int,

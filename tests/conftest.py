@@ -7,6 +7,18 @@ from pathlib import Path
 # Two fake CPU devices for every test process; must happen before JAX is imported anywhere.
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=2')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# One persistent JAX compilation cache for the test session and the job processes it starts: many tests
+# (and every subprocess job) build the same tiny-config steps, and XLA:CPU spends 8–12 s compiling each.
+# A hit loads the very executable a compile would produce, so results are unchanged. Fresh per session.
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+  import atexit
+  import shutil
+  import tempfile
+  _cache = tempfile.mkdtemp(prefix='fdp_jax_tests_xla_cache_')
+  atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+  os.environ['JAX_COMPILATION_CACHE_DIR'] = _cache
+  os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+  os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / 'shared'

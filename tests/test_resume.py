@@ -24,12 +24,11 @@ JOB = os.path.join(REPO, 'tests', 'resume_job.py')
 
 
 def _job(data_dir, workdir, die_at=''):
-  """The job in a subprocess. Its seven runs compile the same steps: JAX's persistent compilation cache
-  (beside the data) compiles them once (the executables, hence the numerics, are the same)."""
+  """The job in a subprocess. Its seven runs compile the same steps once, through the session's persistent
+  compilation cache (conftest.py; the executables, hence the numerics, are the same)."""
+  assert os.environ.get('JAX_COMPILATION_CACHE_DIR')
   cmd = [sys.executable, JOB, data_dir, str(workdir)] + ([f'--die_at={die_at}'] if die_at else [])
-  env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=os.path.join(data_dir, '..', 'jax_cache'),
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS='0', JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES='0')
-  return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+  return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _read(path):

@@ -251,3 +251,12 @@ def test_noise_and_flicker_are_small():
   assert 0.8 < residual.std() < 2.0                        # ~1 grey level of sensor noise (+ flicker)
   gain = (noisy.mean((1, 2)) / clean.mean((1, 2)))
   assert 0.002 < gain.std() < 0.03                         # ~1 % brightness flicker
+
+
+def test_others_never_draw_a_bilateral_lip_corner_pull():
+  # AU12L + AU12R is happiness's AU12: an 'others' clip with both would carry a contradicting label
+  draws = [set(sf._class_aus(np.random.default_rng([0, i]), sf.CLASS_NAMES.index('others')))
+           for i in range(600)]
+  assert not any({'AU12L', 'AU12R'} <= aus for aus in draws)
+  assert sum('AU12L' in aus for aus in draws) > 50 and sum('AU12R' in aus for aus in draws) > 50
+  assert all(set(sf._class_aus(np.random.default_rng(i), 0)) >= {'AU12'} for i in range(20))
