@@ -11,7 +11,8 @@ def fdp_model(size: str = 'small') -> ml_collections.ConfigDict:
   # 'paper': every stage is `depth` LFA blocks then one GFA block (SPEC §3); 'released': LFA only (SPEC §2).
   m.block_layout = 'paper'
   # 'rank' (rank scorer + approximate rank pooling at the soft ranks), 'arp' (plain approximate rank
-  # pooling), 'static' (centre frame only: the single-frame baseline).
+  # pooling), 'static' (centre frame only: the single-frame baseline), 'conv3d_released' (the release's
+  # learned Conv3d pooling, its kernel spanning all frames).
   m.temporal_pooling = 'rank'
   m.head_dim = 8
   m.mix_ratio = 0.75            # share of a GFA block's width given to E-MHSA

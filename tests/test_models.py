@@ -13,7 +13,7 @@ import pytest
 
 from configs.fdp_sizes import fdp_model
 from conftest import REFERENCE, reference_variables
-from fdp_jax.models import build_model, lgfat, released
+from fdp_jax.models import build_model, fdp, lgfat, released
 
 POOLINGS = ('rank', 'arp', 'static')
 B, T, SIZE = 2, 4, 32
@@ -43,6 +43,13 @@ def frames_like(seed, b=B, t=T, size=SIZE):
 def variables():
   """Real `init` of the small paper-layout 'rank' model; 'arp'/'static' use the same minus the scorer."""
   return jax.jit(lambda x: small_model().init(jax.random.key(0), x, train=False))(frames_like(0))
+
+
+@pytest.fixture(scope='module')
+def conv3d_variables():
+  """Real `init` of the small paper-layout model with the release's learned Conv3d pooling."""
+  return jax.jit(lambda x: small_model('conv3d_released').init(jax.random.key(0), x, train=False))(
+      frames_like(0))
 
 
 def variables_for(variables, pooling):
@@ -176,6 +183,32 @@ def test_arp_depends_on_frame_order(variables):
   x = frames_like(6)
   forward, backward = apply_eval(variables, 'arp', x), apply_eval(variables, 'arp', x[:, ::-1])
   assert not np.allclose(forward['logits'], backward['logits'], rtol=1e-3, atol=0)
+
+
+def test_conv3d_pooling_is_a_3x3xT_conv_that_ignores_masked_frames(conv3d_variables):
+  kernel = conv3d_variables['params']['temporal_conv3d']['conv']['kernel']
+  d = fdp_model('small').feature_dim
+  assert kernel.shape == (3, 3, T * d, d)       # 3×3 in space, all T frames × D features in
+  out = apply_eval(conv3d_variables, 'conv3d_released', frames_like(11))
+  assert out['logits'].shape == (B, 5) and out['dynamic_image'].shape == (B, SIZE, SIZE)
+  assert np.all(out['rank_scores'] == 0)
+  # The module alone, against a direct 3-D convolution over (h, w, T) with D channels.
+  pool = fdp.TemporalConv3d()
+  rng = np.random.default_rng(0)
+  f = jnp.asarray(rng.normal(size=(B, T, 5, 6, 3)), jnp.float32)
+  v = pool.init(jax.random.key(1), f, None)
+  v = jax.tree.map(lambda p: jnp.asarray(rng.normal(size=p.shape), jnp.float32), v)
+  y = pool.apply(v, f, None)
+  k = v['params']['conv']['kernel'].reshape(3, 3, T, 3, 3)                # (kh, kw, kt, D_in, D_out)
+  direct = jax.lax.conv_general_dilated(f.transpose(0, 2, 3, 1, 4), k, (1, 1, 1), ((1, 1), (1, 1), (0, 0)),
+                                        dimension_numbers=('NHWDC', 'HWDIO', 'NHWDC'))[:, :, :, 0]
+  np.testing.assert_allclose(y, direct + v['params']['conv']['bias'], rtol=1e-5, atol=1e-5)
+  reversed_order = pool.apply(v, f[:, ::-1], None)
+  assert not np.allclose(y, reversed_order, rtol=1e-2)
+  mask = jnp.array([[True, True, True, False], [True, False, True, True]])
+  replaced = f.at[0, 3].set(7.0).at[1, 1].set(-3.0)
+  np.testing.assert_array_equal(pool.apply(v, f, mask), pool.apply(v, replaced, mask))
+  assert not np.allclose(pool.apply(v, replaced, mask), pool.apply(v, replaced, None))
 
 
 @pytest.mark.parametrize('pooling', ['arp', 'rank'])

@@ -11,6 +11,8 @@
            to rise with time, so that they encode the chronological order of the frames.
   'arp'    plain approximate rank pooling of f, no scorer.
   'static' the single-frame baseline: only the centre frame is encoded, d = its features.
+  'conv3d_released' the release's learned pooling (its CLS_Net Conv3d, SPEC §2): a 3-D convolution whose
+           kernel spans all T frames (`TemporalConv3d`); needs a fixed T (`data.num_frames`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from fdp_jax.models import rank_pooling
 from fdp_jax.models.decoder import DynamicImageDecoder
 from fdp_jax.models.lgfat import LGFAT, batch_norm, conv, dense
 
-TEMPORAL_POOLINGS = ('rank', 'arp', 'static')
+TEMPORAL_POOLINGS = ('rank', 'arp', 'static', 'conv3d_released')
 
 
 class RankScorer(nn.Module):
@@ -37,6 +39,29 @@ class RankScorer(nn.Module):
     x = features.mean(axis=(2, 3))
     x = nn.relu(dense(self.hidden, name='fc1')(x))
     return dense(1, name='fc2')(x)[..., 0]
+
+
+class TemporalConv3d(nn.Module):
+  """The release's temporal pooling on this design's frame feature maps: a 3-D convolution whose kernel is
+  3×3 in space and spans the whole time axis (no temporal padding), so T frames become one map.
+
+  features (B, T, h, w, D), frame_mask (B, T) bool or None → (B, h, w, D).
+  The release (`CLS_Net.conv3d`) runs its (3, 3, 8) kernel over flattened 4096-d frame vectors viewed as a
+  64×64×8 volume, which interleaves time with feature dimensions (`released.released_volume`); here the
+  kernel spans time explicitly, with the D feature channels as its input channels — what a 3-D conv over
+  (h, w, T) with D channels computes — because the paper design keeps spatial feature maps. Unlike rank
+  pooling it is learned and not constrained to Σα = 0. Masked frames are zeroed first, so in eval a
+  padding frame cannot influence the output.
+  """
+
+  @nn.compact
+  def __call__(self, features: jax.Array, frame_mask: jax.Array | None) -> jax.Array:
+    b, t, h, w, d = features.shape
+    if frame_mask is not None:
+      features = jnp.where(frame_mask[:, :, None, None, None], features, 0.0)
+    # (B, h, w, T·D), time-major channels: one 3×3 conv over T·D inputs is the (3, 3, T) 3-D conv.
+    x = features.transpose(0, 2, 3, 1, 4).reshape(b, h, w, t * d)
+    return conv(d, 3, use_bias=True, name='conv')(x)
 
 
 class MERHead(nn.Module):
@@ -71,9 +96,9 @@ class FDP(nn.Module):
     frame_mask: optional (B, T) bool, False on padding frames (they cannot influence the outputs in eval
                 mode; in training they still enter the encoder's BatchNorm batch statistics).
   Returns {'logits': (B, num_classes) float32, 'dynamic_image': (B, H, W) float32 in [0, 1],
-           'rank_scores': (B, T) float32} — the scores are 0 on masked frames and all zeros for 'arp' and
-  'static', so the output structure never depends on the pooling. Dropout and stochastic depth draw from
-  the 'dropout' RNG stream.
+           'rank_scores': (B, T) float32} — the scores are 0 on masked frames and all zeros for the
+  poolings without a scorer, so the output structure never depends on the pooling. Dropout and stochastic
+  depth draw from the 'dropout' RNG stream.
   """
   num_classes: int
   image_size: int
@@ -114,6 +139,8 @@ class FDP(nn.Module):
       dynamic = features[:, 0]
     elif self.temporal_pooling == 'arp':
       dynamic = rank_pooling.approximate_rank_pooling(features, frame_mask)
+    elif self.temporal_pooling == 'conv3d_released':
+      dynamic = TemporalConv3d(name='temporal_conv3d')(features, frame_mask)
     else:
       valid = jnp.ones((b, t), bool) if frame_mask is None else frame_mask
       scores = RankScorer(self.head_hidden, name='rank_scorer')(features)
