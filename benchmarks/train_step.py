@@ -10,7 +10,8 @@ released widths/depths, GFA blocks included) and `released` (FDP exactly as rele
 CE + flow MSE + landmark L1, on random flow/landmark targets). Each runs in its own process so its
 peak resident memory (CPU) or peak device memory (GPU/TPU, from `memory_stats`) is its own. Times exclude
 compilation: one warm-up step, then `--steps` timed steps of the same jitted `fdp_jax.train.train_step` the
-trainer uses (forward, backward, optimiser update).
+trainer uses (forward, backward, optimiser update). The machine's matrix-product rate is printed before
+and after, so that runs on different days (or a busy machine) can be told apart.
 """
 
 import argparse
@@ -88,6 +89,25 @@ def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pool
   }
 
 
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+  """The machine's float32 matrix-product rate through XLA (n×n @ n×n, best of `repeats`), GFLOP/s.
+
+  Printed beside the step times so that numbers taken on different days can be compared: this shared
+  2-core machine has measured from ≈ 130 to ≈ 265 GFLOP/s, and step times follow it."""
+  import jax
+  import jax.numpy as jnp
+
+  a = jnp.ones((n, n), jnp.float32)
+  product = jax.jit(lambda a: a @ a)
+  jax.block_until_ready(product(a))
+  best = float('inf')
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(product(a))
+    best = min(best, time.perf_counter() - t0)
+  return 2 * n ** 3 / best / 1e9
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument('--models', default='small,paper_large,released')
@@ -102,6 +122,8 @@ def main():
   if a.child:
     print(json.dumps(measure(a.models, a.batch, a.frames, a.image, a.steps, a.pooling)))
     return
+  rate_before = matmul_gflops()
+  print(json.dumps({'matmul_gflops': round(rate_before)}), flush=True)
   rows = []
   for model in a.models.split(','):
     batch, image = (a.mol_batch, 128) if model == 'mol' else (a.batch, a.image)   # MOL is 128-px only
@@ -117,6 +139,8 @@ def main():
     kind = 'device' if r['peak_device_mib'] else 'RSS'
     print(f"| {r['model']} | {r['params'] / 1e6:.2f} M | {r['device']} | {r['batch']}×{r['frames']}×{r['image']}²"
           f" | {r['step_ms']} | {r['clips_per_s']} | {mem} ({kind}) |")
+  print(f'\nThis machine\'s float32 matrix product (2048², XLA): {rate_before:.0f} GFLOP/s before the models, '
+        f'{matmul_gflops():.0f} after.')
 
 
 if __name__ == '__main__':

@@ -249,6 +249,40 @@ def test_make_divisible_and_gfa_split():
   assert lgfat.gfa_split(64, 0.75, 8) == (48, 16)                    # narrow: rounded to head_dim
 
 
+@pytest.mark.parametrize('features, k, stride, padding, size', [
+    (8, 3, 1, None, 6),     # a matrix product (the stem, MHCA, SegNet)
+    (8, 3, 2, None, 7),     # strided, odd map (PyTorch floors; flax 'SAME' would pad differently)
+    (6, 4, 2, 1, 8),        # MOL's conv_stack / conv2 shapes
+    (6, 2, 2, 0, 8),
+    (2, 3, 1, None, 6),     # narrow outputs go to XLA's convolution (SegNet's conv11d, predict_flow)
+    (1, 6, 2, 2, 8),
+])
+def test_conv_is_pytorchs_conv_on_either_route(features, k, stride, padding, size):
+  """`lgfat.Conv` computes a product or XLA's convolution depending on the output width; both must be
+  PyTorch's Conv2d (symmetric padding k // 2 unless given, floor division), values and gradients."""
+  rng = np.random.default_rng(k * 10 + features)
+  x = jnp.asarray(rng.normal(size=(2, size, size, 3)), jnp.float32)
+  module = lgfat.Conv(features, k, stride, padding=padding)
+  params = module.init(jax.random.key(0), x)
+  p = k // 2 if padding is None else padding
+
+  def direct(params, x):
+    return jax.lax.conv_general_dilated(x, params['params']['kernel'], (stride, stride), ((p, p), (p, p)),
+                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+                                        precision=jax.lax.Precision.HIGHEST)
+
+  expected = direct(params, x)
+  got = module.apply(params, x)
+  assert got.shape == expected.shape == (2, (size + 2 * p - k) // stride + 1,
+                                         (size + 2 * p - k) // stride + 1, features)
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+  loss = lambda f: lambda params, x: jnp.sum(jnp.sin(f(params, x)))
+  for g, h in zip(jax.grad(loss(module.apply), argnums=(0, 1))(params, x),
+                  jax.grad(loss(direct), argnums=(0, 1))(params, x)):
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(h)):
+      np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
 def test_unknown_choices_are_rejected():
   config = fdp_model('small')
   config.name = 'lstm'

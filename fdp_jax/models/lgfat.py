@@ -39,9 +39,13 @@ def batch_norm(train: bool, name: str | None = None) -> nn.BatchNorm:
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
 
 
-# Above this many pixels a k×k conv with k > 1 goes to XLA's convolution, which wins on large maps with
-# few channels (the stem at 64×64: 0.24 s against 0.32 s as a product); at or below it the product wins.
-_MATMUL_CONV_MAX_PIXELS = 16 * 16
+# A k×k conv (k > 1) with at most this many output features goes to XLA's convolution; wider ones are one
+# matrix product. Measured here, forward + backward (jax 0.10.2, 2-core EPYC): the stem's 3×3 convs on 64
+# frames of 32×32 (64→32, 32→64) take 1027 / 1056 ms in XLA:CPU's convolution against 182 / 134 ms as a
+# product, SegNet's 64×64, 64→64 conv 221 against 134 ms; only the narrow prediction convs (→ 1 or 2
+# outputs: SegNet's conv11d, MOL's predict_flow on 128×128 maps) are faster in XLA (13 against 52 ms, 152
+# against 311 ms), because a product with so few columns spends its time building the k²-wide copy.
+_XLA_CONV_MAX_FEATURES = 4
 
 
 class Conv(nn.Module):
@@ -49,10 +53,12 @@ class Conv(nn.Module):
 
   x: (N, H, W, C_in) → (N, ⌊(H + 2p − k)/s⌋ + 1, …, features). Parameters are those of `nn.Conv` (kernel
   (k, k, C_in, features) HWIO, optional bias), so checkpoints and weight conversion do not see the
-  difference. 1×1 convs, and k×k convs on maps of at most 16×16, are one matrix product: the k² shifted
-  (strided) views of the padded input are concatenated on the channel axis and multiplied by the reshaped
-  kernel. XLA:CPU's convolution runs at a few GFLOP/s on the narrow-channel and tiny-map shapes of this
-  model (a 3×3, 768-channel conv on a 2×2 map took 0.2 s), while its matrix product runs near peak. Flax 'SAME' padding would also differ from PyTorch for stride 2 on even inputs.
+  difference. Every conv with more than `_XLA_CONV_MAX_FEATURES` outputs is one matrix product: the k²
+  shifted (strided) views of the padded input are concatenated on the channel axis and multiplied by the
+  reshaped kernel. XLA:CPU's convolution runs at a few GFLOP/s on many shapes of these models, forward or
+  backward (a 3×3, 768-channel conv on a 2×2 map took 0.2 s; the stem's 32×32 convs ~1 s), while its
+  matrix product runs near peak. Flax 'SAME' padding would also differ from PyTorch for stride 2 on even
+  inputs.
   """
   features: int
   kernel_size: int
@@ -66,7 +72,7 @@ class Conv(nn.Module):
     k, s = self.kernel_size, self.stride
     kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
     p = k // 2 if self.padding is None else self.padding
-    if k > 1 and x.shape[1] * x.shape[2] > _MATMUL_CONV_MAX_PIXELS:
+    if k > 1 and self.features <= _XLA_CONV_MAX_FEATURES:
       y = jax.lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)),
                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
       return y + self.param('bias', nn.initializers.zeros, (self.features,)) if self.use_bias else y
