@@ -45,7 +45,7 @@ def _assert_params_close(a, b, lr=2e-3, largest=0.25):
   """Equal to float32 tolerance. The same per-device program rounds differently on a 1-device and on a
   4-device mesh of XLA:CPU (a rerun on the same mesh is bitwise equal), and Adam turns rounding noise in
   near-zero gradients into steps of up to the learning rate. Measured: relative L2 difference 4–6e-6,
-  largest element 4e-5 to 1.03e-4 (0.05·lr, which an earlier bound of 0.05·lr failed in CI); a fold
+  largest element 4e-5 to 1.03e-4 (0.051·lr, which failed an earlier bound of 0.05·lr in CI); a fold
   trained on the wrong data or key differs by O(lr) in every parameter, which the L2 bound catches."""
   x = np.concatenate([np.ravel(v) for v in jax.tree.leaves(a)])
   y = np.concatenate([np.ravel(v) for v in jax.tree.leaves(b)])
