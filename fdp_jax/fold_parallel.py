@@ -143,7 +143,7 @@ def make_fold_steps(model, train_config, loss_config, example_batch: dict, mesh:
   replicated = NamedSharding(mesh, P())
 
   init_one = lambda key: train.create_train_state(model, train_config, shapes, key)
-  init = jax.jit(per_device(init_one, mesh, num_slots, 1), in_shardings=state_sh, out_shardings=state_sh)
+  init = train.jit_init(per_device(init_one, mesh, num_slots, 1), in_shardings=state_sh, out_shardings=state_sh)
 
   def train_group(state, batch, step_keys, step):
     def one(s, b, key, step):

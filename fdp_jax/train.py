@@ -67,6 +67,18 @@ def make_optimizer(train_config) -> optax.GradientTransformation:
   return tx
 
 
+# Initialisation is compiled at LLVM optimisation level 1: it runs once per run, and its program (one
+# threefry draw per parameter, hundreds of small fusions) compiled at the default level took 12.7 s for the
+# test config, 14.1 s for the small and 27–28 s for the released FDP and MOL, against 5.5, 5.4, 16.2 and
+# 9.1 s at level 1 — with bitwise the same parameters for every model config (tests/test_train.py).
+INIT_COMPILER_OPTIONS = {'xla_backend_optimization_level': 1}
+
+
+def jit_init(fn: Callable, **jit_kwargs) -> Callable:
+  """`jax.jit(fn)` for an initialisation (e.g. `create_train_state`), with `INIT_COMPILER_OPTIONS`."""
+  return jax.jit(fn, compiler_options=INIT_COMPILER_OPTIONS, **jit_kwargs)
+
+
 def create_train_state(model: nn.Module, train_config, example_batch: dict, rng: jax.Array) -> TrainState:
   """Initialises parameters and optimiser state from `rng` (only the shapes of `example_batch` are used)."""
   frames = jnp.zeros(example_batch['frames'].shape, jnp.float32)
@@ -197,7 +209,7 @@ class Steps(NamedTuple):
 def make_steps(model: nn.Module, train_config, loss_config, example_batch: dict) -> Steps:
   shapes = {k: jax.ShapeDtypeStruct(np.shape(example_batch[k]), np.asarray(example_batch[k]).dtype)
             for k in ('frames', 'frame_mask')}
-  init = jax.jit(lambda rng: create_train_state(model, train_config, shapes, rng))
+  init = jit_init(lambda rng: create_train_state(model, train_config, shapes, rng))
   train = jax.jit(functools.partial(train_step, loss_config=loss_config,
                                     ema_decay=train_config.get('ema_decay', 0.0)), donate_argnums=0)
   return Steps(init, train, jax.jit(eval_step))

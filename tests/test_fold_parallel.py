@@ -1,5 +1,5 @@
-"""Fold-parallel cross-validation: K folds stacked, vmapped and sharded over fake CPU devices train exactly
-as they do one after another; two processes together give the single-process results."""
+"""Fold-parallel cross-validation: K folds stacked and sharded over fake CPU devices, in one process or
+across two, train exactly as they do one after another."""
 
 import json
 import os
@@ -12,8 +12,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import REPO
-from fdp_jax import fold_parallel
+from conftest import REPO, tiny_config
+from fdp_jax import fold_parallel, run
 
 JOB = os.path.join(REPO, 'tests', 'fold_parallel_job.py')
 
@@ -56,18 +56,22 @@ def _assert_params_close(a, b, lr=2e-3, largest=0.25):
 
 @pytest.fixture(scope='module')
 def runs(tiny_data_dir, tmp_path_factory):
-  """The 4-fold tiny LOSO four ways, on 4 fake devices: sequential; 4 folds at once; 2 at once, each over
-  2 devices (data parallel); and 4 at once by two processes of 2 devices each."""
+  """The 4-fold tiny LOSO three ways: sequential (in this process, on one of its 2 fake devices); 2 folds at
+  once, each over 2 devices (data parallel, 4 fake devices); and 4 folds at once by two processes of 2 fake
+  devices each (a fold mesh of 4)."""
   root = tmp_path_factory.mktemp('fold_parallel')
   with socket.socket() as s:
     s.bind(('localhost', 0))
     port = s.getsockname()[1]
-  # Each single-process run compiles programs of its own (different meshes), mostly on one core: they run
-  # side by side. The two-process pair runs alone: on a loaded machine one process reached the collectives'
-  # (Gloo) 30-s rendezvous deadline before the other (measured in CI on 2 cores).
-  for p in [_job(tiny_data_dir, root / 'sequential', 1), _job(tiny_data_dir, root / 'parallel', 4),
-            _job(tiny_data_dir, root / 'data_parallel', 2, data_parallel=2)]:
-    _finish(p)
+  # The data-parallel job compiles its own programs, mostly on one core, while this process trains the
+  # sequential run on the other. The two-process pair runs alone: on a loaded machine one process reached
+  # the collectives' (Gloo) 30-s rendezvous deadline before the other (measured in CI on 2 cores).
+  data_parallel = _job(tiny_data_dir, root / 'data_parallel', 2, data_parallel=2)
+  config = tiny_config(tiny_data_dir, num_steps=4, log_every_steps=2)
+  config.cv.parallel_folds = 1
+  config.cv.best_test_every_steps = 2
+  run.main(config, str(root / 'sequential'))
+  _finish(data_parallel)
   two = [_job(tiny_data_dir, root / 'two_processes', 4, devices=2, process_id=i, num_processes=2,
               coordinator=f'localhost:{port}') for i in range(2)]
   outs = [_finish(p) for p in two]
@@ -75,8 +79,10 @@ def runs(tiny_data_dir, tmp_path_factory):
 
 
 def test_parallel_folds_train_exactly_as_sequential_folds(runs):
+  """4 folds at once (by the two processes together) give the sequential results: the same predictions,
+  confusion matrices and scores, probabilities and parameters to float32 rounding."""
   root, _ = runs
-  seq, par = _results(root / 'sequential'), _results(root / 'parallel')
+  seq, par = _results(root / 'sequential'), _results(root / 'two_processes')
   assert [f['subject'] for f in par['folds']] == ['s00', 's01', 's02', 's03']
   for a, b in zip(seq['folds'], par['folds']):
     assert a['subject'] == b['subject'] and a['sample_ids'] == b['sample_ids']
@@ -86,12 +92,12 @@ def test_parallel_folds_train_exactly_as_sequential_folds(runs):
   assert seq['aggregate'] == par['aggregate']
   assert seq['optimistic_best_test'] == par['optimistic_best_test']
   for subject in ('s00', 's01', 's02', 's03'):
-    p, q = _checkpoint(root / 'sequential', subject), _checkpoint(root / 'parallel', subject)
+    p, q = _checkpoint(root / 'sequential', subject), _checkpoint(root / 'two_processes', subject)
     assert int(p['step']) == int(q['step']) == 4
     _assert_params_close(p['params'], q['params'])
   # the folds really ran at once: one group of 4 on a 4-device fold axis, against 4 groups of 1
   timing_seq = json.load(open(root / 'sequential' / 'timing.json'))
-  timing_par = json.load(open(root / 'parallel' / 'timing.json'))
+  timing_par = json.load(open(root / 'two_processes' / 'timing.json'))
   assert timing_par['mesh'] == {'fold': 4, 'data': 1} and len(timing_par['groups']) == 1
   assert timing_seq['mesh'] == {'fold': 1, 'data': 1} and len(timing_seq['groups']) == 4
 
@@ -108,14 +114,11 @@ def test_data_parallel_folds_train_as_sequential_folds(runs):
                          _checkpoint(root / 'data_parallel', subject)['params'], largest=0.1)
 
 
-def test_two_processes_give_the_single_process_results(runs):
+def test_two_processes_write_the_run_once(runs):
   root, outs = runs
-  assert _results(root / 'two_processes') == _results(root / 'parallel')
-  # written once, by process 0: only it prints the table
+  # written once, by process 0: only it prints the table; both processes finished every fold
   assert sum('Aggregate over the summed confusion matrix' in out for out in outs) == 1
-  for subject in ('s00', 's01', 's02', 's03'):
-    _assert_params_close(_checkpoint(root / 'two_processes', subject)['params'],
-                         _checkpoint(root / 'parallel', subject)['params'])
+  assert [f['status'] for f in _results(root / 'two_processes')['folds']] == ['done'] * 4
 
 
 @pytest.mark.parametrize('num_folds,max_slots,multiple,expected', [

@@ -163,7 +163,7 @@ def test_predict_with_mol_draws_flow_and_landmarks(astronaut_frames, tmp_path):
   model = build_model(config.model, config.data.num_classes, config.data.image_size)
   shapes = {'frames': jax.ShapeDtypeStruct((1, 8, 128, 128, 1), np.float32),
             'frame_mask': jax.ShapeDtypeStruct((1, 8), np.bool_)}
-  state = jax.jit(lambda key: train.create_train_state(model, config.train, shapes, key))(jax.random.key(0))
+  state = train.jit_init(lambda key: train.create_train_state(model, config.train, shapes, key))(jax.random.key(0))
   checkpointing.save(checkpointing.fold_manager(str(workdir), 'sub01'), state)
   prediction = predict.predict_clip(str(workdir), astronaut_frames, str(tmp_path / 'out'))
   assert list(prediction['probabilities']) == names

@@ -31,7 +31,8 @@ def _setup(pooling='rank', batch=4, frames=4, image=32, ema_decay=0.0):
 
 @pytest.mark.parametrize('pooling', ['rank', 'static'])
 def test_train_steps_lower_the_loss_on_a_tiny_batch(pooling):
-  config, steps, batch = _setup(pooling)
+  # with the moving average the EMA test below uses: the same compiled steps, and the loss is unaffected
+  config, steps, batch = _setup(pooling, ema_decay=0.9)
   state = steps.init(jax.random.key(0))
   losses = []
   for i in range(12):
@@ -45,8 +46,9 @@ def test_train_steps_lower_the_loss_on_a_tiny_batch(pooling):
 def test_padding_examples_do_not_change_the_losses():
   config, steps, batch = _setup('arp')
   state = steps.init(jax.random.key(0))
-  outputs = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats}, batch['frames'],
-                           batch['frame_mask'], train=False)
+  apply = jax.jit(lambda v, x, m: state.apply_fn(v, x, m, train=False))   # op by op is slower
+  outputs = apply({'params': state.params, 'batch_stats': state.batch_stats}, batch['frames'],
+                  batch['frame_mask'])
   weights = cross_validation.loss_weights(config)
   full = train.fdp_losses(outputs, {**batch, 'mask': np.array([1, 1, 0, 0], bool)}, weights)
   half = train.fdp_losses(jax.tree.map(lambda x: x[:2], outputs),
@@ -94,8 +96,9 @@ def test_balanced_class_weights_equalise_classes_and_keep_the_mean():
 def test_class_weight_scales_each_example_cross_entropy():
   config, steps, batch = _setup('arp')
   state = steps.init(jax.random.key(0))
-  outputs = state.apply_fn({'params': state.params, 'batch_stats': state.batch_stats}, batch['frames'],
-                           batch['frame_mask'], train=False)
+  apply = jax.jit(lambda v, x, m: state.apply_fn(v, x, m, train=False))   # op by op is slower
+  outputs = apply({'params': state.params, 'batch_stats': state.batch_stats}, batch['frames'],
+                  batch['frame_mask'])
   weights = cross_validation.loss_weights(config)
   plain = train.fdp_losses(outputs, batch, weights)
   doubled = train.fdp_losses(outputs, {**batch, 'class_weight': np.full(4, 2.0, np.float32)}, weights)
@@ -156,3 +159,29 @@ def test_moving_average_of_parameters_follows_them_and_is_what_evaluation_uses()
   with_average = state.replace(params=state.ema_params)
   np.testing.assert_allclose(probs_ema, np.asarray(steps.eval(with_average.replace(ema_params=None),
                                                               batch)['probabilities']), rtol=1e-6)
+
+
+def test_initialisation_compiled_at_low_optimisation_gives_the_same_parameters():
+  """`train.jit_init` (LLVM level 1, for compile time) draws bitwise the parameters a default compile does,
+  with every initializer the models use, so results measured before the switch still reproduce."""
+  import flax.linen as nn
+  from fdp_jax.models import lgfat, mol, released
+
+  class Inits(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+      x = lgfat.conv(6, 3, use_bias=True, name='conv')(x)                       # truncated normal, zeros
+      x = lgfat.conv(5, 3, kernel_init=released._TORCH_DEFAULT_INIT, name='torch_conv')(x)
+      x = nn.Conv(4, (2, 2, 1), kernel_init=mol._TORCH_DEFAULT, name='conv3d')(x[..., None])
+      x = lgfat.dense(7, name='dense')(x.reshape(x.shape[0], -1))
+      x = x + self.param('meta', nn.initializers.normal(0.02), (3, 7)).sum(0)
+      return nn.BatchNorm(use_running_average=True, name='norm')(x)
+
+  x = jnp.zeros((2, 9, 9, 3))
+  init = lambda key: Inits().init(key, x)
+  for seed in (0, 1):
+    a = jax.jit(init)(jax.random.key(seed))
+    b = train.jit_init(init)(jax.random.key(seed))
+    assert jax.tree.structure(a) == jax.tree.structure(b)
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+      np.testing.assert_array_equal(u, v)
