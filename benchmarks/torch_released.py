@@ -2,12 +2,14 @@
 variant and a same-machine PyTorch training-step baseline.
 
   python benchmarks/torch_released.py                        # --check: JAX vs PyTorch, eval mode, batch 2
+  python benchmarks/torch_released.py --check_train          # the same in training mode (no drop path)
   python benchmarks/torch_released.py --time --steps=5       # PyTorch training step, batch 8, 8×64×64
 
 The PyTorch model is built from SPEC §2, not from the JAX code, so that the two are independent; its
 state_dict has exactly the released keys, order and shapes (`shared/reference/official_state_dict_keys.json`,
 438 tensors with the BatchNorms' num_batches_tracked). PyTorch layouts throughout:
-  frames (B, 8, 1, 64, 64) float32 → frame_rep on the B·8 frames at once → features (B, 8, 4096)
+  frames (B, 8, 1, 64, 64) float32 → frame_rep on each frame in turn (SPEC §2: "each of the 8 frames is
+  encoded separately", so in training every frame has its own BatchNorm statistics) → features (B, 8, 4096)
   → features.view(B, 1, 64, 64, 8) → mer (CLS_Net): logits (B, 5), feat (B, 8, 64, 64, 1)
   → dyimg_net (SegNet) on feat's 8 channels → sigmoid → dynamic image (B, 64, 64).
 The release's CLS_Net ends with log_softmax; here the model returns the logits and the loss applies
@@ -19,6 +21,11 @@ statistics, so that eval-mode BatchNorm and the biases are not identities), conv
 frames, the frame features, the logits, the log-probabilities and the dynamic image (and SegNet's
 pre-sigmoid output), each as max|Δ| / max|ref| with JAX as the reference. It exits 1 when any of them
 is above 1e-3.
+
+--check_train does the same in training mode, with stochastic depth off on both sides (their random draws
+cannot match): batch statistics instead of running ones, per frame in the encoder. It also compares every
+BatchNorm's running mean and variance after the step (PyTorch's frame-by-frame updates against
+`lgfat.TorchBatchNorm`'s closed form), as max|Δ| / max|ref| over all of them.
 
 --time measures a full PyTorch training step (train mode, forward, NLL(log_softmax) + 100·MSE, backward,
 Adam lr 1e-4 with coupled weight decay 1e-3) after one warm-up step, and prints one JSON line in the style
@@ -256,15 +263,15 @@ class ReleasedFDPTorch(nn.Module):
   """FDP as released. frames (B, 8, 1, 64, 64) float32 → (logits (B, 5), dynamic image (B, 64, 64) in
   [0, 1], frame features (B, 8, 4096), SegNet pre-sigmoid output (B, 64, 64))."""
 
-  def __init__(self, num_classes: int = 5):
+  def __init__(self, num_classes: int = 5, drop_path_rate: float = 0.1):
     super().__init__()
-    self.frame_rep = FrameRep()
+    self.frame_rep = FrameRep(drop_path_rate=drop_path_rate)
     self.mer = CLSNet(num_classes)
     self.dyimg_net = SegNet(8, 1)
 
   def forward(self, frames):
     b, t = frames.shape[:2]
-    features = self.frame_rep(frames.reshape(b * t, *frames.shape[2:])).view(b, t, -1)
+    features = torch.stack([self.frame_rep(frames[:, i]) for i in range(t)], dim=1)
     # A plain view, not a permutation: rows 8t…8t+7 of the 64×64 map hold frame t (SPEC §2).
     logits, feat = self.mer(features.view(b, 1, 64, 64, 8))
     segnet_out = self.dyimg_net(feat[..., 0])[:, 0]
@@ -303,28 +310,33 @@ def random_variables(module, frames: np.ndarray, seed: int):
   return flax.traverse_util.unflatten_dict(flat)
 
 
-def jax_forward(frames: np.ndarray, seed: int):
-  """The JAX released model on frames (B, 8, 64, 64, 1): (outputs, state_dict). outputs holds logits,
-  dynamic image, frame features (B, 8, 4096) and SegNet's pre-sigmoid output (B, 64, 64)."""
+def jax_forward(frames: np.ndarray, seed: int, train: bool = False):
+  """The JAX released model on frames (B, 8, 64, 64, 1): (outputs, state_dict, state_dict after). outputs
+  holds logits, dynamic image, frame features (B, 8, 4096) and SegNet's pre-sigmoid output (B, 64, 64);
+  in training (no drop path) the second state_dict holds the updated running statistics."""
   import jax
   import jax.numpy as jnp
-  from fdp_jax.convert import released_model, to_released_state_dict
+  from fdp_jax.convert import to_released_state_dict
+  from fdp_jax.models.released import ReleasedFDP
 
-  module = released_model('fdp')
+  module = ReleasedFDP(drop_path_rate=0.0)   # the released sizes; drop path only matters in training
   variables = random_variables(module, frames, seed)
 
   def capture(mdl, method_name):
     return method_name == '__call__' and mdl.scope.path in (('frame_rep',), ('dyimg_net',))
-  apply = jax.jit(lambda v, x: module.apply(v, x, train=False, capture_intermediates=capture,
-                                            mutable=['intermediates']))
+  apply = jax.jit(lambda v, x: module.apply(v, x, train=train, capture_intermediates=capture,
+                                            mutable=['intermediates', 'batch_stats'] if train else
+                                            ['intermediates']))
   (logits, dynamic_image), state = apply(variables, jnp.asarray(frames))
+  after = dict(variables, batch_stats=state['batch_stats']) if train else variables
   inter = state['intermediates']
   b, t = frames.shape[:2]
   outputs = {'logits': logits, 'log_probs': jax.nn.log_softmax(logits), 'dynamic_image': dynamic_image,
              # FrameRep calls LGFAT.__call__ through super(): the last value sown is the encoder's output.
              'features': inter['frame_rep']['__call__'][-1].reshape(b, t, -1),
              'segnet_out': inter['dyimg_net']['__call__'][-1][..., 0]}
-  return {k: np.asarray(v) for k, v in outputs.items()}, to_released_state_dict(variables)
+  return ({k: np.asarray(v) for k, v in outputs.items()}, to_released_state_dict(variables),
+          to_released_state_dict(after))
 
 
 def relative_error(actual: np.ndarray, reference: np.ndarray) -> float:
@@ -333,22 +345,32 @@ def relative_error(actual: np.ndarray, reference: np.ndarray) -> float:
   return float(np.max(np.abs(actual - reference)) / np.max(np.abs(reference)))
 
 
-def check(batch: int, seed: int) -> int:
-  """Parity of the PyTorch model with the JAX `released` variant in eval mode; returns the exit code."""
-  frames = np.random.default_rng(seed).uniform(-1, 1, (batch, 8, 64, 64, 1)).astype(np.float32)
-  reference, state_dict = jax_forward(frames, seed)
-  model = ReleasedFDPTorch()
+def check(batch: int, seed: int, train: bool = False) -> int:
+  """Parity of the PyTorch model with the JAX `released` variant in eval (or training) mode; returns the
+  exit code."""
+  rng = np.random.default_rng(seed)
+  frames = rng.uniform(-1, 1, (batch, 8, 64, 64, 1)).astype(np.float32)
+  if train:   # frames that differ in brightness over time, so per-frame statistics differ from pooled ones
+    frames = (frames * 0.5 + np.linspace(-0.4, 0.4, 8)[None, :, None, None, None]).astype(np.float32)
+  reference, state_dict, after = jax_forward(frames, seed, train)
+  model = ReleasedFDPTorch(drop_path_rate=0.0)
   num_keys = check_state_dict_keys(model)
   model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state_dict.items()}, strict=True)
-  model.eval()
+  model.train(train)
   with torch.no_grad():
     logits, dynamic_image, features, segnet_out = model(torch.from_numpy(frames).permute(0, 1, 4, 2, 3))
   ours = {'logits': logits, 'log_probs': F.log_softmax(logits, -1), 'dynamic_image': dynamic_image,
           'features': features, 'segnet_out': segnet_out}
   errors = {k: relative_error(v.numpy(), reference[k]) for k, v in ours.items()}
+  if train:   # every BatchNorm's running statistics after the step, all together
+    running = [k for k in after if k.endswith(('running_mean', 'running_var'))]
+    torch_state = model.state_dict()
+    errors['running_stats'] = max(relative_error(torch_state[k].numpy(), np.asarray(after[k]))
+                                  for k in running)
   # The dynamic image sits near 0.5 where the sigmoid is flat, so SegNet's pre-sigmoid output is gated too.
   worst = max(errors.values())
-  print(json.dumps({'mode': 'check', 'batch': batch, 'state_dict_keys_matched': num_keys,
+  print(json.dumps({'mode': 'check_train' if train else 'check', 'batch': batch,
+                    'state_dict_keys_matched': num_keys,
                     'max_rel_err': {k: float(f'{v:.3g}') for k, v in errors.items()},
                     'ref_max_abs': {k: float(f'{np.max(np.abs(v)):.3g}') for k, v in reference.items()},
                     'tolerance': TOLERANCE, 'ok': worst <= TOLERANCE}))
@@ -392,6 +414,7 @@ def main():
   p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   mode = p.add_mutually_exclusive_group()
   mode.add_argument('--check', action='store_true', help='JAX vs PyTorch parity (the default)')
+  mode.add_argument('--check_train', action='store_true', help='the same parity in training mode')
   mode.add_argument('--time', action='store_true', help='PyTorch training-step throughput')
   p.add_argument('--batch', type=int, default=None, help='default 2 for --check, 8 for --time')
   p.add_argument('--steps', type=int, default=5)
@@ -400,7 +423,7 @@ def main():
   if a.time:
     print(json.dumps(time_train_step(a.batch or 8, 8, 64, a.steps, a.seed)))
   else:
-    sys.exit(check(a.batch or 2, a.seed))
+    sys.exit(check(a.batch or 2, a.seed, train=a.check_train))
 
 
 if __name__ == '__main__':

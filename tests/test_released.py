@@ -123,3 +123,70 @@ def _get(tree, path):
   for name in path:
     tree = tree[name]
   return np.asarray(tree)
+
+
+def test_torch_batch_norm_is_successive_pytorch_calls_one_per_group():
+  """groups = T on clip-major (B·T, …) frames: frame t of every clip normalised by the statistics of frame
+  t alone, and the running statistics after T successive PyTorch updates (momentum 0.1, unbiased
+  variance), computed here call by call."""
+  from fdp_jax.models.lgfat import TorchBatchNorm
+  b, t, c = 3, 4, 5
+  rng = np.random.default_rng(0)
+  # Each frame index with its own offset and spread, so per-frame and pooled statistics differ widely.
+  x = (rng.normal(0, 1, (b, t, 6, 7, c)) * np.arange(1, t + 1)[None, :, None, None, None]
+       + np.arange(t)[None, :, None, None, None]).astype(np.float32)
+  flat = x.reshape(b * t, 6, 7, c)
+  variables = {'params': {'scale': rng.uniform(0.5, 1.5, c).astype(np.float32),
+                          'bias': rng.normal(0, 0.1, c).astype(np.float32)},
+               'batch_stats': {'mean': rng.normal(0, 0.1, c).astype(np.float32),
+                               'var': rng.uniform(0.5, 2, c).astype(np.float32)}}
+  y, updated = TorchBatchNorm(use_running_average=False, groups=t).apply(variables, flat,
+                                                                          mutable=['batch_stats'])
+  mean, var = variables['batch_stats']['mean'].astype(np.float64), variables['batch_stats']['var'].astype(np.float64)
+  scale, bias = variables['params']['scale'], variables['params']['bias']
+  expected = np.empty_like(x, np.float64)
+  for frame in range(t):                               # one PyTorch call per frame index
+    xf = x[:, frame].astype(np.float64)
+    mu, sigma2 = xf.mean(axis=(0, 1, 2)), xf.var(axis=(0, 1, 2))
+    expected[:, frame] = (xf - mu) / np.sqrt(sigma2 + 1e-5) * scale + bias
+    n = xf.size // c
+    mean = 0.9 * mean + 0.1 * mu
+    var = 0.9 * var + 0.1 * sigma2 * n / (n - 1)
+  np.testing.assert_allclose(np.asarray(y).reshape(x.shape), expected, atol=2e-5)
+  np.testing.assert_allclose(updated['batch_stats']['mean'], mean, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(updated['batch_stats']['var'], var, rtol=1e-5)
+  # Eval: the running statistics, the same for every frame.
+  y_eval = TorchBatchNorm(use_running_average=True, groups=t).apply(variables, flat)
+  np.testing.assert_allclose(
+      y_eval, (flat - variables['batch_stats']['mean']) / np.sqrt(variables['batch_stats']['var'] + 1e-5)
+      * scale + bias, atol=1e-5)
+  with pytest.raises(ValueError, match='interleaved BatchNorm groups'):
+    TorchBatchNorm(use_running_average=False, groups=5).apply(variables, flat, mutable=['batch_stats'])
+
+
+def test_released_encoder_in_training_is_one_call_per_frame(tiny):
+  """The released encoder trains as the release runs it, frame by frame: FrameRep on all B·T frames with
+  per-frame statistics gives the features and running statistics of T successive calls, one per frame
+  index, each with one set of statistics. Every BatchNorm of the encoder must take part for this to hold."""
+  _, variables, frames = tiny
+  b, t = frames.shape[:2]
+  # Brightness that changes over the clip, so that each frame index has statistics of its own.
+  frames = frames * 0.5 + jnp.linspace(-0.4, 0.4, t)[None, :, None, None, None]
+  kwargs = dict(stem_channels=(8, 8, 8), depths=(1, 1), channels=(16, 16), drop_path_rate=0.0)
+  encoder_vars = {'params': variables['params']['frame_rep'],
+                  'batch_stats': variables['batch_stats']['frame_rep']}
+  together, stats = jax.jit(lambda v, x: released.FrameRep(**kwargs, bn_groups=t).apply(
+      v, x, train=True, mutable=['batch_stats']))(encoder_vars, frames.reshape(b * t, 64, 64, 1))
+  one_call = jax.jit(lambda v, x: released.FrameRep(**kwargs, bn_groups=1).apply(
+      v, x, train=True, mutable=['batch_stats']))
+  running = encoder_vars
+  for frame in range(t):
+    features, new_stats = one_call(running, frames[:, frame])
+    np.testing.assert_allclose(np.asarray(together).reshape(b, t, -1)[:, frame], features, atol=2e-5,
+                               rtol=1e-4)
+    running = {'params': encoder_vars['params'], 'batch_stats': new_stats['batch_stats']}
+  jax.tree.map(lambda a, e: np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-6),
+               stats['batch_stats'], running['batch_stats'])
+  # Pooled statistics (one call over all B·T frames) would give other features: the test can tell.
+  pooled, _ = one_call(encoder_vars, frames.reshape(b * t, 64, 64, 1))
+  assert not np.allclose(pooled, together, atol=1e-3)

@@ -161,7 +161,7 @@ class SegNet(nn.Module):
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     def conv_bn_relu(x, width, name):
       x = conv(width, 3, use_bias=True, kernel_init=_TORCH_DEFAULT_INIT, name=f'conv{name}')(x)
-      return nn.relu(batch_norm(train, f'bn{name}')(x))
+      return nn.relu(batch_norm(train, f'bn{name}', groups=1)(x))
 
     indices = []
     for s, (depth, width) in enumerate(zip(_SEGNET_DEPTHS, self.channels), start=1):
@@ -186,8 +186,12 @@ class ReleasedFDP(nn.Module):
     frames: (B, T, 64, 64, 1) float32, T = 8 (T · feature_dim must be 64·64·8), normalised as the release
             does it (input pipeline).
   Returns (logits (B, num_classes), dynamic_image (B, 64, 64) in [0, 1]). All B·T frames go through the
-  encoder in one call. In training, dropout and stochastic depth draw from the 'dropout' RNG stream and
-  BatchNorm statistics update (`mutable=['batch_stats']`); in eval the model is deterministic.
+  encoder in one call, but its BatchNorms behave as in the release, which encodes each frame in its own
+  call: in training every frame index is normalised by its own batch statistics over the B clips and the
+  running statistics take T successive PyTorch updates (`lgfat.TorchBatchNorm`, groups = T); SegNet's
+  BatchNorms are PyTorch's too (groups = 1). In training, dropout and stochastic depth draw from the
+  'dropout' RNG stream and BatchNorm statistics update (`mutable=['batch_stats']`); in eval the model is
+  deterministic.
   """
   num_classes: int = 5
   stem_channels: Sequence[int] = (64, 32, 64)
@@ -208,7 +212,7 @@ class ReleasedFDP(nn.Module):
     features = FrameRep(
         stem_channels=tuple(self.stem_channels), depths=tuple(self.depths), channels=tuple(self.channels),
         dropout=self.dropout, drop_path_rate=self.drop_path_rate, feature_dim=self.feature_dim,
-        name='frame_rep')(frames.reshape((b * t,) + frames.shape[2:]), train=train)
+        bn_groups=t, name='frame_rep')(frames.reshape((b * t,) + frames.shape[2:]), train=train)
     logits, feat = CLSNet(self.num_classes, name='mer')(released_volume(features.reshape(b, t, -1)))
     # feat (B, 64, 64, 1, 8) is PyTorch's (B, 8, 64, 64, 1); its 8 channels are the SegNet's input image.
     dynamic_image = SegNet(1, tuple(self.segnet_channels), name='dyimg_net')(feat[:, :, :, 0], train=train)
