@@ -4,8 +4,14 @@ import os
 import sys
 from pathlib import Path
 
+# LLVM optimisation level 1 instead of XLA's default 3, for every test process and the jobs it starts (which
+# must compile alike: several tests compare their results bit for bit). Tests run tiny configs for a few
+# steps, so compilation dominates: tests/test_train.py + tests/test_mol.py took 178 s at level 3, 142 s at
+# level 1 and 161 s at level 0 (2026-11-26). Users' runs keep the default; tolerances and bitwise
+# comparisons in the suite never compare across levels, except the initialisation test, which names both.
+TEST_XLA_FLAGS = '--xla_backend_optimization_level=1'
 # Two fake CPU devices for every test process; must happen before JAX is imported anywhere.
-os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=2')
+os.environ.setdefault('XLA_FLAGS', f'--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 # One persistent JAX compilation cache for the test session and the job processes it starts: many tests
 # (and every subprocess job) build the same tiny-config steps, and XLA:CPU spends 8–12 s compiling each.

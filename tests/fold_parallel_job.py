@@ -20,11 +20,11 @@ if __name__ == '__main__':
   parser.add_argument('--num_processes', type=int, default=1)
   parser.add_argument('--coordinator', default='')
   args = parser.parse_args()
-  os.environ['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={args.devices}'
-  os.environ['JAX_PLATFORMS'] = 'cpu'
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  from conftest import TEST_XLA_FLAGS, tiny_config
+  os.environ['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={args.devices} {TEST_XLA_FLAGS}'
+  os.environ['JAX_PLATFORMS'] = 'cpu'
 
-  from conftest import tiny_config
   from fdp_jax import run
 
   config = tiny_config(args.data_dir, num_steps=4, log_every_steps=2)

@@ -22,11 +22,11 @@ if __name__ == '__main__':
   parser.add_argument('workdir')
   parser.add_argument('--die_at', default='')
   args = parser.parse_args()
-  os.environ['XLA_FLAGS'] = '--xla_force_host_platform_device_count=2'
-  os.environ['JAX_PLATFORMS'] = 'cpu'
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  from conftest import TEST_XLA_FLAGS, tiny_config
+  os.environ['XLA_FLAGS'] = f'--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}'
+  os.environ['JAX_PLATFORMS'] = 'cpu'
 
-  from conftest import tiny_config
   from fdp_jax import cross_validation, resume, run
 
   def die_on(n, fn):
