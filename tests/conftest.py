@@ -64,6 +64,25 @@ def tiny_config(data_dir: str, **train):
   return config
 
 
+def resume_job_config(data_dir: str):
+  """The config of tests/resume_job.py: 6 steps, logged, checkpointed and test-scored (optimistic record)
+  every 2. test_cross_validation's tiny run trains it too, so the resume jobs find those compiled steps in
+  the session's compilation cache."""
+  config = tiny_config(data_dir, num_steps=6, log_every_steps=2)
+  config.cv.checkpoint_every_steps = 2
+  config.cv.best_test_every_steps = 2
+  return config
+
+
+def fold_parallel_job_config(data_dir: str, parallel_folds: int):
+  """The config of tests/fold_parallel_job.py (4 steps, logged and test-scored every 2), which
+  test_fold_parallel also trains in its own process, one fold at a time, to compare with."""
+  config = tiny_config(data_dir, num_steps=4, log_every_steps=2)
+  config.cv.parallel_folds = parallel_folds
+  config.cv.best_test_every_steps = 2
+  return config
+
+
 def reference_variables(fixture, module, *inputs, **kwargs):
   """The PyTorch state_dict of a reference fixture (`param/<key>`, saved without num_batches_tracked) as
   the Linen variables of `module`, through the weight converter. `inputs` and `kwargs` are example

@@ -21,16 +21,14 @@ if __name__ == '__main__':
   parser.add_argument('--coordinator', default='')
   args = parser.parse_args()
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  from conftest import TEST_XLA_FLAGS, tiny_config
+  from conftest import TEST_XLA_FLAGS, fold_parallel_job_config
   os.environ['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={args.devices} {TEST_XLA_FLAGS}'
   os.environ['JAX_PLATFORMS'] = 'cpu'
 
   from fdp_jax import run
 
-  config = tiny_config(args.data_dir, num_steps=4, log_every_steps=2)
-  config.cv.parallel_folds = args.parallel_folds
+  config = fold_parallel_job_config(args.data_dir, args.parallel_folds)
   config.cv.data_parallel = args.data_parallel
-  config.cv.best_test_every_steps = 2
   if args.num_processes > 1:
     config.cv.distributed = True
     config.cv.coordinator_address = args.coordinator

@@ -23,7 +23,7 @@ if __name__ == '__main__':
   parser.add_argument('--die_at', default='')
   args = parser.parse_args()
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  from conftest import TEST_XLA_FLAGS, tiny_config
+  from conftest import TEST_XLA_FLAGS, resume_job_config
   os.environ['XLA_FLAGS'] = f'--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}'
   os.environ['JAX_PLATFORMS'] = 'cpu'
 
@@ -66,7 +66,4 @@ if __name__ == '__main__':
     else:
       raise SystemExit(f'unknown --die_at {args.die_at}')
 
-  config = tiny_config(args.data_dir, num_steps=6, log_every_steps=2)
-  config.cv.checkpoint_every_steps = 2
-  config.cv.best_test_every_steps = 2
-  run.main(config, args.workdir)
+  run.main(resume_job_config(args.data_dir), args.workdir)

@@ -7,19 +7,15 @@ import os
 import numpy as np
 import pytest
 
-from conftest import tiny_config
+from conftest import resume_job_config
 from fdp_jax import checkpointing, metrics, run, scoring
 
 
 @pytest.fixture(scope='module')
 def tiny_run(tiny_data_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('run'))
-  # The resume tests' job config (tests/resume_job.py), so their processes find these compiled steps in
-  # the session's compilation cache.
-  config = tiny_config(tiny_data_dir, num_steps=6, log_every_steps=2)
+  config = resume_job_config(tiny_data_dir)
   config.cv.subjects = 's00,s02'
-  config.cv.checkpoint_every_steps = 2
-  config.cv.best_test_every_steps = 2
   results = run.main(config, workdir)
   return config, workdir, results
 

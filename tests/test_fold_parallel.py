@@ -12,7 +12,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import REPO, tiny_config
+from conftest import REPO, fold_parallel_job_config
 from fdp_jax import fold_parallel, run
 
 JOB = os.path.join(REPO, 'tests', 'fold_parallel_job.py')
@@ -67,10 +67,7 @@ def runs(tiny_data_dir, tmp_path_factory):
   # sequential run on the other. The two-process pair runs alone: on a loaded machine one process reached
   # the collectives' (Gloo) 30-s rendezvous deadline before the other (measured in CI on 2 cores).
   data_parallel = _job(tiny_data_dir, root / 'data_parallel', 2, data_parallel=2)
-  config = tiny_config(tiny_data_dir, num_steps=4, log_every_steps=2)
-  config.cv.parallel_folds = 1
-  config.cv.best_test_every_steps = 2
-  run.main(config, str(root / 'sequential'))
+  run.main(fold_parallel_job_config(tiny_data_dir, parallel_folds=1), str(root / 'sequential'))
   _finish(data_parallel)
   two = [_job(tiny_data_dir, root / 'two_processes', 4, devices=2, process_id=i, num_processes=2,
               coordinator=f'localhost:{port}') for i in range(2)]

@@ -76,8 +76,9 @@ class TorchBatchNorm(nn.Module):
     n, g = x.shape[0], self.groups
     if n % g:
       raise ValueError(f'a batch of {n} cannot be split into {g} interleaved BatchNorm groups')
-    # Per-example moments first, then per group: XLA:CPU runs this as fast as nn.BatchNorm, while one
-    # reduction over axes (0, 2) of (N/g, g, M, C) was 20 % slower, forward + backward.
+    # Per-example moments first, then per group. A single reduction over axes (0, 2) of (N/g, g, M, C)
+    # was slower in a (noisy) microbenchmark. In an interleaved comparison of whole released-FDP steps,
+    # this module with groups = 8 cost the same as nn.BatchNorm (4.28–4.56 s against 4.09–4.55 s).
     per_example = x.reshape(n, -1, c)                                    # (N, M, C)
     count = n // g * per_example.shape[1]
     mean = per_example.mean(axis=1).reshape(n // g, g, c).mean(axis=0)  # (g, C)
@@ -88,7 +89,8 @@ class TorchBatchNorm(nn.Module):
     y = (x.reshape(n // g, g, -1, c) - mean[:, None]) * gain[:, None] + bias
     if not self.is_initializing():
       m = self.momentum
-      weights = (1 - m) * m ** jnp.arange(g - 1, -1, -1, dtype=jnp.float32)[:, None]   # group k: 0.1·0.9^(g−1−k)
+      # Group k's update weight after g calls: 0.1·0.9^(g−1−k).
+      weights = (1 - m) * m ** jnp.arange(g - 1, -1, -1, dtype=jnp.float32)[:, None]
       running_mean.value = m ** g * running_mean.value + (weights * mean).sum(0)
       running_var.value = m ** g * running_var.value + (weights * var * (count / max(count - 1, 1))).sum(0)
     return y.reshape(x.shape)
