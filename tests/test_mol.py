@@ -180,6 +180,81 @@ def test_a_mol_train_step_lowers_the_loss():
   assert out['flow_epe'].shape == (2,) and out['landmark_nme'].shape == (2,)
 
 
+def test_mol_trains_its_batch_norms_as_the_release_loops_over_pairs():
+  """In training, FlowNet on all B·(T−1) pairs and FCC on all pairs give what the release's loop over
+  pairs gives, one PyTorch call per frame or pair (here: the same modules on one pair at a time, T = 2):
+  each pair's flow and F5C map, and every BatchNorm's running statistics after the 2(T−1) or T−1 calls
+  (`mol.pair_call_order`). 64-px frames: the same code path at a quarter of the cost."""
+  b, t, size = 2, 3, 64                            # frame 1 is the second of pair 0 and the first of pair 1
+  rng = np.random.default_rng(7)
+  # Brightness and contrast that change over the clip, so each frame and pair has statistics of its own.
+  frames = (rng.normal(0, 1, (b, t, size, size, 1)) * np.linspace(0.5, 2, t)[None, :, None, None, None]
+            + np.linspace(-1, 1, t)[None, :, None, None, None]).astype(np.float32)
+  side = size // 8
+  fa = rng.normal(0, 1, (b * (t - 1), side, side, 128)).astype(np.float32)
+  fb = rng.normal(0, 1, (b * (t - 1), side, side, 128)).astype(np.float32)
+  flownet = mol.FlowNet()
+  variables = jax.jit(lambda key: flownet.init(key, frames, fa, fb, train=False))(jax.random.key(0))
+  # Running statistics away from their initial values, so that the update weights show.
+  variables = {'params': variables['params'], 'batch_stats': jax.tree.map(
+      lambda v: v + 0.3, variables['batch_stats'])}
+  run = jax.jit(lambda v, x, a, c: flownet.apply(v, x, a, c, train=True, mutable=['batch_stats']))
+  flow, stats = run(variables, frames, fa, fb)
+  per_pair = lambda x: x.reshape(b, t - 1, *x.shape[1:])   # noqa: E731
+  running = variables
+  for pair in range(t - 1):                        # the release: one call per pair, batch B
+    flow_pair, new = run(running, frames[:, pair:pair + 2], per_pair(fa)[:, pair], per_pair(fb)[:, pair])
+    np.testing.assert_allclose(per_pair(flow)[:, pair], flow_pair, rtol=1e-4, atol=1e-4)
+    running = {'params': variables['params'], 'batch_stats': new['batch_stats']}
+  jax.tree.map(lambda a, e: np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-5),
+               stats['batch_stats'], running['batch_stats'])
+
+  x = rng.normal(0, 1, (b * (t - 1), 16, 16, 128)).astype(np.float32) * np.repeat(
+      np.tile(np.linspace(0.5, 2, t - 1), b), 16 * 16 * 128).reshape(b * (t - 1), 16, 16, 128)
+  fcc_vars = mol.FCC().init(jax.random.key(1), x, train=False)
+  together, fcc_stats = mol.FCC(bn_groups=t - 1).apply(fcc_vars, x, train=True, mutable=['batch_stats'])
+  running = fcc_vars
+  for pair in range(t - 1):
+    out, new = mol.FCC(bn_groups=1).apply(running, per_pair(x)[:, pair], train=True, mutable=['batch_stats'])
+    np.testing.assert_allclose(per_pair(together)[:, pair], out, rtol=1e-4, atol=1e-4)
+    running = {'params': fcc_vars['params'], 'batch_stats': new['batch_stats']}
+  jax.tree.map(lambda a, e: np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-5),
+               fcc_stats['batch_stats'], running['batch_stats'])
+
+
+def test_released_mol_groups_every_batch_norm_as_the_release_calls_it():
+  """The wiring the test above relies on, in the whole model: every BatchNorm that runs in training is
+  PyTorch's (`lgfat.TorchBatchNorm`), grouped per frame with the release's call order in FlowNet's
+  conv1–conv3 and per pair everywhere else (FCC_1/FCC_2 and the flow network after the correlation)."""
+  import flax.linen as nn
+  from fdp_jax.models import lgfat
+  b, t = 2, 4
+  model = mol.ReleasedMOL(num_classes=3)
+  seen = {}
+
+  def record(next_fun, args, kwargs, context):
+    module = context.module
+    if context.method_name == '__call__' and isinstance(module, (nn.BatchNorm, lgfat.TorchBatchNorm)):
+      seen['/'.join(module.scope.path)] = (type(module).__name__, getattr(module, 'groups', None),
+                                           getattr(module, 'order', None), args[0].shape[0])
+    return next_fun(*args, **kwargs)
+
+  frames = jnp.zeros((b, t, 64, 64, 1), jnp.float32)
+  with nn.intercept_methods(record):
+    jax.eval_shape(lambda key: model.init({'params': key, 'dropout': key}, frames, train=True),
+                   jax.random.key(0))
+  per_frame = {f'flownet/conv{i}__1' for i in (1, 2, 3)}
+  per_pair = {f'FCC_{i}/pre_Norm_{j}' for i in (1, 2) for j in (1, 2)} | {
+      f'flownet/{name}__1' for name in ('conv_redir', 'conv3_1', 'conv4', 'conv4_1', 'conv5', 'conv5_1',
+                                        'conv6', 'conv6_1')}
+  assert set(seen) == per_frame | per_pair
+  for path in per_frame:
+    assert seen[path] == ('TorchBatchNorm', t, mol.pair_call_order(t), b * t), path
+  for path in per_pair:
+    assert seen[path] == ('TorchBatchNorm', t - 1, None, b * (t - 1)), path
+  assert mol.pair_call_order(4) == (0, 1, 1, 2, 2, 3)
+
+
 def test_build_model_makes_mol_from_its_config():
   from configs import mol_synthetic
   from fdp_jax.models import build_model

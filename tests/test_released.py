@@ -164,6 +164,38 @@ def test_torch_batch_norm_is_successive_pytorch_calls_one_per_group():
     TorchBatchNorm(use_running_average=False, groups=5).apply(variables, flat, mutable=['batch_stats'])
 
 
+def test_torch_batch_norm_follows_a_given_call_order():
+  """`order` lists the groups' calls when a group is called more than once (the release's FlowNet sees
+  frame t as the second frame of pair t−1 and again as the first of pair t): the running statistics take
+  those calls' updates in that order, computed here call by call; the output is unchanged."""
+  from fdp_jax.models.lgfat import TorchBatchNorm, update_weights
+  b, g, c, order = 2, 3, 4, (0, 1, 1, 2)
+  rng = np.random.default_rng(1)
+  x = (rng.normal(0, 1, (b, g, 5, c)) * np.arange(1, g + 1)[None, :, None, None]
+       + 3 * np.arange(g)[None, :, None, None]).astype(np.float32)
+  variables = {'params': {'scale': np.ones(c, np.float32), 'bias': np.zeros(c, np.float32)},
+               'batch_stats': {'mean': rng.normal(0, 1, c).astype(np.float32),
+                               'var': rng.uniform(0.5, 2, c).astype(np.float32)}}
+  module = TorchBatchNorm(use_running_average=False, groups=g, order=order)
+  y, updated = module.apply(variables, x.reshape(b * g, 5, c), mutable=['batch_stats'])
+  plain, _ = TorchBatchNorm(use_running_average=False, groups=g).apply(variables, x.reshape(b * g, 5, c),
+                                                                       mutable=['batch_stats'])
+  np.testing.assert_array_equal(y, plain)
+  mean, var = (variables['batch_stats'][k].astype(np.float64) for k in ('mean', 'var'))
+  for k in order:                                      # one PyTorch call per entry of the order
+    xk = x[:, k].astype(np.float64)
+    n = xk.size // c
+    mean = 0.9 * mean + 0.1 * xk.mean(axis=(0, 1))
+    var = 0.9 * var + 0.1 * xk.var(axis=(0, 1)) * n / (n - 1)
+  np.testing.assert_allclose(updated['batch_stats']['mean'], mean, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(updated['batch_stats']['var'], var, rtol=1e-5)
+  decay, weights = update_weights(0.9, g, order)
+  assert decay == pytest.approx(0.9 ** 4) and weights.sum() + decay == pytest.approx(1.0)
+  for bad in ((0, 2), (0, 1, 3, 2), ()):
+    with pytest.raises(ValueError, match='must call every one of the 3 groups'):
+      update_weights(0.9, 3, bad)
+
+
 def test_released_encoder_in_training_is_one_call_per_frame(tiny):
   """The released encoder trains as the release runs it, frame by frame: FrameRep on all B·T frames with
   per-frame statistics gives the features and running statistics of T successive calls, one per frame

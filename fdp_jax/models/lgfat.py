@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 # The release initialises every conv / linear weight from a truncated normal with std 0.02, biases at 0.
 # (torch's trunc_normal_ cuts at ±2 absolute, i.e. ±100σ; flax cuts at ±2σ. Immaterial at std 0.02.)
@@ -34,16 +35,20 @@ def make_divisible(v: float, divisor: int, min_value: int | None = None) -> int:
   return new_v
 
 
-def batch_norm(train: bool, name: str | None = None, groups: int | None = None) -> nn.Module:
+def batch_norm(train: bool, name: str | None = None, groups: int | None = None,
+               order: tuple[int, ...] | None = None) -> nn.Module:
   """A BatchNorm with PyTorch's momentum (torch 0.1 is flax 0.9) and eps (1e-5).
 
-  groups None: flax's `nn.BatchNorm` (the paper design and MOL: one set of training statistics over the
-  batch, biased running variance). groups g ≥ 1: `TorchBatchNorm`, PyTorch's semantics exactly, with the
+  groups None: flax's `nn.BatchNorm` (the paper design: one set of training statistics over the batch,
+  biased running variance). groups g ≥ 1: `TorchBatchNorm`, PyTorch's semantics exactly, with the
   training statistics of g interleaved groups of the batch taken separately (the released FDP, whose
-  encoder sees each frame of a clip in its own call)."""
+  encoder sees each frame of a clip in its own call; the released MOL, which runs pair by pair), and the
+  running statistics updated by the groups' calls in `order` (default: each group once, in turn)."""
   if groups is None:
+    if order is not None:
+      raise ValueError('a BatchNorm update order needs groups')
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
-  return TorchBatchNorm(use_running_average=not train, groups=groups, name=name)
+  return TorchBatchNorm(use_running_average=not train, groups=groups, order=order, name=name)
 
 
 class TorchBatchNorm(nn.Module):
@@ -53,7 +58,10 @@ class TorchBatchNorm(nn.Module):
   group that is normalised by its own mean and (biased) variance over those examples and every axis but
   the last, exactly as if PyTorch had been called on each group in turn; the running statistics then take
   those calls' updates in group order, in closed form, r ← 0.9^g·r + Σ_k 0.1·0.9^(g−1−k)·s_k, with the
-  *unbiased* group variance for the running variance as PyTorch keeps it. For (B·T, H, W, C) frames of
+  *unbiased* group variance for the running variance as PyTorch keeps it. `order` names the calls when
+  they are not each group once in turn: a group called twice with the same input (the release's FlowNet
+  encodes frame t as the second frame of pair t−1 and again as the first of pair t) appears twice, and
+  the update is r ← 0.9^L·r + Σ_j 0.1·0.9^(L−1−j)·s_order[j] over the L calls. For (B·T, H, W, C) frames of
   B clips stored clip-major, groups = T gives each frame index its own statistics, as the release's one
   encoder call per frame does; groups = 1 is one PyTorch call. In eval, the running statistics.
   Variables are those of `nn.BatchNorm` (params 'scale', 'bias'; batch_stats 'mean', 'var'), so
@@ -61,6 +69,7 @@ class TorchBatchNorm(nn.Module):
   """
   use_running_average: bool
   groups: int = 1
+  order: tuple[int, ...] | None = None   # the groups' calls in sequence; None: 0, 1, …, groups − 1
   momentum: float = 0.9
   epsilon: float = 1e-5
 
@@ -88,12 +97,24 @@ class TorchBatchNorm(nn.Module):
     # (x − mean)·gain + bias, not x·gain + (bias − mean·gain): the latter cancels when |mean| ≫ std.
     y = (x.reshape(n // g, g, -1, c) - mean[:, None]) * gain[:, None] + bias
     if not self.is_initializing():
-      m = self.momentum
-      # Group k's update weight after g calls: 0.1·0.9^(g−1−k).
-      weights = (1 - m) * m ** jnp.arange(g - 1, -1, -1, dtype=jnp.float32)[:, None]
-      running_mean.value = m ** g * running_mean.value + (weights * mean).sum(0)
-      running_var.value = m ** g * running_var.value + (weights * var * (count / max(count - 1, 1))).sum(0)
+      decay, weights = update_weights(self.momentum, g, self.order)
+      running_mean.value = decay * running_mean.value + (weights[:, None] * mean).sum(0)
+      running_var.value = decay * running_var.value + (weights[:, None] * var * (count / max(count - 1, 1))).sum(0)
     return y.reshape(x.shape)
+
+
+def update_weights(momentum: float, groups: int, order: Sequence[int] | None = None) -> tuple[float, np.ndarray]:
+  """(decay, per-group weights) of L successive PyTorch running-statistic updates, the j-th with the
+  statistics of group order[j]: r ← decay·r + Σ_k weights[k]·s_k, decay = m^L and each call j adding
+  (1 − m)·m^(L−1−j) to its group's weight (m = flax's momentum, 0.9 for PyTorch's 0.1)."""
+  order = tuple(range(groups)) if order is None else tuple(order)
+  if not order or any(not 0 <= k < groups for k in order) or set(order) != set(range(groups)):
+    raise ValueError(f'a BatchNorm update order must call every one of the {groups} groups (and only '
+                     f'those) at least once, got {order}')
+  weights = np.zeros(groups, np.float64)
+  for j, k in enumerate(order):
+    weights[k] += (1 - momentum) * momentum ** (len(order) - 1 - j)
+  return momentum ** len(order), weights.astype(np.float32)
 
 
 # A k×k conv (k > 1) with at most this many output features goes to XLA's convolution; wider ones are one

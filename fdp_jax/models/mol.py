@@ -70,9 +70,12 @@ class FCC(nn.Module):
   Halves x1, x2 get positional embeddings (H for x1, W for x2) and a BatchNorm each; then x1 is convolved
   along H and x2 along W with meta kernels cropped to the map (global, circular), embeddings pe_2 added
   (W to x1, H to x2), x1 convolved along W and x2 along H; each half adds itself as it entered.
+  bn_groups: the BatchNorms' interleaved statistic groups (`lgfat.TorchBatchNorm`): T − 1 on the
+  clip-major pairs of B clips, as the release calls FCC once per pair; None: flax's BatchNorm.
   """
   dim: int = 64
   meta_kernel: int = 32
+  bn_groups: int | None = None
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
@@ -96,8 +99,8 @@ class FCC(nn.Module):
     pe_h = lambda p: p[0, :, :h, 0].T[None, :, None, :]                # (1, h, 1, d)  noqa: E731
     pe_w = lambda p: p[0, :, 0, :w].T[None, None, :, :]                # (1, 1, w, d)  noqa: E731
     x1_in, x2_in = x[..., :d], x[..., d:]
-    x1 = lgfat.batch_norm(train, 'pre_Norm_1')(x1_in + pe_h(pe['1_H']))
-    x2 = lgfat.batch_norm(train, 'pre_Norm_2')(x2_in + pe_w(pe['1_W']))
+    x1 = lgfat.batch_norm(train, 'pre_Norm_1', self.bn_groups)(x1_in + pe_h(pe['1_H']))
+    x2 = lgfat.batch_norm(train, 'pre_Norm_2', self.bn_groups)(x2_in + pe_w(pe['1_W']))
     x1 = circular_conv(x1, along_h(kernel['1_H']), 1) + bias['1_H']
     x2 = circular_conv(x2, along_w(kernel['1_W']), 2) + bias['1_W']
     x1 = x1 + pe_w(pe['2_W'])
@@ -252,21 +255,30 @@ class ConvTranspose(nn.Module):
     return conv_transpose(x, kernel)
 
 
+def pair_call_order(num_frames: int) -> tuple[int, ...]:
+  """The frames a layer shared by both frames of every pair sees, call by call, in the release's loop over
+  pairs t = 0 … T−2: frame t, then frame t+1 (0, 1, 1, 2, …, T−2, T−1)."""
+  return tuple(f for pair in range(num_frames - 1) for f in (pair, pair + 1))
+
+
 class FlowNet(nn.Module):
   """FlowNetC with BatchNorm and LeakyReLU 0.1 (SPEC §4) for the T−1 consecutive pairs of clips.
 
   frames: (B, T, 128, 128, 1); fa, fb: the F5C maps of the first and second frame of every pair
   (B·(T−1), 16, 16, 128) → flow (B·(T−1), 128, 128, 2) from frame t to t+1.
-  conv1/conv2/conv3 are shared by both frames of a pair, so they run once per frame (T, not 2(T−1), maps;
-  in training their BatchNorm statistics are over those frames); the correlation of the pair's conv3 maps,
+  conv1/conv2/conv3 are shared by both frames of a pair, so they run once per frame (T, not 2(T−1), maps).
+  BatchNorm trains as the release's pair-by-pair loop does (`lgfat.TorchBatchNorm`): conv1–conv3 with each
+  frame's own statistics, their running statistics updated by the release's 2(T−1) calls in its order
+  (`pair_call_order`: FlowNetC encodes a pair's first frame, then its second), the layers after the
+  correlation with each pair's own statistics. The correlation of the pair's conv3 maps,
   conv_redir(conv3 of the first) and both F5C maps are concatenated (729 channels) → conv3_1 … conv6_1 →
   coarse-to-fine: at each level predict a flow, upsample it by a transposed conv, deconvolve the features
   and concatenate with the encoder's map of that level (the raw first frame at full resolution).
   """
 
-  def _conv_bn(self, x, features, k, s, name, train):
+  def _conv_bn(self, x, features, k, s, name, train, groups, order=None):
     x = _conv(features, k, s, (k - 1) // 2, False, f'{name}__0')(x)
-    return nn.leaky_relu(lgfat.batch_norm(train, f'{name}__1')(x), LEAKY_SLOPE)
+    return nn.leaky_relu(lgfat.batch_norm(train, f'{name}__1', groups, order)(x), LEAKY_SLOPE)
 
   @nn.compact
   def __call__(self, frames, fa, fb, *, train: bool) -> jax.Array:
@@ -278,17 +290,19 @@ class FlowNet(nn.Module):
       return maps.reshape(bsz * (t - 1), *maps.shape[2:])
 
     flat = frames.reshape(bsz * t, *frames.shape[2:])
-    c1 = self._conv_bn(flat, 64, 6, 2, 'conv1', train)
-    c2 = self._conv_bn(c1, 128, 4, 2, 'conv2', train)
-    c3 = self._conv_bn(c2, 256, 2, 2, 'conv3', train)
+    frame = dict(train=train, groups=t, order=pair_call_order(t))
+    c1 = self._conv_bn(flat, 64, 6, 2, 'conv1', **frame)
+    c2 = self._conv_bn(c1, 128, 4, 2, 'conv2', **frame)
+    c3 = self._conv_bn(c2, 256, 2, 2, 'conv3', **frame)
     conv3a = pairs(c3, 'first')
     corr = nn.leaky_relu(correlation(conv3a, pairs(c3, 'second')), LEAKY_SLOPE)
-    redir = self._conv_bn(conv3a, 32, 1, 1, 'conv_redir', train)
+    pair = dict(train=train, groups=t - 1)
+    redir = self._conv_bn(conv3a, 32, 1, 1, 'conv_redir', **pair)
     x = jnp.concatenate([redir, corr, fa, fb], axis=-1)
-    conv3_1 = self._conv_bn(x, 256, 3, 1, 'conv3_1', train)
-    conv4_1 = self._conv_bn(self._conv_bn(conv3_1, 512, 3, 2, 'conv4', train), 512, 3, 1, 'conv4_1', train)
-    conv5_1 = self._conv_bn(self._conv_bn(conv4_1, 512, 3, 2, 'conv5', train), 512, 3, 1, 'conv5_1', train)
-    x = self._conv_bn(self._conv_bn(conv5_1, 1024, 3, 2, 'conv6', train), 1024, 3, 1, 'conv6_1', train)
+    conv3_1 = self._conv_bn(x, 256, 3, 1, 'conv3_1', **pair)
+    conv4_1 = self._conv_bn(self._conv_bn(conv3_1, 512, 3, 2, 'conv4', **pair), 512, 3, 1, 'conv4_1', **pair)
+    conv5_1 = self._conv_bn(self._conv_bn(conv4_1, 512, 3, 2, 'conv5', **pair), 512, 3, 1, 'conv5_1', **pair)
+    x = self._conv_bn(self._conv_bn(conv5_1, 1024, 3, 2, 'conv6', **pair), 1024, 3, 1, 'conv6_1', **pair)
     skips = ((5, conv5_1, 512), (4, conv4_1, 256), (3, conv3_1, 128), (2, pairs(c2, 'first'), 128),
              (1, pairs(c1, 'first'), 64), (0, pairs(flat, 'first'), 32))
     level = 6
@@ -322,7 +336,7 @@ class ReleasedMOL(nn.Module):
     first, second = maps[:, :-1].reshape(pairs, mh, mw, c), maps[:, 1:].reshape(pairs, mh, mw, c)
 
     def f5c(x, index):
-      x = FCC(c // 2, name=f'FCC_{index}')(x, train=train)
+      x = FCC(c // 2, bn_groups=t - 1, name=f'FCC_{index}')(x, train=train)
       _, edges = CCC(self.knn, name=f'CCC_{index}')(x.reshape(pairs, mh * mw, c))
       return x + edges.reshape(pairs, mh, mw, c)
 
