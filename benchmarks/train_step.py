@@ -11,7 +11,8 @@ CE + flow MSE + landmark L1, on random flow/landmark targets). Each runs in its 
 peak resident memory (CPU) or peak device memory (GPU/TPU, from `memory_stats`) is its own. Times exclude
 compilation: one warm-up step, then `--steps` timed steps of the same jitted `fdp_jax.train.train_step` the
 trainer uses (forward, backward, optimiser update). The machine's matrix-product rate is printed before
-and after, so that runs on different days (or a busy machine) can be told apart.
+and after, so that runs on different days (or a busy machine) can be told apart, and so is XLA's count of
+a step's floating-point operations (`gflop_per_step`), which with that rate bounds the step time from below.
 """
 
 import argparse
@@ -66,12 +67,13 @@ def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pool
   jitted = train.make_steps(model, config.train, cross_validation.loss_weights(config), batch_np)
   state = jitted.init(jax.random.key(0))
   params = sum(x.size for x in jax.tree.leaves(state.params))
-  step_fn = jitted.train
   key = jax.random.key(1)
   t0 = time.perf_counter()
-  state, m = step_fn(state, batch_dev, key)
-  jax.block_until_ready(m)
+  step_fn = jitted.train.lower(state, batch_dev, key).compile()
   compile_s = time.perf_counter() - t0
+  gflop = step_gflop(step_fn)
+  state, m = step_fn(state, batch_dev, key)   # warm-up
+  jax.block_until_ready(m)
   t0 = time.perf_counter()
   for i in range(num_steps):
     state, m = step_fn(state, batch_dev, jax.random.fold_in(key, i))
@@ -84,9 +86,22 @@ def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pool
       'model': name, 'temporal_pooling': pooling, 'device': str(dev.device_kind), 'batch': batch,
       'frames': frames, 'image': image, 'params': int(params), 'compile_s': round(compile_s, 1),
       'step_ms': round(dt * 1000, 1), 'clips_per_s': round(batch / dt, 2),
+      'gflop_per_step': round(gflop, 1) if gflop else None,
+      'gflops_achieved': round(gflop / dt) if gflop else None,
       'peak_device_mib': round(peak / 2**20) if peak else None,
       'peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
   }
+
+
+def step_gflop(compiled) -> float | None:
+  """Floating-point operations of one compiled step, by XLA's own count (`cost_analysis()['flops']`:
+  a multiply-add is 2), in GFLOP; None where the backend does not count. Divided by the step time it
+  says how close a step runs to the machine's matrix-product rate, which bounds it from below."""
+  costs = compiled.cost_analysis()
+  if isinstance(costs, (list, tuple)):   # older jax: one dict per computation
+    costs = costs[0] if costs else None
+  flops = (costs or {}).get('flops')
+  return flops / 1e9 if flops and flops > 0 else None
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
@@ -132,13 +147,13 @@ def main():
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     rows.append(json.loads(out))
     print(json.dumps(rows[-1]), flush=True)
-  print('\n| model | params | device | batch×T×H×W | step (ms) | clips/s | peak memory (MiB) |')
-  print('|---|---:|---|---|---:|---:|---:|')
+  print('\n| model | params | device | batch×T×H×W | step (ms) | clips/s | GFLOP/step | peak memory (MiB) |')
+  print('|---|---:|---|---|---:|---:|---:|---:|')
   for r in rows:
     mem = r['peak_device_mib'] or r['peak_rss_mib']
     kind = 'device' if r['peak_device_mib'] else 'RSS'
     print(f"| {r['model']} | {r['params'] / 1e6:.2f} M | {r['device']} | {r['batch']}×{r['frames']}×{r['image']}²"
-          f" | {r['step_ms']} | {r['clips_per_s']} | {mem} ({kind}) |")
+          f" | {r['step_ms']} | {r['clips_per_s']} | {r['gflop_per_step']} | {mem} ({kind}) |")
   print(f'\nThis machine\'s float32 matrix product (2048², XLA): {rate_before:.0f} GFLOP/s before the models, '
         f'{matmul_gflops():.0f} after.')
 

@@ -249,17 +249,20 @@ def test_make_divisible_and_gfa_split():
   assert lgfat.gfa_split(64, 0.75, 8) == (48, 16)                    # narrow: rounded to head_dim
 
 
-@pytest.mark.parametrize('features, k, stride, padding, size', [
-    (8, 3, 1, None, 6),     # a matrix product (the stem, MHCA, SegNet)
-    (8, 3, 2, None, 7),     # strided, odd map (PyTorch floors; flax 'SAME' would pad differently)
-    (6, 4, 2, 1, 8),        # MOL's conv_stack / conv2 shapes
-    (6, 2, 2, 0, 8),
-    (2, 3, 1, None, 6),     # narrow outputs go to XLA's convolution (SegNet's conv11d, predict_flow)
-    (1, 6, 2, 2, 8),
+@pytest.mark.parametrize('features, k, stride, padding, size, xla', [
+    (40, 3, 1, None, 6, False),     # a matrix product (the released stem, MHCA, SegNet)
+    (40, 3, 2, None, 7, False),     # strided, odd map (PyTorch floors; flax 'SAME' would pad differently)
+    (8, 3, 2, None, 7, False),      # narrow but strided: still a product
+    (6, 4, 2, 1, 8, False),         # MOL's conv_stack / conv2 shapes
+    (6, 2, 2, 0, 8, False),
+    (8, 3, 1, None, 6, True),       # narrow stride-1 convs go to XLA's convolution (the small FDP)
+    (2, 3, 1, None, 6, True),       # so do narrow outputs (SegNet's conv11d, predict_flow)
+    (1, 6, 2, 2, 8, True),
 ])
-def test_conv_is_pytorchs_conv_on_either_route(features, k, stride, padding, size):
-  """`lgfat.Conv` computes a product or XLA's convolution depending on the output width; both must be
-  PyTorch's Conv2d (symmetric padding k // 2 unless given, floor division), values and gradients."""
+def test_conv_is_pytorchs_conv_on_either_route(features, k, stride, padding, size, xla):
+  """`lgfat.Conv` computes a product or XLA's convolution depending on its widths and stride; both must
+  be PyTorch's Conv2d (symmetric padding k // 2 unless given, floor division), values and gradients."""
+  assert lgfat.uses_xla_conv(k, stride, 3, features) == xla
   rng = np.random.default_rng(k * 10 + features)
   x = jnp.asarray(rng.normal(size=(2, size, size, 3)), jnp.float32)
   module = lgfat.Conv(features, k, stride, padding=padding)
@@ -281,6 +284,19 @@ def test_conv_is_pytorchs_conv_on_either_route(features, k, stride, padding, siz
                   jax.grad(loss(direct), argnums=(0, 1))(params, x)):
     for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(h)):
       np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_conv_routing_follows_the_measured_rule():
+  """The routes the models' convs take (`lgfat.uses_xla_conv`): XLA's convolution only for the narrow
+  ones, whose product would spend its time building the k²-wide copy; a product wherever XLA:CPU's weight
+  gradient is slow (wide or strided convs), and always for 1×1."""
+  assert lgfat.uses_xla_conv(3, 1, 16, 16)          # the small FDP's stem
+  assert lgfat.uses_xla_conv(3, 1, 32, 32)          # its LFA block's MHCA
+  assert lgfat.uses_xla_conv(3, 1, 64, 1)           # SegNet's conv11d
+  assert not lgfat.uses_xla_conv(3, 2, 16, 16)      # the small stem's stride-2 conv
+  assert not lgfat.uses_xla_conv(3, 1, 64, 32)      # the released stem
+  assert not lgfat.uses_xla_conv(3, 1, 16, 64)
+  assert not lgfat.uses_xla_conv(1, 1, 8, 8)
 
 
 def test_unknown_choices_are_rejected():

@@ -117,13 +117,29 @@ def update_weights(momentum: float, groups: int, order: Sequence[int] | None = N
   return momentum ** len(order), weights.astype(np.float32)
 
 
-# A k×k conv (k > 1) with at most this many output features goes to XLA's convolution; wider ones are one
-# matrix product. Measured here, forward + backward (jax 0.10.2, 2-core EPYC): the stem's 3×3 convs on 64
-# frames of 32×32 (64→32, 32→64) take 1027 / 1056 ms in XLA:CPU's convolution against 182 / 134 ms as a
-# product, SegNet's 64×64, 64→64 conv 221 against 134 ms; only the narrow prediction convs (→ 1 or 2
-# outputs: SegNet's conv11d, MOL's predict_flow on 128×128 maps) are faster in XLA (13 against 52 ms, 152
-# against 311 ms), because a product with so few columns spends its time building the k²-wide copy.
+# Which k×k convs (k > 1) go to XLA's convolution rather than one matrix product (`uses_xla_conv`). XLA:CPU's
+# convolution computes the forward and the input gradient quickly for every shape of these models, but its
+# weight gradient is very slow for wide ones (a 3×3, 64→32 conv on 64 frames of 32×32: 566 ms forward +
+# backward against 146 ms as a product), and the product's k²-wide copy of the input is what costs on narrow
+# ones. Measured here, forward + backward, huge-page malloc on (jax 0.10.2, 2-core EPYC, 2026-11-26):
+#   - the narrow prediction convs (→ 1 or 2 outputs: SegNet's conv11d, MOL's predict_flow on 128×128 maps):
+#     13 against 52 ms, 152 against 311 ms (2026-11-25);
+#   - stride-1 convs at most 32 wide on both sides (the small FDP's stem, MHCA and decoder convs): 16→16 on
+#     64 frames of 32×32, 24.7 against 34.9 ms; 8→8 on 8 maps of 64×64, 2.6 against 7.0 ms; 32→32 on 64
+#     frames of 16×16, 18.9 against 23.5 ms. The whole small training step, both routings compiled in one
+#     process and timed in alternating blocks of 5 steps: 277.5 → 217.7 ms (median of 8 blocks).
+#   - wider or strided convs stay products: 16→16 at stride 2 9.6 against 15.5 ms, 96→96 on 16×16 82 against
+#     121 ms, the released stem's 64→32 146 against 566 ms.
 _XLA_CONV_MAX_FEATURES = 4
+_XLA_CONV_MAX_WIDTH = 32
+
+
+def uses_xla_conv(kernel_size: int, stride: int, in_features: int, features: int) -> bool:
+  """Whether `Conv` runs a conv through XLA's convolution (True) or as one matrix product (False)."""
+  if kernel_size == 1:
+    return False
+  return features <= _XLA_CONV_MAX_FEATURES or (
+      stride == 1 and max(in_features, features) <= _XLA_CONV_MAX_WIDTH)
 
 
 class Conv(nn.Module):
@@ -131,11 +147,11 @@ class Conv(nn.Module):
 
   x: (N, H, W, C_in) → (N, ⌊(H + 2p − k)/s⌋ + 1, …, features). Parameters are those of `nn.Conv` (kernel
   (k, k, C_in, features) HWIO, optional bias), so checkpoints and weight conversion do not see the
-  difference. Every conv with more than `_XLA_CONV_MAX_FEATURES` outputs is one matrix product: the k²
-  shifted (strided) views of the padded input are concatenated on the channel axis and multiplied by the
-  reshaped kernel. XLA:CPU's convolution runs at a few GFLOP/s on many shapes of these models, forward or
-  backward (a 3×3, 768-channel conv on a 2×2 map took 0.2 s; the stem's 32×32 convs ~1 s), while its
-  matrix product runs near peak. Flax 'SAME' padding would also differ from PyTorch for stride 2 on even
+  difference. A conv is one matrix product — the k² shifted (strided) views of the padded input
+  concatenated on the channel axis and multiplied by the reshaped kernel — unless `uses_xla_conv` routes
+  it to XLA's convolution (the narrowest convs). XLA:CPU's convolution runs at a few GFLOP/s on many
+  shapes of these models, in its weight gradient above all (a 3×3, 768-channel conv on a 2×2 map took
+  0.2 s; the released stem's 32×32 convs ~1 s), while its matrix product runs near peak. Flax 'SAME' padding would also differ from PyTorch for stride 2 on even
   inputs.
   """
   features: int
@@ -150,7 +166,7 @@ class Conv(nn.Module):
     k, s = self.kernel_size, self.stride
     kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
     p = k // 2 if self.padding is None else self.padding
-    if k > 1 and self.features <= _XLA_CONV_MAX_FEATURES:
+    if uses_xla_conv(k, s, x.shape[-1], self.features):
       y = jax.lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)),
                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
       return y + self.param('bias', nn.initializers.zeros, (self.features,)) if self.use_bias else y
