@@ -3,6 +3,7 @@
   python benchmarks/train_step.py                        # small, paper_large and released, batch 8, 8×64×64
   python benchmarks/train_step.py --models=released --batch=8 --steps=5
   python benchmarks/train_step.py --models=mol           # MOL as released, batch 2 (--mol_batch), 8×128×128
+  python benchmarks/train_step.py --models=small --xla_conv_widths=0,32   # conv routings, interleaved
 
 Models: `small` (paper design, CPU size: the synthetic default), `paper_large` (paper design at the
 released widths/depths, GFA blocks included) and `released` (FDP exactly as released: LFA-only encoder,
@@ -31,9 +32,10 @@ if __name__ == '__main__':
   host_memory.reexec_with_huge_pages()   # what launch.py does, so the numbers are what a run gets
 
 
-def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pooling: str) -> dict:
+def build_step(name: str, batch: int, frames: int, image: int, pooling: str):
+  """The compiled train step of model `name` on a random batch: (step, state, batch, parameter count,
+  compile seconds). The step is the trainer's own `fdp_jax.train.train_step`, jitted as it jits it."""
   import jax
-  import jax.numpy as jnp
   import numpy as np
 
   from configs import fdp_sizes, synthetic
@@ -67,11 +69,17 @@ def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pool
   jitted = train.make_steps(model, config.train, cross_validation.loss_weights(config), batch_np)
   state = jitted.init(jax.random.key(0))
   params = sum(x.size for x in jax.tree.leaves(state.params))
-  key = jax.random.key(1)
   t0 = time.perf_counter()
-  step_fn = jitted.train.lower(state, batch_dev, key).compile()
-  compile_s = time.perf_counter() - t0
+  step_fn = jitted.train.lower(state, batch_dev, jax.random.key(1)).compile()
+  return step_fn, state, batch_dev, params, time.perf_counter() - t0
+
+
+def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pooling: str) -> dict:
+  import jax
+
+  step_fn, state, batch_dev, params, compile_s = build_step(name, batch, frames, image, pooling)
   gflop = step_gflop(step_fn)
+  key = jax.random.key(1)
   state, m = step_fn(state, batch_dev, key)   # warm-up
   jax.block_until_ready(m)
   t0 = time.perf_counter()
@@ -91,6 +99,40 @@ def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pool
       'peak_device_mib': round(peak / 2**20) if peak else None,
       'peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
   }
+
+
+def compare_conv_routings(name: str, batch: int, frames: int, image: int, pooling: str, widths: list[int],
+                          blocks: int, steps: int) -> dict:
+  """The train step compiled once per `lgfat._XLA_CONV_MAX_WIDTH` in `widths` (the widest stride-1 conv
+  routed to XLA's convolution; 0: only the narrow-output ones), all in this one process, then timed in
+  alternating blocks of `steps` steps, `blocks` times: on a shared machine whose speed drifts by tens of
+  percent between processes, only an interleaved comparison like this one tells routings apart. Returns
+  each width's median and best block, in ms per step."""
+  import jax
+  import numpy as np
+
+  from fdp_jax.models import lgfat
+
+  runs = {}
+  for width in widths:
+    lgfat._XLA_CONV_MAX_WIDTH = width   # read when the step is traced, i.e. in build_step
+    step_fn, state, batch_dev, _, _ = build_step(name, batch, frames, image, pooling)
+    state, m = step_fn(state, batch_dev, jax.random.key(1))   # warm-up
+    jax.block_until_ready(m)
+    runs[width] = [step_fn, state, batch_dev]
+  times = {width: [] for width in widths}
+  for _ in range(blocks):
+    for width, run in runs.items():
+      step_fn, state, batch_dev = run
+      t0 = time.perf_counter()
+      for i in range(steps):
+        state, m = step_fn(state, batch_dev, jax.random.key(i))
+      jax.block_until_ready(m)
+      run[1] = state
+      times[width].append((time.perf_counter() - t0) / steps * 1000)
+  return {'model': name, 'blocks_of_steps': steps,
+          'ms_per_step': {str(w): {'median': round(float(np.median(t)), 1), 'best': round(min(t), 1)}
+                          for w, t in times.items()}}
 
 
 def step_gflop(compiled) -> float | None:
@@ -132,10 +174,18 @@ def main():
   p.add_argument('--image', type=int, default=64)
   p.add_argument('--steps', type=int, default=5)
   p.add_argument('--pooling', default='rank')
+  p.add_argument('--xla_conv_widths', default='',
+                 help='e.g. 0,32: compare conv routings in one process (see compare_conv_routings)')
+  p.add_argument('--blocks', type=int, default=8, help='alternating blocks of --steps for --xla_conv_widths')
   p.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
   a = p.parse_args()
   if a.child:
-    print(json.dumps(measure(a.models, a.batch, a.frames, a.image, a.steps, a.pooling)))
+    if a.xla_conv_widths:
+      print(json.dumps(compare_conv_routings(a.models, a.batch, a.frames, a.image, a.pooling,
+                                             [int(w) for w in a.xla_conv_widths.split(',')], a.blocks,
+                                             a.steps)))
+    else:
+      print(json.dumps(measure(a.models, a.batch, a.frames, a.image, a.steps, a.pooling)))
     return
   rate_before = matmul_gflops()
   print(json.dumps({'matmul_gflops': round(rate_before)}), flush=True)
@@ -143,10 +193,13 @@ def main():
   for model in a.models.split(','):
     batch, image = (a.mol_batch, 128) if model == 'mol' else (a.batch, a.image)   # MOL is 128-px only
     cmd = [sys.executable, __file__, '--child', f'--models={model}', f'--batch={batch}',
-           f'--frames={a.frames}', f'--image={image}', f'--steps={a.steps}', f'--pooling={a.pooling}']
+           f'--frames={a.frames}', f'--image={image}', f'--steps={a.steps}', f'--pooling={a.pooling}',
+           f'--xla_conv_widths={a.xla_conv_widths}', f'--blocks={a.blocks}']
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
     rows.append(json.loads(out))
     print(json.dumps(rows[-1]), flush=True)
+  if a.xla_conv_widths:   # routing comparison: the JSON rows are the result
+    return
   print('\n| model | params | device | batch×T×H×W | step (ms) | clips/s | GFLOP/step | peak memory (MiB) |')
   print('|---|---:|---|---|---:|---:|---:|---:|')
   for r in rows:
