@@ -113,13 +113,16 @@ def compare_conv_routings(name: str, batch: int, frames: int, image: int, poolin
 
   from fdp_jax.models import lgfat
 
-  runs = {}
-  for width in widths:
-    lgfat._XLA_CONV_MAX_WIDTH = width   # read when the step is traced, i.e. in build_step
-    step_fn, state, batch_dev, _, _ = build_step(name, batch, frames, image, pooling)
-    state, m = step_fn(state, batch_dev, jax.random.key(1))   # warm-up
-    jax.block_until_ready(m)
-    runs[width] = [step_fn, state, batch_dev]
+  runs, default = {}, lgfat._XLA_CONV_MAX_WIDTH
+  try:
+    for width in widths:
+      lgfat._XLA_CONV_MAX_WIDTH = width   # read when the step is traced, i.e. in build_step
+      step_fn, state, batch_dev, _, _ = build_step(name, batch, frames, image, pooling)
+      state, m = step_fn(state, batch_dev, jax.random.key(1))   # warm-up
+      jax.block_until_ready(m)
+      runs[width] = [step_fn, state, batch_dev]
+  finally:
+    lgfat._XLA_CONV_MAX_WIDTH = default
   times = {width: [] for width in widths}
   for _ in range(blocks):
     for width, run in runs.items():

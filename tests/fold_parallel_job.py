@@ -1,7 +1,7 @@
 """A tiny LOSO job in its own process, for the fold-parallel tests (the device count must be set before JAX
 is imported, so these runs cannot share the test process).
 
-  python tests/fold_parallel_job.py DATA_DIR WORKDIR PARALLEL_FOLDS [--devices=4]
+  python tests/fold_parallel_job.py DATA_DIR WORKDIR PARALLEL_FOLDS [--devices=4] [--data_parallel=D]
       [--process_id=I --num_processes=N --coordinator=localhost:PORT]
 """
 

@@ -151,8 +151,8 @@ class Conv(nn.Module):
   concatenated on the channel axis and multiplied by the reshaped kernel — unless `uses_xla_conv` routes
   it to XLA's convolution (the narrowest convs). XLA:CPU's convolution runs at a few GFLOP/s on many
   shapes of these models, in its weight gradient above all (a 3×3, 768-channel conv on a 2×2 map took
-  0.2 s; the released stem's 32×32 convs ~1 s), while its matrix product runs near peak. Flax 'SAME' padding would also differ from PyTorch for stride 2 on even
-  inputs.
+  0.2 s; the released stem's 32×32 convs ~1 s), while its matrix product runs near peak. Flax 'SAME'
+  padding would also differ from PyTorch for stride 2 on even inputs.
   """
   features: int
   kernel_size: int
