@@ -16,7 +16,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from fdp_jax import resume
+from fdp_jax import fold_parallel, resume
 
 
 KEEP = 2
@@ -105,6 +105,7 @@ class GroupCheckpoints:
       step = resume.resume_step([self.progress[s] for s in self.slots],
                                 [self.managers[s].all_steps() for s in self.slots])
     if recorded and jax.process_count() > 1:
+      fold_parallel.wait_for_all_processes()
       step = int(multihost_utils.broadcast_one_to_all(np.int32(step)))
     for manager in self.managers.values():   # process 0's; e.g. a save made but not recorded
       discard_after(manager, step)
@@ -124,6 +125,7 @@ class GroupCheckpoints:
         lambda x: np.zeros(x.shape, x.dtype), self.template)
     states = [first if st is None else st for st in states]
     if jax.process_count() > 1:
+      fold_parallel.wait_for_all_processes()     # process 0 may read checkpoints for long
       states = multihost_utils.broadcast_one_to_all(states)
     return states
 

@@ -470,7 +470,8 @@ def run_loso(config, workdir: str) -> dict:
   return run_results
 
 
-def _run_group(config, group, source, index, fsteps, checkpoints, every, workdir, primary, progress, history) -> tuple[list, list, int]:
+def _run_group(config, group, source, index, fsteps, checkpoints, every, workdir, primary, progress,
+               history) -> tuple[list, list, int]:
   """Trains (or continues) and scores one group of folds: (results.json entry per slot, optimistic record
   per slot, the step it continued from)."""
   resumed_from = checkpoints.start   # first, on every process: it may be a collective

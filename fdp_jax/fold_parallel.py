@@ -214,8 +214,31 @@ def idle_batch(example: dict) -> dict:
   return batch
 
 
+# How long a process waits at `to_host` (or before another cross-process collective) for the others, which
+# may be compiling a step, evaluating or writing checkpoints. The collectives' own (Gloo) rendezvous allows
+# only 30 s, and on a loaded host one process can lag another by more (the tiny two-process test job on 2
+# cores did, 2026-11-26), so each is preceded by a barrier of the coordination service, whose deadline is
+# ours to set. If a process dies, the others fail at the barrier after this time at the latest.
+GATHER_BARRIER_TIMEOUT_S = 30 * 60
+_gathers = [0]
+
+
+def wait_for_all_processes() -> None:
+  """A barrier across processes (the coordination service's, not a collective), each call its own: every
+  process makes the same cross-process calls in the same order, so the n-th call of each meets the n-th of
+  the others. Call it before a cross-process collective that one process may reach long after another."""
+  from jax._src import distributed   # the client of jax.distributed.initialize; no public barrier exists
+  _gathers[0] += 1
+  distributed.global_state.client.wait_at_barrier(f'fdp_jax_gather_{_gathers[0]}',
+                                                  GATHER_BARRIER_TIMEOUT_S * 1000)
+
+
 def to_host(tree):
-  """numpy copies of (possibly multi-process) global arrays, identical on every process."""
+  """numpy copies of (possibly multi-process) global arrays, identical on every process. With several
+  processes, they first meet at a barrier (`GATHER_BARRIER_TIMEOUT_S`)."""
+  if any(isinstance(x, jax.Array) and not x.is_fully_addressable for x in jax.tree.leaves(tree)):
+    wait_for_all_processes()
+
   def get(x):
     if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
       return get(jax.random.key_data(x))

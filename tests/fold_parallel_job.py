@@ -2,7 +2,10 @@
 is imported, so these runs cannot share the test process).
 
   python tests/fold_parallel_job.py DATA_DIR WORKDIR PARALLEL_FOLDS [--devices=4] [--data_parallel=D]
-      [--process_id=I --num_processes=N --coordinator=localhost:PORT]
+      [--process_id=I --num_processes=N --coordinator=localhost:PORT [--lag_s=S]]
+
+--lag_s: process 1 starts training S seconds after the others (past the 30-s deadline of the cross-process
+collectives' own rendezvous: the others must wait for it at `fold_parallel.wait_for_all_processes`).
 """
 
 import argparse
@@ -19,13 +22,16 @@ if __name__ == '__main__':
   parser.add_argument('--process_id', type=int, default=0)
   parser.add_argument('--num_processes', type=int, default=1)
   parser.add_argument('--coordinator', default='')
+  parser.add_argument('--lag_s', type=float, default=0.0)
   args = parser.parse_args()
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   from conftest import TEST_XLA_FLAGS, fold_parallel_job_config
   os.environ['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={args.devices} {TEST_XLA_FLAGS}'
   os.environ['JAX_PLATFORMS'] = 'cpu'
 
-  from fdp_jax import run
+  import time
+
+  from fdp_jax import fold_parallel, run
 
   config = fold_parallel_job_config(args.data_dir, args.parallel_folds)
   config.cv.data_parallel = args.data_parallel
@@ -34,4 +40,7 @@ if __name__ == '__main__':
     config.cv.coordinator_address = args.coordinator
     config.cv.num_processes = args.num_processes
     config.cv.process_id = args.process_id
+    fold_parallel.initialize_distributed(config.cv)   # run.main would; every process must join first
+    if args.process_id == 1:
+      time.sleep(args.lag_s)
   run.main(config, args.workdir)

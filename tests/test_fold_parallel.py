@@ -64,11 +64,13 @@ def runs(tiny_data_dir, tmp_path_factory):
   with socket.socket() as s:
     s.bind(('localhost', 0))
     port = s.getsockname()[1]
-  run.main(fold_parallel_job_config(tiny_data_dir, parallel_folds=1), str(root / 'sequential'))
-  # The pair runs alone: on a loaded machine one process reached the collectives' (Gloo) 30-s rendezvous
-  # deadline before the other (measured in CI on 2 cores, when single-process jobs ran beside it).
+  # Process 1 starts 40 s late, so process 0 reaches its first gather long before it, past the 30-s
+  # deadline of the gather's own (Gloo) rendezvous: the gathers' barrier must absorb the lag (without it a
+  # loaded machine failed this job in the suite, 2026-11-26). The sequential run, in this process, runs
+  # meanwhile.
   two = [_job(tiny_data_dir, root / 'two_processes', 4, devices=2, data_parallel=2, process_id=i,
-              num_processes=2, coordinator=f'localhost:{port}') for i in range(2)]
+              num_processes=2, coordinator=f'localhost:{port}', lag_s=40) for i in range(2)]
+  run.main(fold_parallel_job_config(tiny_data_dir, parallel_folds=1), str(root / 'sequential'))
   outs = [_finish(p) for p in two]
   return root, outs
 
