@@ -4,12 +4,14 @@ import os
 import sys
 from pathlib import Path
 
-# LLVM optimisation level 1 instead of XLA's default 3, for every test process and the jobs it starts (which
-# must compile alike: several tests compare their results bit for bit). Tests run tiny configs for a few
-# steps, so compilation dominates: tests/test_train.py + tests/test_mol.py took 178 s at level 3, 142 s at
-# level 1 and 161 s at level 0 (2026-11-26). Users' runs keep the default; tolerances and bitwise
-# comparisons in the suite never compare across levels, except the initialisation test, which names both.
-TEST_XLA_FLAGS = '--xla_backend_optimization_level=1'
+# LLVM optimisation level 0 and XLA:CPU's older (non-MLIR) fusion emitters, for every test process and the jobs
+# it starts (which must compile alike: several tests compare their results bit for bit). Tests run tiny
+# configs for a few steps, so compilation dominates. The tiny train step compiled in 14.4 s at level 1,
+# 9.9 s at level 0, 5.3 s at level 0 without the fusion emitters, and ran 76, 94 and 108 ms per step;
+# tests/test_mol.py took 125 s at level 1 and 81 s with these flags (2026-11-26). Users' runs keep XLA's
+# defaults; tolerances and bitwise comparisons in the suite never compare across flags, except the
+# initialisation test, which names its levels.
+TEST_XLA_FLAGS = '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false'
 # Two fake CPU devices for every test process; must happen before JAX is imported anywhere.
 os.environ.setdefault('XLA_FLAGS', f'--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
