@@ -77,10 +77,11 @@ def resume_job_config(data_dir: str):
 
 
 def fold_parallel_job_config(data_dir: str, parallel_folds: int):
-  """The config of tests/fold_parallel_job.py (4 steps, logged and test-scored every 2), which
+  """The config of tests/fold_parallel_job.py (4 steps, logged, checkpointed and test-scored every 2), which
   test_fold_parallel also trains in its own process, one fold at a time, to compare with."""
   config = tiny_config(data_dir, num_steps=4, log_every_steps=2)
   config.cv.parallel_folds = parallel_folds
+  config.cv.checkpoint_every_steps = 2
   config.cv.best_test_every_steps = 2
   return config
 

@@ -2,10 +2,12 @@
 is imported, so these runs cannot share the test process).
 
   python tests/fold_parallel_job.py DATA_DIR WORKDIR PARALLEL_FOLDS [--devices=4] [--data_parallel=D]
-      [--process_id=I --num_processes=N --coordinator=localhost:PORT [--lag_s=S]]
+      [--process_id=I --num_processes=N --coordinator=localhost:PORT [--lag_s=S] [--stall_at_step=N]]
 
 --lag_s: process 1 starts training S seconds after the others (past the 30-s deadline of the cross-process
 collectives' own rendezvous: the others must wait for it at `fold_parallel.wait_for_all_processes`).
+--stall_at_step: a process stops for good when it is about to record a fold's checkpoint of step N (the
+checkpoint is written, its record is not), so that the test can kill the job at a known point.
 """
 
 import argparse
@@ -23,6 +25,7 @@ if __name__ == '__main__':
   parser.add_argument('--num_processes', type=int, default=1)
   parser.add_argument('--coordinator', default='')
   parser.add_argument('--lag_s', type=float, default=0.0)
+  parser.add_argument('--stall_at_step', type=int, default=0)
   args = parser.parse_args()
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
   from conftest import TEST_XLA_FLAGS, fold_parallel_job_config
@@ -31,7 +34,16 @@ if __name__ == '__main__':
 
   import time
 
-  from fdp_jax import fold_parallel, run
+  from fdp_jax import fold_parallel, resume, run
+
+  if args.stall_at_step:
+    save_progress = resume.save_progress
+
+    def stall_or_save_progress(workdir, progress):
+      if args.stall_at_step in progress.snapshots:
+        time.sleep(3600)
+      save_progress(workdir, progress)
+    resume.save_progress = stall_or_save_progress
 
   config = fold_parallel_job_config(args.data_dir, args.parallel_folds)
   config.cv.data_parallel = args.data_parallel

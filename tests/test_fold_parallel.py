@@ -1,11 +1,14 @@
 """Fold-parallel cross-validation: K folds stacked, vmapped and sharded over fake CPU devices across two
 processes, each fold's batch split over a data axis, train as they do one after another."""
 
+import glob
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -20,7 +23,7 @@ JOB = os.path.join(REPO, 'tests', 'fold_parallel_job.py')
 
 def _job(data_dir, workdir, parallel_folds, **flags):
   cmd = [sys.executable, JOB, data_dir, str(workdir), str(parallel_folds)]
-  cmd += [f'--{k}={v}' for k, v in flags.items()]
+  cmd += [f'--{k}' if v is True else f'--{k}={v}' for k, v in flags.items()]
   return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -54,23 +57,43 @@ def _assert_params_close(a, b, lr=2e-3, largest=0.25):
   assert np.abs(x - y).max() <= largest * lr
 
 
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('localhost', 0))
+    return s.getsockname()[1]
+
+
 @pytest.fixture(scope='module')
 def runs(tiny_data_dir, tmp_path_factory):
   """The 4-fold tiny LOSO two ways: sequential, in this process (one fold at a time, on one of its 2 fake
   devices); and all 4 folds at once by two processes of 2 fake devices each, on a (fold 2, data 2) mesh:
-  each process holds one device row, vmaps 2 folds, and splits every fold's batch over its 2 devices. One
-  job covers multi-process, fold-parallel, vmapped and data-parallel training."""
+  each process holds one device row, vmaps 2 folds, and splits every fold's batch over its 2 devices. The
+  two-process job is killed after its step-2 checkpoint and rerun, so it also resumes across processes.
+  One job covers multi-process, fold-parallel, vmapped and data-parallel training, and multi-process
+  resumption."""
   root = tmp_path_factory.mktemp('fold_parallel')
-  with socket.socket() as s:
-    s.bind(('localhost', 0))
-    port = s.getsockname()[1]
+  workdir = root / 'two_processes'
+  pair = dict(devices=2, data_parallel=2, num_processes=2)
   # Process 1 starts 40 s late, so process 0 reaches its first gather long before it, past the 30-s
   # deadline of the gather's own (Gloo) rendezvous: the gathers' barrier must absorb the lag (without it a
-  # loaded machine failed this job in the suite, 2026-11-26). The sequential run, in this process, runs
-  # meanwhile.
-  two = [_job(tiny_data_dir, root / 'two_processes', 4, devices=2, data_parallel=2, process_id=i,
-              num_processes=2, coordinator=f'localhost:{port}', lag_s=40) for i in range(2)]
+  # loaded machine failed this job in the suite, 2026-11-26). Each process stops for good before it records
+  # a step-4 checkpoint: every fold has recorded step 2. The sequential run, in this process, runs meanwhile.
+  port = _free_port()
+  first = [_job(tiny_data_dir, workdir, 4, process_id=i, coordinator=f'localhost:{port}', lag_s=40,
+                stall_at_step=4, **pair) for i in range(2)]
   run.main(fold_parallel_job_config(tiny_data_dir, parallel_folds=1), str(root / 'sequential'))
+  deadline = time.time() + 300
+  while len(glob.glob(str(workdir / 'progress' / '*.json'))) < 4 and time.time() < deadline:
+    assert all(p.poll() is None for p in first), [p.communicate()[0][-3000:] for p in first]
+    time.sleep(0.1)
+  time.sleep(2)                          # both processes reach their stall
+  for p in first:
+    p.send_signal(signal.SIGKILL)
+    p.communicate(timeout=60)
+  assert not (workdir / 'results.json').exists()
+  port = _free_port()
+  two = [_job(tiny_data_dir, workdir, 4, process_id=i, coordinator=f'localhost:{port}', **pair)
+         for i in range(2)]
   outs = [_finish(p) for p in two]
   return root, outs
 
@@ -100,6 +123,7 @@ def test_parallel_folds_train_as_sequential_folds(runs):
   timing_seq = json.load(open(root / 'sequential' / 'timing.json'))
   timing_par = json.load(open(root / 'two_processes' / 'timing.json'))
   assert timing_par['mesh'] == {'fold': 2, 'data': 2} and len(timing_par['groups']) == 1
+  assert timing_par['groups'][0]['resumed_from_step'] == 2      # the rerun continued the killed job
   assert timing_seq['mesh'] == {'fold': 1, 'data': 1} and len(timing_seq['groups']) == 4
 
 
