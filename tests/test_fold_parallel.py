@@ -23,7 +23,7 @@ JOB = os.path.join(REPO, 'tests', 'fold_parallel_job.py')
 
 def _job(data_dir, workdir, parallel_folds, **flags):
   cmd = [sys.executable, JOB, data_dir, str(workdir), str(parallel_folds)]
-  cmd += [f'--{k}' if v is True else f'--{k}={v}' for k, v in flags.items()]
+  cmd += [f'--{k}={v}' for k, v in flags.items()]
   return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -86,7 +86,6 @@ def runs(tiny_data_dir, tmp_path_factory):
   while len(glob.glob(str(workdir / 'progress' / '*.json'))) < 4 and time.time() < deadline:
     assert all(p.poll() is None for p in first), [p.communicate()[0][-3000:] for p in first]
     time.sleep(0.1)
-  time.sleep(2)                          # both processes reach their stall
   for p in first:
     p.send_signal(signal.SIGKILL)
     p.communicate(timeout=60)
