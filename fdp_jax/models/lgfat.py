@@ -108,7 +108,7 @@ def update_weights(momentum: float, groups: int, order: Sequence[int] | None = N
   statistics of group order[j]: r ← decay·r + Σ_k weights[k]·s_k, decay = m^L and each call j adding
   (1 − m)·m^(L−1−j) to its group's weight (m = flax's momentum, 0.9 for PyTorch's 0.1)."""
   order = tuple(range(groups)) if order is None else tuple(order)
-  if not order or any(not 0 <= k < groups for k in order) or set(order) != set(range(groups)):
+  if not order or set(order) != set(range(groups)):   # a group out of range is a member of neither set
     raise ValueError(f'a BatchNorm update order must call every one of the {groups} groups (and only '
                      f'those) at least once, got {order}')
   weights = np.zeros(groups, np.float64)
