@@ -41,6 +41,9 @@ except (AttributeError, KeyError) as e:
   unknown_key_exit(e, sys.argv)
 flags.DEFINE_string('workdir', None, 'Run directory (default: the interrupted run of this config under runs/, '
                     'else a fresh folder there).')
+flags.DEFINE_string('compilation_cache', None, "Persistent XLA compilation cache folder (default "
+                    "$XDG_CACHE_HOME or ~/.cache, then fdp_jax/xla; '' = off; JAX_COMPILATION_CACHE_DIR wins): a "
+                    'rerun of the same shapes, a resumed run included, skips compiling its steps.')
 FLAGS = flags.FLAGS
 
 
@@ -67,6 +70,8 @@ def main(argv):
     else:
       workdir = os.path.join('runs', datetime.datetime.now().strftime('%Y%m%d-%H%M%S') + '-'
                              + FLAGS.config.data.builder)
+  run.use_compilation_cache(run.DEFAULT_COMPILATION_CACHE if FLAGS.compilation_cache is None
+                            else FLAGS.compilation_cache)
   run.main(FLAGS.config, workdir)
 
 
