@@ -70,8 +70,7 @@ def main(argv):
     else:
       workdir = os.path.join('runs', datetime.datetime.now().strftime('%Y%m%d-%H%M%S') + '-'
                              + FLAGS.config.data.builder)
-  run.use_compilation_cache(run.DEFAULT_COMPILATION_CACHE if FLAGS.compilation_cache is None
-                            else FLAGS.compilation_cache)
+  run.use_compilation_cache(FLAGS.compilation_cache)
   run.main(FLAGS.config, workdir)
 
 

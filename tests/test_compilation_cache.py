@@ -10,7 +10,7 @@ _SNIPPET = """
 import sys
 import jax, jax.numpy as jnp
 from fdp_jax import run
-print(run.use_compilation_cache(run.DEFAULT_COMPILATION_CACHE if sys.argv[1] == 'default' else sys.argv[1]))
+print(run.use_compilation_cache(None if sys.argv[1] == 'default' else sys.argv[1]))
 jax.jit(lambda x: jnp.sin(x) * 2 + 1)(jnp.ones(3)).block_until_ready()
 """
 
