@@ -21,8 +21,8 @@ def use_compilation_cache(path: str | None = None) -> str | None:
   """Makes JAX keep compiled programs in the folder `path` (None = `DEFAULT_COMPILATION_CACHE`, '' = off)
   across processes, so that a rerun, a resumed run or another run of the same shapes loads its
   train/eval/init steps instead of compiling them (one 20-step fold of the default config: 58.8 s cold,
-  30.5 s from the cache, 2026-11-26). A cache set
-  already (JAX_COMPILATION_CACHE_DIR, or jax.config) wins. JAX keys every entry on the program, the compile
+  30.5 s from the cache, 2026-11-26). A cache set already (JAX_COMPILATION_CACHE_DIR, or jax.config)
+  wins. JAX keys every entry on the program, the compile
   options, XLA flags and the JAX version, so a hit is the executable a compile would produce. Returns the
   folder in use, or None. Call it before anything is compiled."""
   path = DEFAULT_COMPILATION_CACHE if path is None else path
