@@ -6,7 +6,7 @@ variant and a same-machine PyTorch training-step baseline.
   python benchmarks/torch_released.py --time --steps=5       # PyTorch training step, batch 8, 8×64×64
 
 The PyTorch model is built from SPEC §2, not from the JAX code, so that the two are independent; its
-state_dict has exactly the released keys, order and shapes (`shared/reference/official_state_dict_keys.json`,
+state_dict has exactly the released keys, order and shapes (`tests/fixtures/official_state_dict_keys.json`,
 438 tensors with the BatchNorms' num_batches_tracked). PyTorch layouts throughout:
   frames (B, 8, 1, 64, 64) float32 → frame_rep on each frame in turn (SPEC §2: "each of the 8 frames is
   encoded separately", so in training every frame has its own BatchNorm statistics) → features (B, 8, 4096)
@@ -50,8 +50,8 @@ try:
 except ImportError:
   sys.exit('benchmarks/torch_released.py needs PyTorch, which fdp_jax does not depend on: pip install torch')
 
-REFERENCE_KEYS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared',
-                              'reference', 'official_state_dict_keys.json')
+REFERENCE_KEYS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tests', 'fixtures',
+                              'official_state_dict_keys.json')
 TOLERANCE = 1e-3
 
 

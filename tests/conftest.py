@@ -29,8 +29,8 @@ if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared'
-REFERENCE = SHARED / 'reference'
+# Data produced by the released PyTorch code, for the parity tests (tests/fixtures/README.md).
+FIXTURES = REPO / 'tests' / 'fixtures'
 sys.path.insert(0, str(REPO))
 
 import pytest  # noqa: E402

@@ -1,5 +1,5 @@
 """The weight converter (fdp_jax.convert) on a state_dict with exactly the released keys, shapes and dtypes
-(shared/reference/official_state_dict_keys.json) and random values."""
+(tests/fixtures/official_state_dict_keys.json) and random values."""
 
 import importlib.util
 import json
@@ -13,10 +13,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REFERENCE, REPO
+from conftest import FIXTURES, REPO
 from fdp_jax import convert
 
-OFFICIAL = json.loads((REFERENCE / 'official_state_dict_keys.json').read_text())['fdp']
+OFFICIAL = json.loads((FIXTURES / 'official_state_dict_keys.json').read_text())['fdp']
 
 
 @pytest.fixture(scope='module')

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from configs.fdp_sizes import fdp_model
-from conftest import REFERENCE, reference_variables
+from conftest import FIXTURES, reference_variables
 from fdp_jax.models import build_model, fdp, lgfat, released
 
 POOLINGS = ('rank', 'arp', 'static')
@@ -115,7 +115,7 @@ def test_released_size_shapes_and_parameter_count():
     last = v['params']['frame_encoder']['norm']['scale'].shape[0]
     assert last == (1024 if layout == 'paper' else 768)
   # The LFA-only encoder is parameter for parameter the released frame_rep (its Linear head aside).
-  keys = json.loads((REFERENCE / 'official_state_dict_keys.json').read_text())['fdp']
+  keys = json.loads((FIXTURES / 'official_state_dict_keys.json').read_text())['fdp']
   released_encoder = sum(math.prod(shape) for key, shape, _ in keys
                          if key.startswith('frame_rep.') and not key.startswith('frame_rep.proj_head')
                          and 'running_' not in key and 'num_batches' not in key)
@@ -310,12 +310,12 @@ def test_unknown_choices_are_rejected():
                    jax.ShapeDtypeStruct((1, 2, SIZE, SIZE, 1), jnp.float32))
 
 
-# ---- numerical parity with the released PyTorch blocks (fixtures in shared/reference) ----
+# ---- numerical parity with the released PyTorch blocks (tests/fixtures) ----
 
 # The fixtures hold PyTorch state_dicts; `reference_variables` maps them through fdp_jax.convert.
 
 def test_gfa_block_matches_released():
-  fixture = np.load(REFERENCE / 'fixtures/fdp_gfa_block_96_128_s2_sr2.npz')
+  fixture = np.load(FIXTURES / 'fdp_gfa_block_96_128_s2_sr2.npz')
   x = fixture['input/0'].transpose(0, 2, 3, 1)
   block = lgfat.GFABlock(128, stride=2, sr_ratio=2, head_dim=8, mix_ratio=0.75)
   y = block.apply(reference_variables(fixture, block, x, train=False), x, train=False)
@@ -325,7 +325,7 @@ def test_gfa_block_matches_released():
 def test_lfa_encoder_matches_released():
   """The released `frame_rep` (LFA-only LGFAT, global average pool, Linear head) at the fixture's depths
   [2, 1, 0, 0] and head 256."""
-  fixture = np.load(REFERENCE / 'fixtures/fdp_frame_encoder_depths2100.npz')
+  fixture = np.load(FIXTURES / 'fdp_frame_encoder_depths2100.npz')
   encoder = released.FrameRep(stem_channels=(64, 32, 64), depths=(2, 1), channels=(96, 192), feature_dim=256)
   x = fixture['input/0'].transpose(0, 2, 3, 1)
   variables = reference_variables(fixture, encoder, x, train=False)

@@ -2,22 +2,19 @@
 against direct references, weight conversion of all 175 released tensors, and a real training step."""
 
 import json
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import FIXTURES
 from fdp_jax import convert, train
 from fdp_jax.models import mol
 
-REFERENCE = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'reference')
-FIXTURES = os.path.join(REFERENCE, 'fixtures')
-
 
 def fixture(name):
-  data = np.load(os.path.join(FIXTURES, f'{name}.npz'))
+  data = np.load(FIXTURES / f'{name}.npz')
   params = {k[len('param/'):]: data[k] for k in data.files if k.startswith('param/')}
   return params, data
 
@@ -118,7 +115,7 @@ def test_circular_conv_sees_the_whole_column():
 
 @pytest.fixture(scope='module')
 def released_state_dict():
-  keys = json.load(open(os.path.join(REFERENCE, 'official_state_dict_keys.json')))['mol']
+  keys = json.load(open(FIXTURES / 'official_state_dict_keys.json'))['mol']
   rng = np.random.default_rng(0)
   state_dict = {}
   for key, shape, dtype in keys:

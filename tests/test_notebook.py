@@ -5,6 +5,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -47,6 +48,8 @@ def test_notebook_is_valid_and_its_cells_run(tiny_data_dir, tmp_path, monkeypatc
   code = [cell.source for cell in notebook.cells if cell.cell_type == 'code']
   assert 'parallel_folds=0' in '\n'.join(code)
   monkeypatch.setenv('MPLBACKEND', 'Agg')
+  # The cells' `!python` is this interpreter, whether or not its environment is activated.
+  monkeypatch.setenv('PATH', os.path.dirname(sys.executable) + os.pathsep + os.environ.get('PATH', ''))
   monkeypatch.chdir(tmp_path)
   namespace = {'__name__': '__notebook__', '_shell': _shell, 'os': os}
   exec(compile(as_python(code[0]), 'parameters', 'exec'), namespace)

@@ -1,17 +1,15 @@
 """Face alignment against the released pipeline's output (fixtures/face_alignment_astronaut.npz), TV-L1
 flow, and the per-clip preprocessing rules (reference frame, clip vs frame alignment, failures by name)."""
 
-import os
-
 import cv2
 import numpy as np
 import pytest
 
+from conftest import FIXTURES
 from fdp_jax.preprocess import clips, face_alignment, optical_flow
 from tests import corpus_fixtures
 
-FIXTURE = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'reference', 'fixtures',
-                       'face_alignment_astronaut.npz')
+FIXTURE = FIXTURES / 'face_alignment_astronaut.npz'
 
 
 @pytest.fixture(scope='module')

@@ -1,15 +1,14 @@
 """Approximate rank pooling, soft ranks and the ranking loss (fdp_jax.models.rank_pooling)."""
 
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from conftest import FIXTURES
 from fdp_jax.models import rank_pooling as rp
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / 'shared/reference/fixtures/dynamic_image.npz'
+FIXTURE = FIXTURES / 'dynamic_image.npz'
 
 
 def sum_form(num_frames):

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import REFERENCE, reference_variables
+from conftest import FIXTURES, reference_variables
 from fdp_jax.models import released
 
 # A CPU-sized encoder and SegNet; the volume, the CLSNet and the 4096-d frame features keep released sizes.
@@ -26,7 +26,7 @@ def assert_close_to_reference(actual, reference):
 
 
 def test_cls_net_matches_released():
-  fixture = np.load(REFERENCE / 'fixtures/fdp_cls_net.npz')
+  fixture = np.load(FIXTURES / 'fdp_cls_net.npz')
   volume = fixture['input/0'].transpose(0, 2, 3, 4, 1)              # NCDHW → NDHWC
   head = released.CLSNet()
   logits, feat = head.apply(reference_variables(fixture, head, volume), volume)
@@ -36,7 +36,7 @@ def test_cls_net_matches_released():
 
 
 def test_max_pool_and_unpool_match_released_with_ties():
-  fixture = np.load(REFERENCE / 'fixtures/maxpool_unpool_ties.npz')
+  fixture = np.load(FIXTURES / 'maxpool_unpool_ties.npz')
   nhwc = lambda a: a.transpose(0, 2, 3, 1)
   pooled, indices = released.max_pool_2x2_with_indices(nhwc(fixture['input']))
   np.testing.assert_array_equal(pooled, nhwc(fixture['pooled']))
