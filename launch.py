@@ -7,15 +7,13 @@ Rerunning an interrupted command continues its run: with --workdir, the run in t
 newest run under runs/ with the same config and no results.json yet.
 """
 
-import datetime
-import os
 import re
 import sys
 
 from fdp_jax import host_memory
 
 if __name__ == '__main__':
-  host_memory.reexec_with_huge_pages()   # before JAX is imported: ~25 % faster CPU steps
+  host_memory.reexec_with_huge_pages()   # before JAX is imported: faster CPU steps (fdp_jax/host_memory.py)
 
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
@@ -60,16 +58,15 @@ def main(argv):
   if not FLAGS['verbosity'].present:
     # orbax logs every checkpoint step at INFO; keep the console to the progress bar and the results.
     logging.set_verbosity(logging.WARNING)
-  from fdp_jax import resume, run  # after flag parsing, so --help is fast
+  from fdp_jax import rundir, run  # after flag parsing, so --help is fast
   workdir = FLAGS.workdir
   if workdir is None:
-    workdir = resume.find_interrupted_run('runs', FLAGS.config)
+    workdir = rundir.find_interrupted_run(rundir.RUNS_ROOT, FLAGS.config)
     if workdir:
       print(f'Continuing the interrupted run in {workdir} (same config, no results yet); pass --workdir to '
             'start a separate run.', file=sys.stderr)
     else:
-      workdir = os.path.join('runs', datetime.datetime.now().strftime('%Y%m%d-%H%M%S') + '-'
-                             + FLAGS.config.data.builder)
+      workdir = rundir.new_workdir(FLAGS.config)
   run.use_compilation_cache(FLAGS.compilation_cache)
   run.main(FLAGS.config, workdir)
 

@@ -28,7 +28,7 @@ def pieces(batch: int, frames: int):
   """(name, module, input shape) for every piece of the released FDP."""
   import flax.linen as nn
 
-  from fdp_jax.models import lgfat, released
+  from fdp_jax.models import fdp_released, layers, lgfat
 
   n = batch * frames
 
@@ -36,7 +36,7 @@ def pieces(batch: int, frames: int):
     @nn.compact
     def __call__(self, x, *, train):
       for i, (width, stride) in enumerate([(64, 2), (32, 1), (64, 1), (64, 2)]):
-        x = lgfat.ConvBNReLU(width, stride, name=f'stem_{i}')(x, train=train)
+        x = layers.ConvBNReLU(width, stride, name=f'stem_{i}')(x, train=train)
       return x
 
   class Stage(nn.Module):
@@ -54,14 +54,14 @@ def pieces(batch: int, frames: int):
   class FeatureHead(nn.Module):
     @nn.compact
     def __call__(self, x, *, train):
-      x = lgfat.batch_norm(train, 'norm')(x)
-      return lgfat.dense(4096, name='proj_head_0')(x.mean(axis=(1, 2)))
+      x = layers.batch_norm(train, 'norm')(x)
+      return layers.dense(4096, name='proj_head_0')(x.mean(axis=(1, 2)))
 
   class CLS(nn.Module):
     @nn.compact
     def __call__(self, x, *, train):
       del train
-      return released.CLSNet()(x)[0]
+      return fdp_released.CLSNet()(x)[0]
 
   return [
       ('stem (4 conv3x3, 64×64 → 16×16)', Stem(), (n, 64, 64, 1)),
@@ -71,7 +71,7 @@ def pieces(batch: int, frames: int):
       ('stage 4: 3 LFA, 768 ch, 2×2', Stage(768, 3, 2), (n, 4, 4, 384)),
       ('BN + pool + Linear 768→4096', FeatureHead(), (n, 2, 2, 768)),
       ('CLS_Net (Conv3d, pool, MLP)', CLS(), (batch, 64, 64, 8, 1)),
-      ('SegNet (dyimg_net)', released.SegNet(), (batch, 64, 64, 8)),
+      ('SegNet (dyimg_net)', fdp_released.SegNet(), (batch, 64, 64, 8)),
   ]
 
 

@@ -1,14 +1,14 @@
-"""FDP as released (SPEC §2), written again in PyTorch: a whole-model parity check of the JAX `released`
+"""FDP as released, written again in PyTorch: a whole-model parity check of the JAX `released`
 variant and a same-machine PyTorch training-step baseline.
 
   python benchmarks/torch_released.py                        # --check: JAX vs PyTorch, eval mode, batch 2
   python benchmarks/torch_released.py --check_train          # the same in training mode (no drop path)
   python benchmarks/torch_released.py --time --steps=5       # PyTorch training step, batch 8, 8×64×64
 
-The PyTorch model is built from SPEC §2, not from the JAX code, so that the two are independent; its
+The PyTorch model is built from the released architecture as documented, not from the JAX code, so that the two are independent; its
 state_dict has exactly the released keys, order and shapes (`tests/fixtures/official_state_dict_keys.json`,
 438 tensors with the BatchNorms' num_batches_tracked). PyTorch layouts throughout:
-  frames (B, 8, 1, 64, 64) float32 → frame_rep on each frame in turn (SPEC §2: "each of the 8 frames is
+  frames (B, 8, 1, 64, 64) float32 → frame_rep on each frame in turn (the release: "each of the 8 frames is
   encoded separately", so in training every frame has its own BatchNorm statistics) → features (B, 8, 4096)
   → features.view(B, 1, 64, 64, 8) → mer (CLS_Net): logits (B, 5), feat (B, 8, 64, 64, 1)
   → dyimg_net (SegNet) on feat's 8 channels → sigmoid → dynamic image (B, 64, 64).
@@ -25,7 +25,7 @@ is above 1e-3.
 --check_train does the same in training mode, with stochastic depth off on both sides (their random draws
 cannot match): batch statistics instead of running ones, per frame in the encoder. It also compares every
 BatchNorm's running mean and variance after the step (PyTorch's frame-by-frame updates against
-`lgfat.TorchBatchNorm`'s closed form), as max|Δ| / max|ref| over all of them.
+`layers.TorchBatchNorm`'s closed form), as max|Δ| / max|ref| over all of them.
 
 --time measures a full PyTorch training step (train mode, forward, NLL(log_softmax) + 100·MSE, backward,
 Adam lr 1e-4 with coupled weight decay 1e-3) after one warm-up step, and prints one JSON line in the style
@@ -33,6 +33,7 @@ of benchmarks/train_step.py. PyTorch is imported only here; fdp_jax does not dep
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -56,7 +57,7 @@ TOLERANCE = 1e-3
 
 
 def make_divisible(v: float, divisor: int) -> int:
-  """SPEC §2: max(d, int(v + d/2) // d · d), plus d if that is below 0.9·v."""
+  """The release's rounding: max(d, int(v + d/2) // d · d), plus d if that is below 0.9·v."""
   new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
   return new_v + divisor if new_v < 0.9 * v else new_v
 
@@ -178,7 +179,7 @@ class FrameRep(nn.Module):
 
 
 def _init_frame_rep(module: nn.Module) -> None:
-  """SPEC §2: conv / linear truncated normal std 0.02, bias 0; norms weight 1, bias 0."""
+  """The release's init: conv / linear truncated normal std 0.02, bias 0; norms weight 1, bias 0."""
   if isinstance(module, (nn.Conv2d, nn.Linear)):
     nn.init.trunc_normal_(module.weight, std=0.02)
     if module.bias is not None:
@@ -272,7 +273,7 @@ class ReleasedFDPTorch(nn.Module):
   def forward(self, frames):
     b, t = frames.shape[:2]
     features = torch.stack([self.frame_rep(frames[:, i]) for i in range(t)], dim=1)
-    # A plain view, not a permutation: rows 8t…8t+7 of the 64×64 map hold frame t (SPEC §2).
+    # A plain view, not a permutation: rows 8t…8t+7 of the 64×64 map hold frame t (as the release views it).
     logits, feat = self.mer(features.view(b, 1, 64, 64, 8))
     segnet_out = self.dyimg_net(feat[..., 0])[:, 0]
     return logits, torch.sigmoid(segnet_out), features, segnet_out
@@ -317,9 +318,10 @@ def jax_forward(frames: np.ndarray, seed: int, train: bool = False):
   import jax
   import jax.numpy as jnp
   from fdp_jax.convert import to_released_state_dict
-  from fdp_jax.models.released import ReleasedFDP
+  from fdp_jax.models.fdp_released import RELEASED_ENCODER, ReleasedFDP
 
-  module = ReleasedFDP(drop_path_rate=0.0)   # the released sizes; drop path only matters in training
+  # The released sizes; drop path only matters in training.
+  module = ReleasedFDP(encoder=dataclasses.replace(RELEASED_ENCODER, drop_path_rate=0.0))
   variables = random_variables(module, frames, seed)
 
   def capture(mdl, method_name):

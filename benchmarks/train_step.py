@@ -10,8 +10,8 @@ released widths/depths, GFA blocks included) and `released` (FDP exactly as rele
 4096-d frame features, CLS_Net, SegNet; the released loss weights), `mol` (MOL as released with its loss:
 CE + flow MSE + landmark L1, on random flow/landmark targets). Each runs in its own process so its
 peak resident memory (CPU) or peak device memory (GPU/TPU, from `memory_stats`) is its own. Times exclude
-compilation: one warm-up step, then `--steps` timed steps of the same jitted `fdp_jax.train.train_step` the
-trainer uses (forward, backward, optimiser update). The machine's matrix-product rate is printed before
+compilation: one warm-up step, then `--steps` timed steps of the trainer's own jitted step for one fold
+(`fdp_jax.cv.protocol.fold_steps`: forward, backward, optimiser update). The machine's matrix-product rate is printed before
 and after, so that runs on different days (or a busy machine) can be told apart, and so is XLA's count of
 a step's floating-point operations (`gflop_per_step`), which with that rate bounds the step time from below.
 """
@@ -33,14 +33,15 @@ if __name__ == '__main__':
 
 
 def build_step(name: str, batch: int, frames: int, image: int, pooling: str):
-  """The compiled train step of model `name` on a random batch: (step, state, batch, parameter count,
-  compile seconds). The step is the trainer's own `fdp_jax.train.train_step`, jitted as it jits it."""
+  """The compiled train step of model `name` on a random batch: (step, state, batch, step keys, parameter
+  count, compile seconds). The step is the trainer's own, for a group of one fold (`fold_steps`): its
+  arguments carry a slot axis of 1, and it is called `step(state, batch, keys, np.int32(i))`."""
   import jax
   import numpy as np
 
   from configs import fdp_sizes, synthetic
-  from fdp_jax import cross_validation, train
-  from fdp_jax.models import build_model
+  from fdp_jax.cv import parallel, protocol
+  from fdp_jax.families import build_model
 
   if name == 'released':
     from configs import released_recipe
@@ -61,30 +62,33 @@ def build_step(name: str, batch: int, frames: int, image: int, pooling: str):
       'dynamic_image': rng.uniform(0, 1, (batch, image, image)).astype(np.float32),
       'label': rng.integers(0, 5, batch).astype(np.int32),
       'mask': np.ones((batch,), bool),
+      'index': np.arange(batch, dtype=np.int32),
+      'class_weight': np.ones((batch,), np.float32),   # the trainer's batches always carry it
   }
   if name == 'mol':   # flow and landmark targets of the 7 frame pairs
     batch_np['flow'] = rng.normal(0, 1, (batch, frames - 1, image, image, 2)).astype(np.float32)
     batch_np['landmarks'] = rng.uniform(20, 108, (batch, frames - 1, 68, 2)).astype(np.float32)
-  batch_dev = jax.device_put(batch_np)
-  jitted = train.make_steps(model, config.train, cross_validation.loss_weights(config), batch_np)
-  state = jitted.init(jax.random.key(0))
+  fsteps = protocol.fold_steps(config, model, batch_np, 1)
+  batch_dev = jax.device_put({k: v[None] for k, v in batch_np.items()}, fsteps.batch_sharding)
+  state = fsteps.init(parallel.slot_keys([jax.random.key(0)], fsteps.state_sharding))
+  keys = parallel.slot_keys([jax.random.key(1)], fsteps.state_sharding)
   params = sum(x.size for x in jax.tree.leaves(state.params))
   t0 = time.perf_counter()
-  step_fn = jitted.train.lower(state, batch_dev, jax.random.key(1)).compile()
-  return step_fn, state, batch_dev, params, time.perf_counter() - t0
+  step_fn = fsteps.train.lower(state, batch_dev, keys, np.int32(0)).compile()
+  return step_fn, state, batch_dev, keys, params, time.perf_counter() - t0
 
 
 def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pooling: str) -> dict:
   import jax
+  import numpy as np
 
-  step_fn, state, batch_dev, params, compile_s = build_step(name, batch, frames, image, pooling)
+  step_fn, state, batch_dev, keys, params, compile_s = build_step(name, batch, frames, image, pooling)
   gflop = step_gflop(step_fn)
-  key = jax.random.key(1)
-  state, m = step_fn(state, batch_dev, key)   # warm-up
+  state, m = step_fn(state, batch_dev, keys, np.int32(0))   # warm-up
   jax.block_until_ready(m)
   t0 = time.perf_counter()
   for i in range(num_steps):
-    state, m = step_fn(state, batch_dev, jax.random.fold_in(key, i))
+    state, m = step_fn(state, batch_dev, keys, np.int32(i + 1))
   jax.block_until_ready(m)
   dt = (time.perf_counter() - t0) / num_steps
   dev = jax.devices()[0]
@@ -103,7 +107,7 @@ def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pool
 
 def compare_conv_routings(name: str, batch: int, frames: int, image: int, pooling: str, widths: list[int],
                           blocks: int, steps: int) -> dict:
-  """The train step compiled once per `lgfat._XLA_CONV_MAX_WIDTH` in `widths` (the widest stride-1 conv
+  """The train step compiled once per `layers._XLA_CONV_MAX_WIDTH` in `widths` (the widest stride-1 conv
   routed to XLA's convolution; 0: only the narrow-output ones), all in this one process, then timed in
   alternating blocks of `steps` steps, `blocks` times: on a shared machine whose speed drifts by tens of
   percent between processes, only an interleaved comparison like this one tells routings apart. Returns
@@ -111,25 +115,25 @@ def compare_conv_routings(name: str, batch: int, frames: int, image: int, poolin
   import jax
   import numpy as np
 
-  from fdp_jax.models import lgfat
+  from fdp_jax.models import layers
 
-  runs, default = {}, lgfat._XLA_CONV_MAX_WIDTH
+  runs, default = {}, layers._XLA_CONV_MAX_WIDTH
   try:
     for width in widths:
-      lgfat._XLA_CONV_MAX_WIDTH = width   # read when the step is traced, i.e. in build_step
-      step_fn, state, batch_dev, _, _ = build_step(name, batch, frames, image, pooling)
-      state, m = step_fn(state, batch_dev, jax.random.key(1))   # warm-up
+      layers._XLA_CONV_MAX_WIDTH = width   # read when the step is traced, i.e. in build_step
+      step_fn, state, batch_dev, keys, _, _ = build_step(name, batch, frames, image, pooling)
+      state, m = step_fn(state, batch_dev, keys, np.int32(0))   # warm-up
       jax.block_until_ready(m)
-      runs[width] = [step_fn, state, batch_dev]
+      runs[width] = [step_fn, state, batch_dev, keys]
   finally:
-    lgfat._XLA_CONV_MAX_WIDTH = default
+    layers._XLA_CONV_MAX_WIDTH = default
   times = {width: [] for width in widths}
   for _ in range(blocks):
     for width, run in runs.items():
-      step_fn, state, batch_dev = run
+      step_fn, state, batch_dev, keys = run
       t0 = time.perf_counter()
       for i in range(steps):
-        state, m = step_fn(state, batch_dev, jax.random.key(i))
+        state, m = step_fn(state, batch_dev, keys, np.int32(i))
       jax.block_until_ready(m)
       run[1] = state
       times[width].append((time.perf_counter() - t0) / steps * 1000)
@@ -152,8 +156,8 @@ def step_gflop(compiled) -> float | None:
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
   """The machine's float32 matrix-product rate through XLA (n×n @ n×n, best of `repeats`), GFLOP/s.
 
-  Printed beside the step times so that numbers taken on different days can be compared: this shared
-  2-core machine has measured from ≈ 130 to ≈ 265 GFLOP/s, and step times follow it."""
+  Printed beside the step times so that numbers taken on different days can be compared: on a shared
+  machine whose clock varies, step times follow it."""
   import jax
   import jax.numpy as jnp
 

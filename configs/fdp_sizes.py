@@ -1,4 +1,5 @@
-"""FDP model sizes shared by the configs: the released widths/depths (SPEC §2) and a CPU-sized one."""
+"""FDP model sizes shared by the configs: the released widths/depths and a CPU-sized one. The encoder's keys
+are the fields of `fdp_jax.models.lgfat.EncoderSpec`; the others those of `fdp_jax.models.fdp.FDP`."""
 
 import ml_collections
 
@@ -8,7 +9,8 @@ def fdp_model(size: str = 'small') -> ml_collections.ConfigDict:
   m = ml_collections.ConfigDict()
   m.name = 'fdp'
   m.variant = 'paper'           # the paper design (fdp_jax.models.fdp); see `released_fdp_model`
-  # 'paper': every stage is `depth` LFA blocks then one GFA block (SPEC §3); 'released': LFA only (SPEC §2).
+  # 'paper': every stage is `depth` LFA blocks then one GFA block; 'released': LFA only, as the released code
+  # runs.
   m.block_layout = 'paper'
   # 'rank' (rank scorer + approximate rank pooling at the soft ranks), 'arp' (plain approximate rank
   # pooling), 'static' (centre frame only: the single-frame baseline), 'conv3d_released' (the release's
@@ -32,15 +34,15 @@ def fdp_model(size: str = 'small') -> ml_collections.ConfigDict:
     m.decoder_channels = (256, 128, 64, 32, 16)
   elif size == 'small':
     # One stage, so the final map is 16×16 at 64 px: sub-pixel AU motion has to survive to the pooled
-    # representation, and a second stride-2 stage (8×8) made it markedly slower to learn on the synthetic
-    # corpus. GFA widths use the head_dim fallback of `lgfat.gfa_split` (48 → 40 attention + 8 conv).
+    # representation (a second stride-2 stage learned markedly slower on the synthetic corpus). GFA widths
+    # use the head_dim fallback of `lgfat.gfa_split` (48 → 40 attention + 8 conv).
     m.stem_channels = (16, 16, 16)
     m.depths = (1,)
     m.channels = (32,)
     m.gfa_channels = (48,)
     m.sr_ratios = (4,)
     # No stochastic depth or head dropout: within a CPU-sized schedule they only slowed learning
-    # (3 synthetic LOSO folds, pooled UF1 0.25 with them, 0.38 without).
+    # (benchmarks/README.md).
     m.drop_path_rate = 0.0
     m.head_dropout = 0.0
     m.feature_dim = 64
@@ -52,7 +54,7 @@ def fdp_model(size: str = 'small') -> ml_collections.ConfigDict:
 
 
 def released_fdp_model() -> ml_collections.ConfigDict:
-  """FDP exactly as released (SPEC §2, `fdp_jax.models.released`): LFA-only encoder, (B, 8, 4096) frame
+  """FDP exactly as released (`fdp_jax.models.fdp_released`): LFA-only encoder, (B, 8, 4096) frame
   features reshaped into a 64×64×8 volume, CLS_Net, SegNet. Loads converted PyTorch weights
   (`python -m fdp_jax.convert`); 64×64 frames and 8 of them only."""
   m = ml_collections.ConfigDict()

@@ -1,5 +1,5 @@
 """Weight conversion between the released PyTorch models and their Linen counterparts: FDP
-(`models.released.ReleasedFDP`, SPEC §2) and MOL (`models.mol.ReleasedMOL`, SPEC §4).
+(`models.fdp_released.ReleasedFDP`) and MOL (`models.mol.ReleasedMOL`).
 
   python -m fdp_jax.convert --pth=released.pth --out=/path/to/converted       # PyTorch → orbax
   python -m fdp_jax.convert --to_pth --checkpoint=/path/to/converted --out=again.pth   # orbax → PyTorch
@@ -36,7 +36,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from fdp_jax.models.mol import ReleasedMOL
-from fdp_jax.models.released import ReleasedFDP
+from fdp_jax.models.fdp_released import ReleasedFDP
 
 COUNTERS = 'num_batches_tracked'
 

@@ -10,17 +10,15 @@ recomputed from final checkpoints; it is carried over from the existing `results
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 
-import ml_collections
 import tqdm
 from absl import app, flags, logging
 
-from fdp_jax import (checkpointing, cross_validation, data_sources, fold_parallel, report, resume, scoring,
-                     train)
-from fdp_jax.models import build_model
+from fdp_jax import data_sources, families, report, rundir, scoring
+from fdp_jax.cv import checkpoints, parallel, protocol
+from fdp_jax.cv.evaluation import score_group
+from fdp_jax.cv.folds import loso_folds
 
 FLAGS = flags.FLAGS
 
@@ -30,57 +28,40 @@ def define_flags() -> None:
   flags.DEFINE_string('workdir', None, 'Run directory written by launch.py.', required=True)
 
 
-def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    raise FileNotFoundError(f'{path} not found: --workdir must be a run directory written by launch.py')
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
-def restore_fold(workdir: str, subject: str, template: train.TrainState) -> train.TrainState:
-  state = checkpointing.restore(checkpointing.fold_manager(workdir, subject), template)
-  if state is None:
-    raise FileNotFoundError(f'no checkpoint for fold {subject} under {workdir}/checkpoints/{subject}: the '
-                            'run did not finish this fold')
-  return state
-
-
 def evaluate_run(workdir: str) -> dict:
   """Re-scores every fold of the run in `workdir`; rewrites results.json and the report; returns results."""
-  config = load_run_config(workdir)
-  with open(os.path.join(workdir, 'results.json')) as f:
-    previous = json.load(f)
-  with open(os.path.join(workdir, 'timing.json')) as f:
-    timing = json.load(f)
+  config = rundir.load_config(workdir)
+  previous = rundir.read_json(workdir, rundir.RESULTS)
+  timing = rundir.read_json(workdir, rundir.TIMING)
   source, index, info = data_sources.load_corpus(config.data)
   subjects = [f['subject'] for f in previous['folds']]
-  folds = [f for f in cross_validation.loso_folds(index.subjects) if f.subject in subjects]
+  folds = [f for f in loso_folds(index.subjects) if f.subject in subjects]
   if [f.subject for f in folds] != subjects:
     raise ValueError(f'the corpus at {config.data.builder}/{config.data.builder_config} no longer has the '
                      f"run's folds {subjects}")
-  model = build_model(config.model, config.data.num_classes, config.data.image_size)
+  model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
   config.cv.parallel_folds = int(timing['parallel_folds'])   # the run's groups: the same numerics
-  fsteps = cross_validation.make_group_steps(config, model, len(folds))
-  template = cross_validation.fold_template(config, model)
+  fsteps = protocol.make_group_steps(config, model, len(folds))
+  template = protocol.fold_template(config, model)
   # A fold the guard stopped has no final model: its entry is carried over, its slot left idle.
   failed = {f['subject']: f for f in previous['folds'] if f.get('status') == 'failed'}
   fold_results = []
-  for group in tqdm.tqdm(fold_parallel.fold_groups(folds, fsteps.num_slots), desc='evaluating', unit='group'):
+  for group in tqdm.tqdm(parallel.fold_groups(folds, fsteps.num_slots), desc='evaluating', unit='group'):
     active = [None if fold is None or fold.subject in failed else fold for fold in group]
     entries = [None] * len(group)
     if any(active):
-      restored = {s: restore_fold(workdir, fold.subject, template) for s, fold in enumerate(active) if fold}
+      restored = {s: checkpoints.restore_fold(workdir, fold.subject, template)
+                  for s, fold in enumerate(active) if fold}
       some = next(iter(restored.values()))                      # idle slots: any state, dropped
       states = [restored.get(s, some) for s in range(len(active))]
-      stacked = fold_parallel.stack_states(states, fsteps.state_sharding)
-      entries = cross_validation.score_group(config, active, source, index, fsteps, stacked)
+      stacked = parallel.stack_states(states, fsteps.state_sharding)
+      entries = score_group(config, active, source, index, fsteps, stacked)
     fold_results += [failed.get(fold.subject) or entry for fold, entry in zip(group, entries) if fold is not None]
   optimistic = previous.get('optimistic_best_test')
   results = scoring.results_dict(
       config, info, index, fold_results,
       {'every_steps': optimistic['every_steps'], 'folds': optimistic['folds']} if optimistic else None)
-  resume.write_json(os.path.join(workdir, 'results.json'), results)
+  rundir.write_json(rundir.path(workdir, rundir.RESULTS), results)
   report.write_report(workdir, results)
   return results
 
@@ -94,7 +75,8 @@ def main(argv):
   except (FileNotFoundError, data_sources.DatasetNotBuiltError) as e:
     sys.exit(str(e))
   print(scoring.markdown_table(results))
-  logging.info('rewrote %s/results.json and report.md', FLAGS.workdir)
+  logging.info('rewrote %s and %s', rundir.path(FLAGS.workdir, rundir.RESULTS),
+               rundir.path(FLAGS.workdir, rundir.REPORT))
 
 
 if __name__ == '__main__':

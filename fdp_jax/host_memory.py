@@ -1,11 +1,10 @@
-"""Huge pages for the host allocator: a measured 25-30 % off every CPU training step.
+"""Huge pages for the host allocator: a quarter or more off every CPU training step.
 
 XLA:CPU allocates each execution's large temporary buffers with malloc, which glibc serves above 32 MB
 with fresh mmap'ed memory and returns on free: every step faults its working set in again, 4 KiB at a
-time (measured on the small FDP step: ~48 000 page faults and ~110 ms of kernel time per 215 ms step). With
-glibc's `glibc.malloc.hugetlb=1` tunable, malloc asks for transparent huge pages (madvise), which cuts the
-faults ~60× (to ~700 per step) and the step to ~160 ms. Tunables are read when a process starts, so the
-entry points re-execute themselves once with it set.
+time. With glibc's `glibc.malloc.hugetlb=1` tunable, malloc asks for transparent huge pages (madvise), which
+cuts the faults about 60-fold (measurements: benchmarks/README.md). Tunables are read when a process starts,
+so the entry points re-execute themselves once with it set.
 """
 
 from __future__ import annotations

@@ -7,11 +7,11 @@ One record of the shared schema (`fdp_jax.schema`) becomes one example:
                                                     with data.frame_reference 'clip_mean' or 'first', minus
                                                     that reference frame (`subtract_reference`)
   frame_mask     (T,) bool                          all True: sampling always yields T frames
-  dynamic_image  (S, S) float32 in [0, 1]           SPEC §5 target computed from the sampled frames
+  dynamic_image  (S, S) float32 in [0, 1]           the analytic dynamic image of the sampled frames
   label          () int32
   index          () int32                           record index in the corpus (maps back to sample_id)
   mask           () bool                            False only for padding in evaluation batches
-With data.targets 'mol' (SPEC §4; default 'mer' adds nothing), the MOL targets of the T − 1 frame pairs:
+With data.targets 'mol' (default 'mer' adds nothing), the MOL targets of the T − 1 frame pairs:
   flow           (T−1, S, S, 2) float32             (dx, dy) motion of each output pixel of sampled frame i
                                                     to sampled frame i+1, in output pixels: the stored
                                                     consecutive flows composed (`compose_flows`), cropped and
@@ -207,7 +207,7 @@ def subtract_reference(frames: np.ndarray, rule: str, gain: float = 1.0) -> np.n
 
 
 def split_statistics(source: Sequence[dict], indices: Sequence[int], data_config) -> tuple[float, float]:
-  """The released per-split normalisation (SPEC §2): (shift, scale) of one split — the mean of all its
+  """The released per-split normalisation: (shift, scale) of one split — the mean of all its
   [-1, 1] frames (the evaluation sampling, no augmentation), and the maximum of the frames once shifted.
 
   The release computes these on each split separately, the test split included; that uses the held-out

@@ -1,4 +1,4 @@
-"""MER scores from confusion matrices (SPEC §6).
+"""MER scores from confusion matrices.
 
 Scores are always computed from a confusion matrix — per fold, or summed over all LOSO folds for the
 aggregate — never by averaging per-fold or per-batch scores.

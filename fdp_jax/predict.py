@@ -10,28 +10,28 @@ the run's first; any fold's model never saw its own subject). Written to DIR:
 
   prediction.json     class probabilities, the predicted class, the window and frames used, the checkpoint
   contact_sheet.png   the aligned frames of the window (the sampled ones framed in white)
-  dynamic_image.png   FDP: the dynamic image of the sampled frames (SPEC §5) beside the one the model decodes
+  dynamic_image.png   FDP: the dynamic image of the sampled frames beside the one the model decodes
   flow_landmarks.png  MOL: per frame pair, the predicted landmarks on the frame and the predicted flow
   frames/             for a video input, its frames as PNG files (what the preprocessing read)
 
-PATH is a folder of frames (jpg/jpeg/png/bmp, in numeric order of the number in their names) or a video
-file OpenCV can decode. Onset/offset are indices into those frames (default: the whole clip).
+PATH is a folder of frames (image files read as the corpus builders read them, `preprocess.frame_folders`:
+in numeric order of the number ending their names, hidden files ignored) or a video file OpenCV can decode.
+Onset/offset are indices into those frames (default: the whole clip).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 
 import jax
 import numpy as np
 from absl import app, flags, logging
 
-from fdp_jax import cross_validation, evaluate, input_pipeline, train
-from fdp_jax.models import build_model, output_dict
-from fdp_jax.preprocess import clips, face_alignment
+from fdp_jax import families, input_pipeline, rundir, train
+from fdp_jax.cv import checkpoints, protocol
+from fdp_jax.preprocess import clips, face_alignment, frame_folders
 
 FLAGS = flags.FLAGS
 
@@ -45,23 +45,22 @@ def define_flags() -> None:
   flags.DEFINE_integer('onset', None, 'Index of the first frame of the window (default 0).')
   flags.DEFINE_integer('offset', None, 'Index of the last frame of the window (default: the last frame).')
 
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp')
-
 
 class PredictError(Exception):
   """An input the predictor cannot use; the message names the file and what to do."""
 
 
 def frame_files(folder: str) -> list[str]:
-  """The image files of `folder` in numeric order of the last number in their names (img2 before img10)."""
-  names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_SUFFIXES)]
-  if not names:
-    raise PredictError(f'{folder} holds no frames (.jpg, .jpeg, .png or .bmp files)')
-
-  def key(name):
-    numbers = re.findall(r'\d+', name)
-    return (int(numbers[-1]) if numbers else -1, name)
-  return [os.path.join(folder, n) for n in sorted(names, key=key)]
+  """The frames of `folder` in numeric order (img2 before img10), as `frame_folders.list_frames` lists them."""
+  try:
+    listed = frame_folders.list_frames(folder)
+  except frame_folders.DuplicateFrameNumber as e:
+    raise PredictError(str(e)) from None
+  if not listed:
+    suffixes = ', '.join(f'.{s}' for s in frame_folders.IMAGE_SUFFIXES)
+    raise PredictError(f'{folder} holds no numbered frames: image files ({suffixes}) whose names end in the '
+                       'frame number, e.g. img12.jpg or 00012.png')
+  return [path for _, path in listed]
 
 
 def video_frames(path: str, folder: str) -> list[str]:
@@ -159,9 +158,8 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
                  offset: int | None = None) -> dict:
   """Everything `python -m fdp_jax.predict` does; returns prediction.json's dict."""
   import cv2
-  config = evaluate.load_run_config(workdir)
-  with open(os.path.join(workdir, 'results.json')) as f:
-    run_results = json.load(f)
+  config = rundir.load_config(workdir)
+  run_results = rundir.read_json(workdir, rundir.RESULTS)
   class_names = run_results['dataset']['class_names']
   subjects = [f['subject'] for f in run_results['folds']]
   fold = fold or subjects[0]
@@ -195,10 +193,11 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
   sampled = start + input_pipeline.sample_frame_indices(stop - start, data_config.num_frames,
                                                         data_config.frame_sampling, None)   # into the window
 
-  model = build_model(config.model, config.data.num_classes, config.data.image_size)
-  state = evaluate.restore_fold(workdir, fold, cross_validation.fold_template(config, model))
+  family = families.family(config.model)
+  model = family.build(config.model, config.data.num_classes, config.data.image_size)
+  state = checkpoints.restore_fold(workdir, fold, protocol.fold_template(config, model))
   frames = example['frames'][None]
-  outputs = jax.jit(lambda v, x, m: output_dict(model.apply(v, x, m, train=False), x))(
+  outputs = jax.jit(lambda v, x, m: family.outputs(model.apply(v, x, m, train=False)))(
       {'params': train.eval_params(state), 'batch_stats': state.batch_stats}, frames, example['frame_mask'][None])
   outputs = jax.device_get(outputs)
   probabilities = np.asarray(jax.nn.softmax(np.asarray(outputs['logits'][0], np.float64)))
@@ -209,7 +208,7 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
   aligned = np.asarray(record['frames'])[..., 0]                            # (window, S0, S0) uint8
   images = {'contact_sheet': 'contact_sheet.png'}
   contact_sheet(aligned, sampled, os.path.join(output, images['contact_sheet']))
-  if 'flow' in outputs:
+  if family.name == 'mol':   # its flow and landmarks; FDP's decoded dynamic image
     images['flow_landmarks'] = 'flow_landmarks.png'
     size = config.data.image_size
     shown = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in aligned[sampled]])
@@ -220,7 +219,7 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
     pair = np.concatenate([_display(example['dynamic_image']), _display(outputs['dynamic_image'][0])], axis=1)
     cv2.imwrite(os.path.join(output, images['dynamic_image']), pair)
 
-  checkpoint_dir = os.path.join(os.path.abspath(workdir), 'checkpoints', fold)
+  checkpoint_dir = rundir.checkpoint_dir(workdir, fold)
   prediction = {
       'input': os.path.abspath(input_path),
       'predicted_class': class_names[int(np.argmax(probabilities))],

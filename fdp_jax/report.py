@@ -12,11 +12,7 @@ import os
 
 import numpy as np
 
-from fdp_jax import scoring
-
-HISTORY = 'train_history.json'
-CONFUSION_PNG = 'confusion_matrix.png'
-CURVES_PNG = 'training_curves.png'
+from fdp_jax import rundir, scoring
 
 
 def _pyplot():
@@ -75,14 +71,14 @@ def write_report(workdir: str, results: dict) -> str:
   a = results['aggregate']
   names = results['dataset']['class_names']
   if not a['num_folds']:   # every fold failed: nothing to score or draw
-    path = os.path.join(workdir, 'report.md')
+    path = rundir.path(workdir, rundir.REPORT)
     with open(path, 'w') as f:
       f.write(f"# LOSO on {results['dataset']['name']}/{results['dataset']['config']}\n\n"
               + scoring.markdown_table(results) + '\n')
     return path
   confusion_figure(a['confusion_matrix'], names,
                    f"LOSO, {a['num_folds']} folds: UF1 {a['uf1']:.3f}, UAR {a['uar']:.3f}",
-                   os.path.join(workdir, CONFUSION_PNG))
+                   rundir.path(workdir, rundir.CONFUSION_PNG))
   lines = [f"# LOSO on {results['dataset']['name']}/{results['dataset']['config']}", '',
            f"{a['num_folds']} folds, {a['num_samples']} clips, seed {results['seed']}, selection "
            f"`{results['selection']}` (each fold scored with the model at the end of its schedule).", '',
@@ -104,14 +100,14 @@ def write_report(workdir: str, results: dict) -> str:
   fmt = lambda v: '—' if v is None else f'{v:.3f}'   # undefined: no such labels or predictions
   for name, c in a['per_class'].items():
     lines.append(f"| {name} | {fmt(c['precision'])} | {fmt(c['recall'])} | {fmt(c['f1'])} | {c['support']} |")
-  lines += ['', f'![confusion matrix]({CONFUSION_PNG})']
-  history_path = os.path.join(workdir, HISTORY)
+  lines += ['', f'![confusion matrix]({rundir.CONFUSION_PNG})']
+  history_path = rundir.path(workdir, rundir.HISTORY)
   if os.path.exists(history_path):
     with open(history_path) as f:
-      curves_figure(json.load(f), os.path.join(workdir, CURVES_PNG))
-    lines += ['', f'![training curves]({CURVES_PNG})']
-  lines += ['', f'TensorBoard: `tensorboard --logdir {os.path.join(workdir, "tensorboard")}`', '']
-  path = os.path.join(workdir, 'report.md')
+      curves_figure(json.load(f), rundir.path(workdir, rundir.CURVES_PNG))
+    lines += ['', f'![training curves]({rundir.CURVES_PNG})']
+  lines += ['', f'TensorBoard: `tensorboard --logdir {rundir.tensorboard_dir(workdir)}`', '']
+  path = rundir.path(workdir, rundir.REPORT)
   with open(path, 'w') as f:
     f.write('\n'.join(lines))
   return path

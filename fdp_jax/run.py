@@ -8,10 +8,11 @@ import sys
 import jax
 from absl import logging
 
-from fdp_jax import config_checks, cross_validation, data_sources, fold_parallel, report, resume, scoring
+from fdp_jax import config_checks, data_sources, report, rundir, scoring
+from fdp_jax.cv import parallel, protocol
 
 # What stops a run before any work, with a message that says what to do (no traceback).
-STOPS_BEFORE_WORK = (data_sources.DatasetNotBuiltError, config_checks.ConfigError, resume.RunMismatchError)
+STOPS_BEFORE_WORK = (data_sources.DatasetNotBuiltError, config_checks.ConfigError, rundir.RunMismatchError)
 
 
 DEFAULT_COMPILATION_CACHE = os.path.join(os.environ.get('XDG_CACHE_HOME') or '~/.cache', 'fdp_jax', 'xla')
@@ -20,11 +21,10 @@ DEFAULT_COMPILATION_CACHE = os.path.join(os.environ.get('XDG_CACHE_HOME') or '~/
 def use_compilation_cache(path: str | None = None) -> str | None:
   """Makes JAX keep compiled programs in the folder `path` (None = `DEFAULT_COMPILATION_CACHE`, '' = off)
   across processes, so that a rerun, a resumed run or another run of the same shapes loads its
-  train/eval/init steps instead of compiling them (one 20-step fold of the default config: 58.8 s cold,
-  30.5 s from the cache, 2026-11-26). A cache set already (JAX_COMPILATION_CACHE_DIR, or jax.config)
-  wins. JAX keys every entry on the program, the compile
-  options, XLA flags and the JAX version, so a hit is the executable a compile would produce. Returns the
-  folder in use, or None. Call it before anything is compiled."""
+  train/eval/init steps instead of compiling them. A cache set already (JAX_COMPILATION_CACHE_DIR, or
+  jax.config) wins. JAX keys every entry on the program, the compile options, XLA flags and the JAX
+  version, so a hit is the executable a compile would produce. Returns the folder in use, or None. Call it
+  before anything is compiled."""
   path = DEFAULT_COMPILATION_CACHE if path is None else path
   if jax.config.jax_compilation_cache_dir or not path:
     return jax.config.jax_compilation_cache_dir or None
@@ -38,17 +38,18 @@ def main(config, workdir: str) -> dict:
   message when the config or the corpus cannot run, and after writing everything when a fold failed."""
   try:
     config_checks.check_before_work(config)
-    fold_parallel.initialize_distributed(config.cv)   # before any JAX computation
-    results = cross_validation.run_loso(config, workdir)
+    parallel.initialize_distributed(config.cv)   # before any JAX computation
+    results = protocol.run_loso(config, workdir)
   except STOPS_BEFORE_WORK as e:
     sys.exit(str(e))
   if jax.process_index() == 0:
     path = report.write_report(workdir, results)
     print(scoring.markdown_table(results))
-    print(f'Run directory: {workdir} (report: {path}; TensorBoard: tensorboard --logdir {workdir}/tensorboard)')
-  logging.info('results written to %s/results.json', workdir)
+    print(f'Run directory: {workdir} (report: {path}; TensorBoard: tensorboard --logdir '
+          f'{rundir.tensorboard_dir(workdir)})')
+  logging.info('results written to %s', rundir.path(workdir, rundir.RESULTS))
   failed = results['aggregate']['failed_folds']
   if failed:
     sys.exit(f'{len(failed)} fold(s) failed ({", ".join(failed)}): the aggregate covers the other folds only. '
-             f'Each failure, and what to do, is in {workdir}/results.json under folds[].error.')
+             f'Each failure, and what to do, is in {rundir.path(workdir, rundir.RESULTS)} under folds[].error.')
   return results

@@ -10,7 +10,7 @@ import numpy as np
 from fdp_jax import data_sources, metrics
 
 if TYPE_CHECKING:
-  from fdp_jax.cross_validation import Fold
+  from fdp_jax.cv.folds import Fold
 
 
 def fold_result(fold: Fold, out: dict, index: data_sources.CorpusIndex, steps_trained: int) -> dict:

@@ -1,25 +1,23 @@
-"""Pure train/eval steps for FDP and MOL and the loop that trains one cross-validation fold.
+"""The training state, the optimiser and the pure steps of one fold, for every model family.
 
-`train_step(state, batch, rng) -> (state, metrics)` and `eval_step(state, batch) -> outputs` have no Python
-side effects; `make_steps` jits them (and the initialisation) once per run — every fold has the same shapes —
-with the state donated. The RNG
-of step s is `fold_in(fold_key, s)`, so a resumed fold sees the randomness it would have seen.
+`train_step(state, batch, rng, family, loss_config) -> (state, metrics)` and `eval_step(state, batch,
+family) -> outputs` have no Python side effects. The cross-validation trainer (`fdp_jax.cv.parallel`) jits
+them once per run over its groups of folds, with the state donated; the RNG of step s is
+`fold_in(fold_key, s)`, so a resumed fold sees the randomness it would have seen.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax.training import train_state
 
-from fdp_jax.models import output_dict, rank_pooling
+from fdp_jax.families import Family
 
 
 class TrainState(train_state.TrainState):
@@ -68,9 +66,8 @@ def make_optimizer(train_config) -> optax.GradientTransformation:
 
 
 # Initialisation is compiled at LLVM optimisation level 1: it runs once per run, and its program (one
-# threefry draw per parameter, hundreds of small fusions) compiled at the default level took 12.7 s for the
-# test config, 14.1 s for the small and 27–28 s for the released FDP and MOL, against 5.5, 5.4, 16.2 and
-# 9.1 s at level 1 — with bitwise the same parameters for every model config (tests/test_train.py).
+# threefry draw per parameter, hundreds of small fusions) compiles 2–3× faster there, with bitwise the same
+# parameters (tests/test_train.py; timings in benchmarks/README.md).
 INIT_COMPILER_OPTIONS = {'xla_backend_optimization_level': 1}
 
 
@@ -90,87 +87,18 @@ def create_train_state(model: nn.Module, train_config, example_batch: dict, rng:
                            tx=make_optimizer(train_config), ema_params=ema)
 
 
-def fdp_losses(outputs: dict, batch: dict, loss_config) -> dict[str, jax.Array]:
-  """Per-term losses (SPEC §3): CE on labels, MSE on the dynamic image, ranking loss on the scores.
-
-  Padding examples (batch['mask'] False) contribute nothing. An optional batch['class_weight'] (B,) scales
-  each example's cross-entropy (the class-balancing weight of its label, see `balanced_class_weights`).
-  """
-  weight = batch['mask'].astype(jnp.float32)
-  denom = jnp.maximum(weight.sum(), 1.0)
-  ce = optax.softmax_cross_entropy_with_integer_labels(outputs['logits'], batch['label'])
-  if 'class_weight' in batch:
-    ce = ce * batch['class_weight']
-  mse = jnp.mean(jnp.square(outputs['dynamic_image'] - batch['dynamic_image']), axis=(1, 2))
-  frame_mask = batch['frame_mask'] & batch['mask'][:, None]
-  rank = rank_pooling.ranking_loss(outputs['rank_scores'], frame_mask, loss_config.rank_temperature)
-  terms = {
-      'loss_mer': (ce * weight).sum() / denom,
-      'loss_dynamic_image': (mse * weight).sum() / denom,
-      'loss_rank': rank,
-  }
-  terms['loss'] = (loss_config.mer * terms['loss_mer'] + loss_config.dynamic_image * terms['loss_dynamic_image']
-                   + loss_config.rank * terms['loss_rank'])
-  return terms
-
-
-def interpupil_distance(landmarks: jax.Array) -> jax.Array:
-  """(..., 68, 2) → (...,): distance between the eye centres (means of points 36–41 and 42–47)."""
-  return jnp.linalg.norm(landmarks[..., 36:42, :].mean(-2) - landmarks[..., 42:48, :].mean(-2), axis=-1)
-
-
-def mol_losses(outputs: dict, batch: dict, loss_config) -> dict[str, jax.Array]:
-  """MOL's terms (SPEC §4): CE + w_flow · MSE(flow) averaged over the T−1 pairs + w_ldm · L1 landmark error
-  over the inter-pupil distance, per landmark (the release's Σ L1 / IPD / (B·68)) and averaged over pairs.
-
-  Padding examples contribute nothing; batch['class_weight'] scales the cross-entropy as for FDP.
-  """
-  weight = batch['mask'].astype(jnp.float32)
-  denom = jnp.maximum(weight.sum(), 1.0)
-  ce = optax.softmax_cross_entropy_with_integer_labels(outputs['logits'], batch['label'])
-  if 'class_weight' in batch:
-    ce = ce * batch['class_weight']
-  flow_mse = jnp.mean(jnp.square(outputs['flow'] - batch['flow']), axis=(1, 2, 3, 4))             # (B,)
-  target = batch['landmarks']
-  ipd = jnp.maximum(interpupil_distance(target), 1e-3)                                              # (B, T−1)
-  l1 = jnp.abs(outputs['landmarks'] - target).sum(-1).mean(-1) / ipd                                # (B, T−1)
-  terms = {
-      'loss_mer': (ce * weight).sum() / denom,
-      'loss_flow': (flow_mse * weight).sum() / denom,
-      'loss_landmarks': (l1.mean(-1) * weight).sum() / denom,
-  }
-  terms['loss'] = (loss_config.mer * terms['loss_mer'] + loss_config.flow * terms['loss_flow']
-                   + loss_config.landmarks * terms['loss_landmarks'])
-  return terms
-
-
-def losses(outputs: dict, batch: dict, loss_config) -> dict[str, jax.Array]:
-  """The loss terms of whichever model produced `outputs` (MOL's have a flow)."""
-  return (mol_losses if 'flow' in outputs else fdp_losses)(outputs, batch, loss_config)
-
-
-def balanced_class_weights(labels: np.ndarray, num_classes: int) -> np.ndarray:
-  """(C,) float32 inverse-frequency weights N / (C · n_c) of a training set's labels, so that every class
-  carries the same total weight and the mean weight over the training examples is 1 (the loss keeps its
-  scale). A class absent from the training set gets weight 0 (it has no examples to weigh)."""
-  counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes).astype(np.float64)
-  present = counts > 0
-  weights = np.zeros(num_classes)
-  weights[present] = counts.sum() / (present.sum() * counts[present])
-  return weights.astype(np.float32)
-
-
-def train_step(state: TrainState, batch: dict, rng: jax.Array, loss_config,
+def train_step(state: TrainState, batch: dict, rng: jax.Array, family: Family, loss_config,
                ema_decay: float = 0.0) -> tuple[TrainState, dict]:
-  """One optimiser step on a batch; returns the new state and scalar metrics. With a state that keeps
-  `ema_params`, they follow the new parameters with `ema_decay` (`update_ema`)."""
+  """One optimiser step on a batch; returns the new state and scalar metrics (the family's loss terms,
+  'accuracy', 'grad_norm'). `loss_config`: the family's loss weights (`Family.loss_weights`). With a state
+  that keeps `ema_params`, they follow the new parameters with `ema_decay` (`update_ema`)."""
 
   def loss_fn(params):
     outputs, updates = state.apply_fn(
         {'params': params, 'batch_stats': state.batch_stats}, batch['frames'], batch['frame_mask'],
         train=True, rngs={'dropout': rng}, mutable=['batch_stats'])
-    outputs = output_dict(outputs, batch['frames'])
-    terms = losses(outputs, batch, loss_config)
+    outputs = family.outputs(outputs)
+    terms = family.losses(outputs, batch, loss_config)
     return terms['loss'], (terms, outputs, updates)
 
   grads, (terms, outputs, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
@@ -183,46 +111,11 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, loss_config,
   return state, metrics
 
 
-def eval_step(state: TrainState, batch: dict) -> dict:
-  """Class probabilities (B, C) and predictions (B,) in eval mode (running BatchNorm statistics); for MOL
-  also each clip's flow end-point error (mean over pixels and pairs, in pixels) and landmark NME (mean
-  error over the inter-pupil distance) when the batch carries those targets."""
+def eval_step(state: TrainState, batch: dict, family: Family) -> dict:
+  """Class probabilities (B, C) and predictions (B,) in eval mode (running BatchNorm statistics), and the
+  family's per-clip evaluation values (MOL: flow end-point error and landmark NME, `Family.eval_metrics`)."""
   outputs = state.apply_fn({'params': eval_params(state), 'batch_stats': state.batch_stats},
                            batch['frames'], batch['frame_mask'], train=False)
-  outputs = output_dict(outputs, batch['frames'])
+  outputs = family.outputs(outputs)
   probs = jax.nn.softmax(outputs['logits'].astype(jnp.float32), axis=-1)
-  result = {'probabilities': probs, 'prediction': jnp.argmax(probs, -1)}
-  if 'flow' in outputs and 'flow' in batch:
-    result['flow_epe'] = jnp.linalg.norm(outputs['flow'] - batch['flow'], axis=-1).mean((1, 2, 3))
-    error = jnp.linalg.norm(outputs['landmarks'] - batch['landmarks'], axis=-1).mean(-1)
-    result['landmark_nme'] = (error / jnp.maximum(interpupil_distance(batch['landmarks']), 1e-3)).mean(-1)
-  return result
-
-
-class Steps(NamedTuple):
-  """The jitted functions of a run, compiled once and shared by every fold (all folds have one shape)."""
-  init: Callable      # (rng) -> TrainState
-  train: Callable     # (state, batch, rng) -> (state, metrics); the state is donated
-  eval: Callable      # (state, batch) -> {'probabilities', 'prediction'}
-
-
-def make_steps(model: nn.Module, train_config, loss_config, example_batch: dict) -> Steps:
-  shapes = {k: jax.ShapeDtypeStruct(np.shape(example_batch[k]), np.asarray(example_batch[k]).dtype)
-            for k in ('frames', 'frame_mask')}
-  init = jit_init(lambda rng: create_train_state(model, train_config, shapes, rng))
-  train = jax.jit(functools.partial(train_step, loss_config=loss_config,
-                                    ema_decay=train_config.get('ema_decay', 0.0)), donate_argnums=0)
-  return Steps(init, train, jax.jit(eval_step))
-
-
-def predict(eval_fn: Callable, state: TrainState, batches) -> dict[str, np.ndarray]:
-  """Runs `eval_fn` over padded batches; returns unpadded record indices, labels, predictions, probs."""
-  out = {'index': [], 'label': [], 'prediction': [], 'probabilities': []}
-  for batch in batches:
-    res = jax.device_get(eval_fn(state, batch))
-    keep = np.asarray(batch['mask'])
-    for key in ('index', 'label'):
-      out[key].append(np.asarray(batch[key])[keep])
-    for key, value in res.items():        # prediction, probabilities (+ flow_epe, landmark_nme for MOL)
-      out.setdefault(key, []).append(np.asarray(value)[keep])
-  return {k: np.concatenate(v) for k, v in out.items()}
+  return {'probabilities': probs, 'prediction': jnp.argmax(probs, -1), **family.eval_metrics(outputs, batch)}

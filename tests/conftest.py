@@ -6,11 +6,10 @@ from pathlib import Path
 
 # LLVM optimisation level 0 and XLA:CPU's older (non-MLIR) fusion emitters, for every test process and the jobs
 # it starts (which must compile alike: several tests compare their results bit for bit). Tests run tiny
-# configs for a few steps, so compilation dominates. The tiny train step compiled in 14.4 s at level 1,
-# 9.9 s at level 0, 5.3 s at level 0 without the fusion emitters, and ran 76, 94 and 108 ms per step;
-# tests/test_mol.py took 125 s at level 1 and 81 s with these flags (2026-11-26). Users' runs keep XLA's
-# defaults; tolerances and bitwise comparisons in the suite never compare across flags, except the
-# initialisation test, which names its levels.
+# configs for a few steps, so compilation dominates: these flags compile the tiny step almost 3× faster and
+# run it a third slower (benchmarks/README.md, "The test suite"). Users' runs keep XLA's defaults;
+# tolerances and bitwise comparisons in the suite never compare across flags, except the initialisation
+# test, which names its levels.
 TEST_XLA_FLAGS = '--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false'
 # Two fake CPU devices for every test process; must happen before JAX is imported anywhere.
 os.environ.setdefault('XLA_FLAGS', f'--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}')
@@ -96,3 +95,44 @@ def reference_variables(fixture, module, *inputs, **kwargs):
   abstract = jax.eval_shape(functools.partial(module.init, **kwargs), jax.random.key(0), *inputs)
   state_dict = {k[len('param/'):]: fixture[k] for k in fixture.files if k.startswith('param/')}
   return convert.variables_from_state_dict(abstract, state_dict, num_batches_tracked=False)
+
+
+class OneFold:
+  """The trainer's own jitted steps (`fdp_jax.cv.protocol.fold_steps`, a group of one fold) with a
+  single-fold interface: batches without the slot axis, metrics and outputs without it. The state keeps
+  its slot axis of 1 (`unstack` takes it off for inspection); `train` donates it, as the trainer does."""
+
+  def __init__(self, config, model, batch: dict):
+    import numpy as np
+    from fdp_jax.cv import protocol
+    self.fsteps = protocol.fold_steps(config, model, {k: np.asarray(v) for k, v in batch.items()}, 1)
+
+  def _keys(self, key):
+    from fdp_jax.cv import parallel
+    return parallel.slot_keys([key], self.fsteps.state_sharding)
+
+  def _batch(self, batch: dict) -> dict:
+    import numpy as np
+    b = {k: np.asarray(v) for k, v in batch.items()}
+    b.setdefault('index', np.arange(len(b['frames']), dtype=np.int32))   # evaluation returns it
+    return {k: v[None] for k, v in b.items()}
+
+  def init(self, key):
+    return self.fsteps.init(self._keys(key))
+
+  def train(self, state, batch: dict, step: int, key=None):
+    """One step; its RNG is fold_in(key, step), as in a fold (key: the fold's step key, default key(0))."""
+    import jax
+    import numpy as np
+    key = jax.random.key(0) if key is None else key
+    state, metrics = self.fsteps.train(state, self._batch(batch), self._keys(key), np.int32(step))
+    return state, jax.tree.map(lambda x: x[0], metrics)
+
+  def eval(self, state, batch: dict) -> dict:
+    import jax
+    return jax.tree.map(lambda x: x[0], self.fsteps.eval(state, self._batch(batch)))
+
+  @staticmethod
+  def unstack(state):
+    import jax
+    return jax.tree.map(lambda x: x[0], state)

@@ -5,7 +5,7 @@ is imported, so these runs cannot share the test process).
       [--process_id=I --num_processes=N --coordinator=localhost:PORT [--lag_s=S] [--stall_at_step=N]]
 
 --lag_s: process 1 starts training S seconds after the others (past the 30-s deadline of the cross-process
-collectives' own rendezvous: the others must wait for it at `fold_parallel.wait_for_all_processes`).
+collectives' own rendezvous: the others must wait for it at `parallel.wait_for_all_processes`).
 --stall_at_step: a process stops for good when it is about to record a fold's checkpoint of step N (the
 checkpoint is written, its record is not), so that the test can kill the job at a known point.
 """
@@ -34,16 +34,17 @@ if __name__ == '__main__':
 
   import time
 
-  from fdp_jax import fold_parallel, resume, run
+  from fdp_jax import run
+  from fdp_jax.cv import checkpoints, parallel
 
   if args.stall_at_step:
-    save_progress = resume.save_progress
+    save_progress = checkpoints.save_progress
 
     def stall_or_save_progress(workdir, progress):
       if args.stall_at_step in progress.snapshots:
         time.sleep(3600)
       save_progress(workdir, progress)
-    resume.save_progress = stall_or_save_progress
+    checkpoints.save_progress = stall_or_save_progress
 
   config = fold_parallel_job_config(args.data_dir, args.parallel_folds)
   config.cv.data_parallel = args.data_parallel
@@ -52,7 +53,7 @@ if __name__ == '__main__':
     config.cv.coordinator_address = args.coordinator
     config.cv.num_processes = args.num_processes
     config.cv.process_id = args.process_id
-    fold_parallel.initialize_distributed(config.cv)   # run.main would; every process must join first
+    parallel.initialize_distributed(config.cv)   # run.main would; every process must join first
     if args.process_id == 1:
       time.sleep(args.lag_s)
   run.main(config, args.workdir)

@@ -27,7 +27,8 @@ if __name__ == '__main__':
   os.environ['XLA_FLAGS'] = f'--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}'
   os.environ['JAX_PLATFORMS'] = 'cpu'
 
-  from fdp_jax import cross_validation, resume, run
+  from fdp_jax import run
+  from fdp_jax.cv import checkpoints, protocol
 
   def die_on(n, fn):
     """fn, wrapped to SIGKILL this process on its n-th call (before running it)."""
@@ -53,16 +54,16 @@ if __name__ == '__main__':
         await finalize(self)
       atomicity.AtomicRenameTemporaryPath.finalize = finalize_or_die
     elif what == 'progress':
-      resume.save_progress = die_on(n, resume.save_progress)
+      checkpoints.save_progress = die_on(n, checkpoints.save_progress)
     elif what in ('step', 'eval'):
-      make = cross_validation.make_group_steps
+      make = protocol.make_group_steps
 
       def make_group_steps(*a, **kw):
         fsteps = make(*a, **kw)
         if what == 'step':   # the n-th step has run: die before the next one
           return fsteps._replace(train=die_on(n + 1, fsteps.train))
         return fsteps._replace(eval=die_on(n, fsteps.eval))
-      cross_validation.make_group_steps = make_group_steps
+      protocol.make_group_steps = make_group_steps
     else:
       raise SystemExit(f'unknown --die_at {args.die_at}')
 

@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from fdp_jax import cross_validation, data_sources
-from fdp_jax.corpora import common, protocols
+from fdp_jax import data_sources
+from fdp_jax.cv.folds import loso_folds
+from fdp_jax.corpora import layout
+from fdp_jax.corpora import megc2019
+from fdp_jax.corpora import phases
+from fdp_jax.corpora import protocols
 from fdp_jax.preprocess import clips
 from tests import corpus_fixtures
 
@@ -44,7 +48,7 @@ def check_built(builder, expected, classes):
     assert np.all((eyes > 5) & (eyes < 59)), sid
   index = data_sources.read_index(builder.as_data_source()['train'], classes)
   assert set(index.subjects) == expected['subjects']
-  folds = cross_validation.loso_folds(index.subjects)
+  folds = loso_folds(index.subjects)
   assert sorted(f.subject for f in folds) == sorted(expected['subjects'])
   for f in folds:
     assert {index.subjects[i] for i in f.test_indices} == {f.subject}
@@ -139,11 +143,10 @@ def test_megc2019_composite(tmp_path, monkeypatch):
   corpus_fixtures.make_casme2(str(root / 'casme2'))
   corpus_fixtures.make_samm(str(root / 'samm'))
   corpus_fixtures.make_smic(str(root / 'smic'))
-  module = __import__('datasets.megc2019.megc2019_dataset_builder', fromlist=['x'])
-  exclusions = tmp_path / 'exclusions.txt'
+  assert os.path.isfile(megc2019.EXCLUSIONS)   # the list the builder reads, shipped beside the reader
+  exclusions = tmp_path / 'megc2019_exclusions.txt'
   exclusions.write_text('# test\nsamm:011/011_2_2\n')
-  monkeypatch.setattr(module, 'EXCLUSIONS', str(exclusions))
-  monkeypatch.setattr(module.read_exclusions, '__defaults__', (str(exclusions),))
+  monkeypatch.setattr(megc2019, 'EXCLUSIONS', str(exclusions))
   builder = build('megc2019', '3class_cropped_64', str(root), str(tmp_path / 'out'))
   records = read_all(builder)
   classes = builder.info.features['label'].names
@@ -158,7 +161,7 @@ def test_megc2019_composite(tmp_path, monkeypatch):
   assert {r['corpus'].decode() for r in records.values()} == {'casme2', 'samm', 'smic'}
   assert records['samm:006/006_1_2']['subject'].decode() == 'samm:006'
   dropped = dict(builder.info.metadata['dropped_by_protocol'])
-  assert dropped['samm:011/011_2_2'] == 'listed in exclusions.txt'
+  assert dropped['samm:011/011_2_2'] == 'listed in megc2019_exclusions.txt'
   assert dropped['casme2:sub02/EP09f'] == 'fear'
   assert {n for n, _ in builder.info.metadata['skipped']} == {
       'casme2:sub03/EP08_01', 'smic:s2/s2_ne_03'}  # EP07_01 (no face) is 'others': dropped first
@@ -190,7 +193,7 @@ def test_interrupted_build_never_reads_as_complete(casme2_root, tmp_path, monkey
 def test_missing_workbook_names_what_and_where(tmp_path):
   corpus_fixtures.write_frames(str(tmp_path / 'SAMM' / '006' / '006_1_2'), ['006_1.jpg'],
                                corpus_fixtures.faceless_frames(1, 0))
-  with pytest.raises(common.CorpusLayoutError, match=r'SAMM FACS-code workbook.*\n.*request it'):
+  with pytest.raises(layout.CorpusLayoutError, match=r'SAMM FACS-code workbook.*\n.*request it'):
     build('samm', '5class_raw_64', str(tmp_path), str(tmp_path / 'out'))
 
 
@@ -211,29 +214,20 @@ def test_launch_config_stops_before_work_when_corpus_is_not_built(tmp_path):
   assert not os.listdir(tmp_path)  # not even the run directory
 
 
-def test_frames_sort_numerically_and_duplicates_are_refused(tmp_path):
-  for name in ('img10.jpg', 'img9.jpg', 'img100.jpg', 'reg_img5.jpg', 'Thumbs.db'):
-    (tmp_path / name).write_bytes(b'x')
-  assert [n for n, _ in common.list_frames(str(tmp_path), 'img')] == [9, 10, 100]
-  (tmp_path / 'img010.jpg').write_bytes(b'x')
-  with pytest.raises(common.SkipSample, match='two frame files numbered 10'):
-    common.list_frames(str(tmp_path), 'img')
-
-
 def test_phase_repair_rules():
-  report = common.BuildReport()
+  report = phases.BuildReport()
   numbers = list(range(10, 30))
   # A clip folder keeps every frame; phases are indices of the nearest stored frames.
-  assert common.locate_phases('a', numbers, 12, '/', 20, report, whole_video=False) == (0, 19, 2, 6, 10)
-  assert common.locate_phases('b', numbers, 5, 3, 0, report, whole_video=False) == (0, 19, 0, 9, 19)
-  assert common.locate_phases('c', numbers, 14, 16, 0, report, whole_video=True) == (4, 8, 0, 2, 4)
+  assert phases.locate_phases('a', numbers, 12, '/', 20, report, whole_video=False) == (0, 19, 2, 6, 10)
+  assert phases.locate_phases('b', numbers, 5, 3, 0, report, whole_video=False) == (0, 19, 0, 9, 19)
+  assert phases.locate_phases('c', numbers, 14, 16, 0, report, whole_video=True) == (4, 8, 0, 2, 4)
   assert [r[0] for r in report.repairs] == ['a', 'b', 'b', 'b', 'c']
-  with pytest.raises(common.SkipSample, match='after offset'):
-    common.locate_phases('d', numbers, 25, 26, 12, report, whole_video=True)
-  with pytest.raises(common.SkipSample, match='offset unknown'):
-    common.locate_phases('e', numbers, 14, 14, 0, report, whole_video=True)
-  with pytest.raises(common.SkipSample, match='not a frame number'):
-    common.locate_phases('f', numbers, None, 14, 20, report, whole_video=True)
+  with pytest.raises(phases.SkipSample, match='after offset'):
+    phases.locate_phases('d', numbers, 25, 26, 12, report, whole_video=True)
+  with pytest.raises(phases.SkipSample, match='offset unknown'):
+    phases.locate_phases('e', numbers, 14, 14, 0, report, whole_video=True)
+  with pytest.raises(phases.SkipSample, match='not a frame number'):
+    phases.locate_phases('f', numbers, None, 14, 20, report, whole_video=True)
 
 
 def test_build_command_without_the_corpus_says_what_to_do(tmp_path):

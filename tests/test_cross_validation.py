@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import resume_job_config
-from fdp_jax import checkpointing, metrics, run, scoring
+from fdp_jax import metrics, run, scoring
+from fdp_jax.cv import checkpoints
 
 
 @pytest.fixture(scope='module')
@@ -64,7 +65,7 @@ def test_optimistic_best_test_selection_is_reported_beside_not_instead(tiny_run)
 def test_run_directory_has_checkpoints_tensorboard_and_timing(tiny_run):
   config, workdir, _ = tiny_run
   for subject in ('s00', 's02'):
-    assert checkpointing.fold_manager(workdir, subject).latest_step() == config.train.num_steps
+    assert checkpoints.fold_manager(workdir, subject).latest_step() == config.train.num_steps
     events = glob.glob(os.path.join(workdir, 'tensorboard', subject, 'events.out.tfevents.*'))
     assert events and os.path.getsize(events[0]) > 0
   timing = json.load(open(os.path.join(workdir, 'timing.json')))

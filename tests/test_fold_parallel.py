@@ -16,7 +16,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, fold_parallel_job_config
-from fdp_jax import fold_parallel, run
+from fdp_jax import rundir, run
+from fdp_jax.cv import parallel
 
 JOB = os.path.join(REPO, 'tests', 'fold_parallel_job.py')
 
@@ -39,8 +40,7 @@ def _results(workdir):
 
 
 def _checkpoint(workdir, subject):
-  path = os.path.join(workdir, 'checkpoints', subject)
-  with ocp.CheckpointManager(path) as manager:
+  with ocp.CheckpointManager(rundir.checkpoint_dir(workdir, subject)) as manager:
     return manager.restore(manager.latest_step(), args=ocp.args.StandardRestore())
 
 
@@ -76,7 +76,7 @@ def runs(tiny_data_dir, tmp_path_factory):
   pair = dict(devices=2, data_parallel=2, num_processes=2)
   # Process 1 starts 40 s late, so process 0 reaches its first gather long before it, past the 30-s
   # deadline of the gather's own (Gloo) rendezvous: the gathers' barrier must absorb the lag (without it a
-  # loaded machine failed this job in the suite, 2026-11-26). Each process stops for good before it records
+  # loaded machine failed this job). Each process stops for good before it records
   # a step-4 checkpoint: every fold has recorded step 2. The sequential run, in this process, runs meanwhile.
   port = _free_port()
   first = [_job(tiny_data_dir, workdir, 4, process_id=i, coordinator=f'localhost:{port}', lag_s=40,
@@ -141,20 +141,20 @@ def test_two_processes_write_the_run_once(runs):
     (10, 1, 1, 1),
 ])
 def test_balanced_group_size(num_folds, max_slots, multiple, expected):
-  assert fold_parallel.balanced_group_size(num_folds, max_slots, multiple) == expected
+  assert parallel.balanced_group_size(num_folds, max_slots, multiple) == expected
 
 
 def test_fold_groups_pad_the_last_group_with_idle_slots():
-  assert fold_parallel.fold_groups(list('abcde'), 2) == [['a', 'b'], ['c', 'd'], ['e', None]]
-  assert fold_parallel.fold_groups(list('abcd'), 4) == [['a', 'b', 'c', 'd']]
+  assert parallel.fold_groups(list('abcde'), 2) == [['a', 'b'], ['c', 'd'], ['e', None]]
+  assert parallel.fold_groups(list('abcd'), 4) == [['a', 'b', 'c', 'd']]
 
 
 def test_fold_axis_uses_a_divisor_of_the_group_size():
   # the suite runs with 2 fake CPU devices
   assert jax.device_count() == 2
-  assert fold_parallel.fold_axis_size(4, 1) == 2
-  assert fold_parallel.fold_axis_size(3, 1) == 1     # 3 slots cannot split over 2 devices evenly
-  assert fold_parallel.fold_axis_size(1, 1) == 1
-  assert fold_parallel.fold_axis_size(2, 2) == 1     # both devices on the data axis
+  assert parallel.fold_axis_size(4, 1) == 2
+  assert parallel.fold_axis_size(3, 1) == 1     # 3 slots cannot split over 2 devices evenly
+  assert parallel.fold_axis_size(1, 1) == 1
+  assert parallel.fold_axis_size(2, 2) == 1     # both devices on the data axis
   with pytest.raises(ValueError, match='data_parallel=4 exceeds'):
-    fold_parallel.fold_axis_size(2, 4)
+    parallel.fold_axis_size(2, 4)

@@ -12,7 +12,8 @@ import shutil
 import pytest
 
 from fdp_jax.corpora import builder as corpus_builder
-from fdp_jax.corpora import common, protocols
+from fdp_jax.corpora import phases
+from fdp_jax.corpora import protocols
 from fdp_jax.preprocess import clips
 from tests import corpus_fixtures
 from tests.test_corpora import build, read_all
@@ -79,10 +80,10 @@ def check_rest(builder, expected):
   frame numbers)} — with those labels, phases and frames."""
   records = read_all(builder)
   assert set(records) == set(expected)
-  for sid, (emotion, phases, numbers) in expected.items():
+  for sid, (emotion, phase_indices, numbers) in expected.items():
     r = records[sid]
     assert CLASSES[int(r['label'])] == emotion, sid
-    assert (int(r['onset']), int(r['apex']), int(r['offset'])) == phases, sid
+    assert (int(r['onset']), int(r['apex']), int(r['offset'])) == phase_indices, sid
     assert r['frame_numbers'].tolist() == list(numbers), sid
     assert r['frames'].shape == (len(numbers), 64, 64, 1), sid
 
@@ -114,7 +115,7 @@ def test_truncated_jpeg_skips_its_clip_by_name(frames_tree, tmp_path):
       'restore the file from your copy of the corpus, or delete it to use the clip without that frame')}
   check_rest(builder, intact(*(sid for sid in CLIPS if sid != 'sub01/EP02_01')))
   # How to rebuild is said once, under the list.
-  assert (f'To recover a skipped sample or change a repair (rules R1–R4 in fdp_jax/corpora/common.py), do '
+  assert (f'To recover a skipped sample or change a repair (rules R1–R4 in fdp_jax/corpora/phases.py), do '
           f'what its line says, delete {tmp_path / "out" / "casme2" / "5class_raw_64"} and build again.'
           ) in builder.info.description
 
@@ -149,7 +150,7 @@ def test_non_image_files_among_the_frames_are_ignored(frames_tree, tmp_path):
   (folder / 'old').mkdir()
   shutil.copy(folder / 'img100.jpg', folder / 'old' / 'img97.jpg')
   # The same rules for every corpus, with or without a frame-name prefix.
-  assert [n for n, _ in common.list_frames(str(folder))] == [98, 99, 100, 101]
+  assert [n for n, _ in phases.clip_frames(str(folder))] == [98, 99, 100, 101]
   builder = prepare(root, tmp_path)
   assert skipped(builder) == {}
   assert builder.info.metadata['repairs'] == []
@@ -184,7 +185,7 @@ def test_duplicated_rows_keep_the_first(frames_tree, tmp_path):
                        'used; delete whichever of the two rows is wrong'}
   check_rest(builder, intact(*CLIPS))   # sub01/EP01_01 is 'happiness', onset 1, as row 2 says
   # The builder's own guard for readers that let a duplicated id through: the first is kept.
-  report = common.BuildReport()
+  report = phases.BuildReport()
   spec = clips.ClipSpec('sub01/EP01_01', 'sub01', 'EP01_01', 'happiness', ('a.jpg',), (1,), 0, 0, 0)
   twice = [spec, dataclasses.replace(spec, emotion='disgust')]
   labelled = corpus_builder.label_samples(twice, 'casme2', protocols.get('casme2', '5class'), report)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from configs import synthetic
-from fdp_jax import config_checks, cross_validation, input_pipeline
+from fdp_jax import config_checks, input_pipeline
+from fdp_jax.cv.folds import loso_folds, select_folds
 from fdp_jax.preprocess.dynamic_image import dynamic_image_uint8
 
 
@@ -102,7 +103,7 @@ def test_eval_batches_pad_and_mask_every_record_once(source, data_config):
 
 
 def test_train_iterator_draws_only_training_records(source, data_config):
-  fold = cross_validation.loso_folds([s['subject'].decode() for s in source])[0]
+  fold = loso_folds([s['subject'].decode() for s in source])[0]
   it = input_pipeline.train_iterator(source, fold.train_indices, data_config, batch_size=3, seed=0,
                                      num_threads=1)
   seen = np.concatenate([next(it)['index'] for _ in range(10)])
@@ -111,15 +112,15 @@ def test_train_iterator_draws_only_training_records(source, data_config):
 
 def test_loso_folds_have_no_subject_leakage():
   subjects = ['b', 'a', 'c', 'a', 'b', 'b']
-  folds = cross_validation.loso_folds(subjects)
+  folds = loso_folds(subjects)
   assert [f.subject for f in folds] == ['a', 'b', 'c'] and [f.number for f in folds] == [0, 1, 2]
   for f in folds:
     assert {subjects[i] for i in f.test_indices} == {f.subject}
     assert f.subject not in {subjects[i] for i in f.train_indices}
     assert len(f.train_indices) + len(f.test_indices) == len(subjects)
   with pytest.raises(ValueError, match='unknown subjects'):
-    cross_validation.select_folds(folds, 'z')
-  assert [f.number for f in cross_validation.select_folds(folds, ' c')] == [2]
+    select_folds(folds, 'z')
+  assert [f.number for f in select_folds(folds, ' c')] == [2]
 
 
 def test_released_per_split_normalisation_centres_and_scales_the_split(source, data_config):

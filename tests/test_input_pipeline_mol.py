@@ -1,4 +1,4 @@
-"""MOL targets (data.targets 'mol', SPEC §4): composed flow and landmarks between the sampled frames, through
+"""MOL targets (data.targets 'mol'): composed flow and landmarks between the sampled frames, through
 the same crop and resize as the frames."""
 
 import numpy as np

@@ -1,6 +1,7 @@
 """The LGFAT frame encoder, the decoder and FDP (fdp_jax.models): shapes, layouts, pooling semantics and
 numerical parity of the encoder blocks with the released PyTorch code."""
 
+import dataclasses
 import functools
 import json
 import math
@@ -13,7 +14,8 @@ import pytest
 
 from configs.fdp_sizes import fdp_model
 from conftest import FIXTURES, reference_variables
-from fdp_jax.models import build_model, fdp, lgfat, released
+from fdp_jax.families import build_model
+from fdp_jax.models import fdp, fdp_released, layers, lgfat
 
 POOLINGS = ('rank', 'arp', 'static')
 B, T, SIZE = 2, 4, 32
@@ -82,8 +84,7 @@ def test_output_shapes_small_64px(pooling, layout):
       'rank_scores': ((2, 8), jnp.float32)}
   # Stem /4 and one stride-1 stage: 16×16 final maps, as the decoder (two ×2 upsamplings) expects; the
   # paper layout ends on the GFA block's width, the released one on the last LFA block's.
-  encoder = lgfat.LGFAT(**{k: getattr(model, k) for k in (
-      'stem_channels', 'depths', 'channels', 'gfa_channels', 'sr_ratios', 'block_layout')})
+  encoder = lgfat.LGFAT(model.encoder)
   fmap = jax.eval_shape(lambda x: encoder.init_with_output(jax.random.key(0), x, train=False)[0],
                         jax.ShapeDtypeStruct((16, 64, 64, 1), jnp.float32))
   assert fmap.shape == (16, 16, 16, 48 if layout == 'paper' else 32)
@@ -139,7 +140,7 @@ def test_gfa_blocks_only_in_paper_layout():
 
 def test_drop_path_per_example_in_train_identity_in_eval():
   x = jnp.ones((64, 3, 3, 2))
-  drop = lgfat.DropPath(0.5)
+  drop = layers.DropPath(0.5)
   assert np.array_equal(drop.apply({}, x, train=False), x)
   y = drop.apply({}, x, train=True, rngs={'dropout': jax.random.key(0)})
   per_example = np.asarray(y).reshape(64, -1)
@@ -152,9 +153,7 @@ def test_drop_path_per_example_in_train_identity_in_eval():
 def test_drop_path_in_the_encoder(variables):
   """The trained encoder's variables under a high drop-path rate: stochastic in train, fixed in eval."""
   model = small_model()
-  encoder = lgfat.LGFAT(**{k: getattr(model, k) for k in (
-      'stem_channels', 'depths', 'channels', 'gfa_channels', 'sr_ratios', 'block_layout')},
-                        drop_path_rate=0.9)
+  encoder = lgfat.LGFAT(dataclasses.replace(model.encoder, drop_path_rate=0.9))
   v = {'params': variables['params']['frame_encoder'],
        'batch_stats': variables['batch_stats']['frame_encoder']}
   x = frames_like(2)[0]
@@ -260,12 +259,12 @@ def test_make_divisible_and_gfa_split():
     (1, 6, 2, 2, 8, True),
 ])
 def test_conv_is_pytorchs_conv_on_either_route(features, k, stride, padding, size, xla):
-  """`lgfat.Conv` computes a product or XLA's convolution depending on its widths and stride; both must
+  """`layers.Conv` computes a product or XLA's convolution depending on its widths and stride; both must
   be PyTorch's Conv2d (symmetric padding k // 2 unless given, floor division), values and gradients."""
-  assert lgfat.uses_xla_conv(k, stride, 3, features) == xla
+  assert layers.uses_xla_conv(k, stride, 3, features) == xla
   rng = np.random.default_rng(k * 10 + features)
   x = jnp.asarray(rng.normal(size=(2, size, size, 3)), jnp.float32)
-  module = lgfat.Conv(features, k, stride, padding=padding)
+  module = layers.Conv(features, k, stride, padding=padding)
   params = module.init(jax.random.key(0), x)
   p = k // 2 if padding is None else padding
 
@@ -287,16 +286,16 @@ def test_conv_is_pytorchs_conv_on_either_route(features, k, stride, padding, siz
 
 
 def test_conv_routing_follows_the_measured_rule():
-  """The routes the models' convs take (`lgfat.uses_xla_conv`): XLA's convolution only for the narrow
+  """The routes the models' convs take (`layers.uses_xla_conv`): XLA's convolution only for the narrow
   ones, whose product would spend its time building the k²-wide copy; a product wherever XLA:CPU's weight
   gradient is slow (wide or strided convs), and always for 1×1."""
-  assert lgfat.uses_xla_conv(3, 1, 16, 16)          # the small FDP's stem
-  assert lgfat.uses_xla_conv(3, 1, 32, 32)          # its LFA block's MHCA
-  assert lgfat.uses_xla_conv(3, 1, 64, 1)           # SegNet's conv11d
-  assert not lgfat.uses_xla_conv(3, 2, 16, 16)      # the small stem's stride-2 conv
-  assert not lgfat.uses_xla_conv(3, 1, 64, 32)      # the released stem
-  assert not lgfat.uses_xla_conv(3, 1, 16, 64)
-  assert not lgfat.uses_xla_conv(1, 1, 8, 8)
+  assert layers.uses_xla_conv(3, 1, 16, 16)          # the small FDP's stem
+  assert layers.uses_xla_conv(3, 1, 32, 32)          # its LFA block's MHCA
+  assert layers.uses_xla_conv(3, 1, 64, 1)           # SegNet's conv11d
+  assert not layers.uses_xla_conv(3, 2, 16, 16)      # the small stem's stride-2 conv
+  assert not layers.uses_xla_conv(3, 1, 64, 32)      # the released stem
+  assert not layers.uses_xla_conv(3, 1, 16, 64)
+  assert not layers.uses_xla_conv(1, 1, 8, 8)
 
 
 def test_unknown_choices_are_rejected():
@@ -326,7 +325,8 @@ def test_lfa_encoder_matches_released():
   """The released `frame_rep` (LFA-only LGFAT, global average pool, Linear head) at the fixture's depths
   [2, 1, 0, 0] and head 256."""
   fixture = np.load(FIXTURES / 'fdp_frame_encoder_depths2100.npz')
-  encoder = released.FrameRep(stem_channels=(64, 32, 64), depths=(2, 1), channels=(96, 192), feature_dim=256)
+  encoder = fdp_released.FrameRep(lgfat.EncoderSpec(stem_channels=(64, 32, 64), depths=(2, 1), channels=(96, 192),
+                                                    block_layout='released'), feature_dim=256)
   x = fixture['input/0'].transpose(0, 2, 3, 1)
   variables = reference_variables(fixture, encoder, x, train=False)
   assert variables['batch_stats']['norm']['mean'].shape == (192,)

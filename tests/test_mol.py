@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import FIXTURES
-from fdp_jax import convert, train
+from conftest import FIXTURES, OneFold
+from fdp_jax import convert
 from fdp_jax.models import mol
 
 
@@ -150,8 +150,9 @@ def test_conversion_names_missing_and_unknown_keys(released_state_dict):
 
 
 def test_a_mol_train_step_lowers_the_loss():
-  """A 64-px MOL (8×8 F5C maps: the same code path at a quarter of the cost), 4 frames, batch 2."""
-  import ml_collections
+  """A 64-px MOL (8×8 F5C maps: the same code path at a quarter of the cost), 4 frames, batch 2, through the
+  trainer's own steps."""
+  from configs import mol_recipe
   model = mol.ReleasedMOL(num_classes=3, dropout=0.0)
   rng = np.random.default_rng(4)
   batch = {
@@ -161,15 +162,13 @@ def test_a_mol_train_step_lowers_the_loss():
       'landmarks': rng.uniform(10, 50, (2, 3, 68, 2)).astype(np.float32),
       'label': np.array([0, 2], np.int32), 'mask': np.ones((2,), bool),
   }
-  train_config = ml_collections.ConfigDict(dict(
-      optimizer='adamw', learning_rate=1e-3, schedule='constant', weight_decay=1e-3, grad_clip_norm=0.0,
-      num_steps=8, warmup_steps=0, end_lr_factor=1.0))
-  loss_config = ml_collections.ConfigDict(dict(mer=1.0, flow=10.0, landmarks=0.5))
-  steps = train.make_steps(model, train_config, loss_config, batch)
+  config = mol_recipe.mol_config('synthetic_me', 'mol', 3)
+  config.train.learning_rate, config.train.num_steps = 1e-3, 8
+  steps = OneFold(config, model, batch)
   state = steps.init(jax.random.key(0))
   losses = []
   for i in range(8):
-    state, metrics = steps.train(state, batch, jax.random.key(i))
+    state, metrics = steps.train(state, batch, i)
     losses.append(float(metrics['loss']))
     assert {'loss_mer', 'loss_flow', 'loss_landmarks'} <= set(metrics)
   assert np.all(np.isfinite(losses)) and losses[-1] < 0.85 * losses[0], losses
@@ -221,17 +220,17 @@ def test_mol_trains_its_batch_norms_as_the_release_loops_over_pairs():
 
 def test_released_mol_groups_every_batch_norm_as_the_release_calls_it():
   """The wiring the test above relies on, in the whole model: every BatchNorm that runs in training is
-  PyTorch's (`lgfat.TorchBatchNorm`), grouped per frame with the release's call order in FlowNet's
+  PyTorch's (`layers.TorchBatchNorm`), grouped per frame with the release's call order in FlowNet's
   conv1–conv3 and per pair everywhere else (FCC_1/FCC_2 and the flow network after the correlation)."""
   import flax.linen as nn
-  from fdp_jax.models import lgfat
+  from fdp_jax.models import layers
   b, t = 2, 4
   model = mol.ReleasedMOL(num_classes=3)
   seen = {}
 
   def record(next_fun, args, kwargs, context):
     module = context.module
-    if context.method_name == '__call__' and isinstance(module, (nn.BatchNorm, lgfat.TorchBatchNorm)):
+    if context.method_name == '__call__' and isinstance(module, (nn.BatchNorm, layers.TorchBatchNorm)):
       seen['/'.join(module.scope.path)] = (type(module).__name__, getattr(module, 'groups', None),
                                            getattr(module, 'order', None), args[0].shape[0])
     return next_fun(*args, **kwargs)
@@ -254,7 +253,7 @@ def test_released_mol_groups_every_batch_norm_as_the_release_calls_it():
 
 def test_build_model_makes_mol_from_its_config():
   from configs import mol_synthetic
-  from fdp_jax.models import build_model
+  from fdp_jax.families import build_model
   config = mol_synthetic.get_config()
   assert isinstance(build_model(config.model, 5, 128), mol.ReleasedMOL)
   with pytest.raises(ValueError, match='128×128'):

@@ -151,8 +151,9 @@ def test_predict_with_mol_draws_flow_and_landmarks(astronaut_frames, tmp_path):
   """MOL's branch, on an untrained MOL saved as a one-fold run (a trained MOL needs the 128-px corpus)."""
   import jax
   from configs import mol_casme2
-  from fdp_jax import checkpointing, train
-  from fdp_jax.models import build_model
+  from fdp_jax import train
+  from fdp_jax.cv import checkpoints
+  from fdp_jax.families import build_model
   config = mol_casme2.get_config()      # 144-px faces, 128-px centre crop in evaluation
   workdir = tmp_path / 'molrun'
   workdir.mkdir()
@@ -164,7 +165,7 @@ def test_predict_with_mol_draws_flow_and_landmarks(astronaut_frames, tmp_path):
   shapes = {'frames': jax.ShapeDtypeStruct((1, 8, 128, 128, 1), np.float32),
             'frame_mask': jax.ShapeDtypeStruct((1, 8), np.bool_)}
   state = train.jit_init(lambda key: train.create_train_state(model, config.train, shapes, key))(jax.random.key(0))
-  checkpointing.save(checkpointing.fold_manager(str(workdir), 'sub01'), state)
+  checkpoints.save(checkpoints.fold_manager(str(workdir), 'sub01'), state)
   prediction = predict.predict_clip(str(workdir), astronaut_frames, str(tmp_path / 'out'))
   assert list(prediction['probabilities']) == names
   assert sum(prediction['probabilities'].values()) == pytest.approx(1.0, abs=1e-6)
@@ -177,7 +178,7 @@ def test_views_are_averaged_and_the_prediction_is_their_argmax(monkeypatch):
   """predict_group with eval.num_views=2 averages the per-view probabilities (and MOL errors) per clip and
   predicts their argmax, even where each single view predicts another class; idle slots stay None."""
   import ml_collections
-  from fdp_jax import cross_validation
+  from fdp_jax.cv import evaluation
   per_position = {
       0.25: {'index': np.array([0, 1]), 'label': np.array([2, 0]), 'prediction': np.array([0, 1]),
              'probabilities': np.array([[0.5, 0.1, 0.4], [0.2, 0.7, 0.1]], np.float32),
@@ -191,9 +192,9 @@ def test_views_are_averaged_and_the_prediction_is_their_argmax(monkeypatch):
   def fake_view(config, group, source, fsteps, state, normalizations, position):
     seen.append(position)
     return [per_position[position], None]
-  monkeypatch.setattr(cross_validation, '_predict_view', fake_view)
+  monkeypatch.setattr(evaluation, '_predict_view', fake_view)
   config = ml_collections.ConfigDict({'eval': {'num_views': 2}})
-  out, idle = cross_validation.predict_group(config, ['fold', None], None, None, None)
+  out, idle = evaluation.predict_group(config, ['fold', None], None, None, None)
   assert seen == [0.25, 0.75] and idle is None
   np.testing.assert_allclose(out['probabilities'], [[0.3, 0.3, 0.4], [0.4, 0.5, 0.1]], atol=1e-7)
   assert out['prediction'].tolist() == [2, 1]                 # neither view alone predicted class 2 for clip 0

@@ -12,7 +12,7 @@ FIXTURE = FIXTURES / 'dynamic_image.npz'
 
 
 def sum_form(num_frames):
-  """α_t = Σ_{k=t..T} (2k − T − 1)/k, the second form SPEC §3 gives, in float64."""
+  """α_t = Σ_{k=t..T} (2k − T − 1)/k, its second, summed form, in float64."""
   t_all = np.arange(1, num_frames + 1)
   return np.array([sum((2 * k - num_frames - 1) / k for k in range(t, num_frames + 1)) for t in t_all])
 

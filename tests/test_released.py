@@ -1,4 +1,4 @@
-"""The released FDP variant (fdp_jax.models.released): parity of its heads with the released PyTorch code,
+"""The released FDP variant (fdp_jax.models.fdp_released): parity of its heads with the released PyTorch code,
 the reshape that interleaves time and features, and the train / eval behaviour of the whole model."""
 
 import functools
@@ -10,12 +10,15 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, reference_variables
-from fdp_jax.models import released
+from fdp_jax.models import fdp_released
+from fdp_jax.models.lgfat import EncoderSpec
 
 # A CPU-sized encoder and SegNet; the volume, the CLSNet and the 4096-d frame features keep released sizes.
 # A high drop-path rate, so that two dropout keys surely give different outputs.
-TINY_MODEL = released.ReleasedFDP(stem_channels=(8, 8, 8), depths=(1, 1), channels=(16, 16),
-                                  segnet_channels=(4, 4, 4, 4, 4), drop_path_rate=0.5)
+TINY_MODEL = fdp_released.ReleasedFDP(
+    encoder=EncoderSpec(stem_channels=(8, 8, 8), depths=(1, 1), channels=(16, 16), drop_path_rate=0.5,
+                        block_layout='released'),
+    segnet_channels=(4, 4, 4, 4, 4))
 
 
 def assert_close_to_reference(actual, reference):
@@ -28,7 +31,7 @@ def assert_close_to_reference(actual, reference):
 def test_cls_net_matches_released():
   fixture = np.load(FIXTURES / 'fdp_cls_net.npz')
   volume = fixture['input/0'].transpose(0, 2, 3, 4, 1)              # NCDHW → NDHWC
-  head = released.CLSNet()
+  head = fdp_released.CLSNet()
   logits, feat = head.apply(reference_variables(fixture, head, volume), volume)
   assert feat.shape == (2, 64, 64, 1, 8)
   assert_close_to_reference(feat, fixture['output/0'].transpose(0, 2, 3, 4, 1))
@@ -38,25 +41,25 @@ def test_cls_net_matches_released():
 def test_max_pool_and_unpool_match_released_with_ties():
   fixture = np.load(FIXTURES / 'maxpool_unpool_ties.npz')
   nhwc = lambda a: a.transpose(0, 2, 3, 1)
-  pooled, indices = released.max_pool_2x2_with_indices(nhwc(fixture['input']))
+  pooled, indices = fdp_released.max_pool_2x2_with_indices(nhwc(fixture['input']))
   np.testing.assert_array_equal(pooled, nhwc(fixture['pooled']))
   # Window positions → PyTorch's flat per-channel indices (row-major on the 8×8 map).
   i, j = np.meshgrid(np.arange(4), np.arange(4), indexing='ij')
   flat = (2 * i[:, :, None] + indices // 2) * 8 + 2 * j[:, :, None] + indices % 2
   np.testing.assert_array_equal(flat, nhwc(fixture['indices']))
-  np.testing.assert_array_equal(released.max_unpool_2x2(pooled, indices), nhwc(fixture['unpooled']))
+  np.testing.assert_array_equal(fdp_released.max_unpool_2x2(pooled, indices), nhwc(fixture['unpooled']))
 
 
 def test_max_pool_gradient_goes_to_the_winner_only():
   x = jnp.zeros((1, 2, 2, 1))                                       # a four-way tie
-  grad = jax.grad(lambda x: released.max_pool_2x2_with_indices(x)[0].sum())(x)
+  grad = jax.grad(lambda x: fdp_released.max_pool_2x2_with_indices(x)[0].sum())(x)
   np.testing.assert_array_equal(grad[0, :, :, 0], [[1, 0], [0, 0]])
 
 
 def test_volume_interleaves_time_and_features_like_torch_view():
   b, t, d = 2, 8, 4096
   features = np.arange(b * t * d, dtype=np.float32).reshape(b, t, d)  # exact in float32 (< 2^24)
-  volume = np.asarray(released.released_volume(jnp.asarray(features)))
+  volume = np.asarray(fdp_released.released_volume(jnp.asarray(features)))
   assert volume.shape == (2, 64, 64, 8, 1)
   bb, tt, ff = np.meshgrid(np.arange(b), np.arange(t), np.arange(d), indexing='ij')
   np.testing.assert_array_equal(volume[bb, 8 * tt + ff // 512, (ff % 512) // 8, ff % 8, 0], features)
@@ -65,7 +68,7 @@ def test_volume_interleaves_time_and_features_like_torch_view():
   np.testing.assert_array_equal(frame_of_row, np.repeat(np.arange(8), 8)[:, None] * np.ones((1, 512)))
   np.testing.assert_array_equal(volume[1, 5, 7, :, 0] % 8, np.arange(8))
   with pytest.raises(ValueError, match='needs T·D = 32768'):
-    released.released_volume(jnp.zeros((1, 4, 4096)))
+    fdp_released.released_volume(jnp.zeros((1, 4, 4096)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -129,7 +132,7 @@ def test_torch_batch_norm_is_successive_pytorch_calls_one_per_group():
   """groups = T on clip-major (B·T, …) frames: frame t of every clip normalised by the statistics of frame
   t alone, and the running statistics after T successive PyTorch updates (momentum 0.1, unbiased
   variance), computed here call by call."""
-  from fdp_jax.models.lgfat import TorchBatchNorm
+  from fdp_jax.models.layers import TorchBatchNorm
   b, t, c = 3, 4, 5
   rng = np.random.default_rng(0)
   # Each frame index with its own offset and spread, so per-frame and pooled statistics differ widely.
@@ -168,7 +171,7 @@ def test_torch_batch_norm_follows_a_given_call_order():
   """`order` lists the groups' calls when a group is called more than once (the release's FlowNet sees
   frame t as the second frame of pair t−1 and again as the first of pair t): the running statistics take
   those calls' updates in that order, computed here call by call; the output is unchanged."""
-  from fdp_jax.models.lgfat import TorchBatchNorm, update_weights
+  from fdp_jax.models.layers import TorchBatchNorm, update_weights
   b, g, c, order = 2, 3, 4, (0, 1, 1, 2)
   rng = np.random.default_rng(1)
   x = (rng.normal(0, 1, (b, g, 5, c)) * np.arange(1, g + 1)[None, :, None, None]
@@ -204,12 +207,13 @@ def test_released_encoder_in_training_is_one_call_per_frame(tiny):
   b, t = frames.shape[:2]
   # Brightness that changes over the clip, so that each frame index has statistics of its own.
   frames = frames * 0.5 + jnp.linspace(-0.4, 0.4, t)[None, :, None, None, None]
-  kwargs = dict(stem_channels=(8, 8, 8), depths=(1, 1), channels=(16, 16), drop_path_rate=0.0)
+  kwargs = dict(spec=EncoderSpec(stem_channels=(8, 8, 8), depths=(1, 1), channels=(16, 16), drop_path_rate=0.0,
+                                 block_layout='released'))
   encoder_vars = {'params': variables['params']['frame_rep'],
                   'batch_stats': variables['batch_stats']['frame_rep']}
-  together, stats = jax.jit(lambda v, x: released.FrameRep(**kwargs, bn_groups=t).apply(
+  together, stats = jax.jit(lambda v, x: fdp_released.FrameRep(**kwargs, bn_groups=t).apply(
       v, x, train=True, mutable=['batch_stats']))(encoder_vars, frames.reshape(b * t, 64, 64, 1))
-  one_call = jax.jit(lambda v, x: released.FrameRep(**kwargs, bn_groups=1).apply(
+  one_call = jax.jit(lambda v, x: fdp_released.FrameRep(**kwargs, bn_groups=1).apply(
       v, x, train=True, mutable=['batch_stats']))
   running = encoder_vars
   for frame in range(t):

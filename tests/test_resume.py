@@ -18,7 +18,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, tiny_config
-from fdp_jax import checkpointing, cross_validation, resume, run, scoring
+from fdp_jax import families, rundir, run, scoring
+from fdp_jax.cv import checkpoints, protocol
 
 JOB = os.path.join(REPO, 'tests', 'resume_job.py')
 
@@ -37,7 +38,7 @@ def _read(path):
 
 
 def _snapshots(workdir):
-  return {os.path.basename(p)[:-5]: sorted(resume.load_progress(str(workdir), os.path.basename(p)[:-5]).snapshots)
+  return {os.path.basename(p)[:-5]: sorted(checkpoints.load_progress(str(workdir), os.path.basename(p)[:-5]).snapshots)
           for p in glob.glob(os.path.join(workdir, 'progress', '*.json'))}
 
 
@@ -75,7 +76,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_results(tiny_data_dir, tmp_p
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL, (die_at, out[-3000:])
     assert check(), (die_at, _snapshots(workdir))
-    assert resume.load_progress(str(workdir), 's00').status == 'training'
+    assert checkpoints.load_progress(str(workdir), 's00').status == 'training'
     assert not (workdir / 'results.json').exists()
 
   proc = _job(tiny_data_dir, workdir)
@@ -98,7 +99,7 @@ def test_a_diverging_fold_fails_alone_and_keeps_its_last_good_checkpoint(tiny_da
   """Fold s01's parameters are poisoned before step 4 (as a divergence would leave them): the guard stops it
   at the step-4 logging point with step 2 as its last checkpoint; s00, trained beside it, and the next
   group finish; results.json lists s01 as failed and the aggregate says it is incomplete."""
-  make = cross_validation.make_group_steps
+  make = protocol.make_group_steps
   poisoned = []
 
   def poisoning_steps(*a, **kw):
@@ -112,7 +113,7 @@ def test_a_diverging_fold_fails_alone_and_keeps_its_last_good_checkpoint(tiny_da
       return fsteps.train(state, batch, keys, step)
     return fsteps._replace(train=train)
 
-  monkeypatch.setattr(cross_validation, 'make_group_steps', poisoning_steps)
+  monkeypatch.setattr(protocol, 'make_group_steps', poisoning_steps)
   config = tiny_config(tiny_data_dir, num_steps=6, log_every_steps=2)
   config.cv.parallel_folds = 2
   config.cv.checkpoint_every_steps = 2
@@ -128,11 +129,10 @@ def test_a_diverging_fold_fails_alone_and_keeps_its_last_good_checkpoint(tiny_da
   assert 'non-finite training metrics at step 4' in failed['error']
   assert 'last good checkpoint is step 2' in failed['error'] and 'learning_rate' in failed['error']
   assert 'predictions' not in failed
-  with checkpointing.fold_manager(workdir, 's01') as manager:
+  with checkpoints.fold_manager(workdir, 's01') as manager:
     assert manager.all_steps() == [2]                     # nothing saved after the divergence
-    restored = checkpointing.restore(manager, cross_validation.fold_template(
-        config, __import__('fdp_jax.models', fromlist=['build_model']).build_model(
-            config.model, config.data.num_classes, config.data.image_size)))
+    restored = checkpoints.restore(manager, protocol.fold_template(
+        config, families.build_model(config.model, config.data.num_classes, config.data.image_size)))
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(restored.params))
   for subject in ('s00', 's02', 's03'):
     assert len(folds[subject]['predictions']) == folds[subject]['num_test'] == 10
@@ -143,7 +143,7 @@ def test_a_diverging_fold_fails_alone_and_keeps_its_last_good_checkpoint(tiny_da
   with open(os.path.join(workdir, 'report.md')) as f:
     assert '**INCOMPLETE**' in f.read()
   # Rerunning the same command does not retrain anything: the failure stands, the others are read back.
-  monkeypatch.setattr(cross_validation, 'train_group', None)
+  monkeypatch.setattr(protocol, 'train_group', None)
   with pytest.raises(SystemExit, match='s01'):
     run.main(config, workdir)
   with open(os.path.join(workdir, 'results.json')) as f:
@@ -155,10 +155,10 @@ def test_a_run_directory_is_only_continued_with_its_own_config(tiny_data_dir, tm
   workdir = tmp_path / 'run'
   workdir.mkdir()
   (workdir / 'config.json').write_text(config.to_json_best_effort(indent=1))
-  assert resume.check_same_run(str(workdir), config)
+  assert rundir.check_same_run(str(workdir), config)
   config.data.num_threads = 2            # does not change results: still the same run
   config.progress_bar = True
-  assert resume.check_same_run(str(workdir), config)
+  assert rundir.check_same_run(str(workdir), config)
   config.train.num_steps = 7
   config.train.learning_rate = 1.0
   with pytest.raises(SystemExit) as e:
@@ -177,9 +177,9 @@ def test_rerunning_without_workdir_finds_the_interrupted_run(tmp_path, tiny_data
     (runs / name / 'config.json').write_text(cfg.to_json_best_effort(indent=1))
     if finished:
       (runs / name / 'results.json').write_text('{}')
-  assert resume.find_interrupted_run(str(runs), config) == str(runs / '20261101-000000-a')
-  assert resume.find_interrupted_run(str(runs), tiny_config(tiny_data_dir, num_steps=9)).endswith('-c')
-  assert resume.find_interrupted_run(str(runs), tiny_config(tiny_data_dir, num_steps=5)) is None
+  assert rundir.find_interrupted_run(str(runs), config) == str(runs / '20261101-000000-a')
+  assert rundir.find_interrupted_run(str(runs), tiny_config(tiny_data_dir, num_steps=9)).endswith('-c')
+  assert rundir.find_interrupted_run(str(runs), tiny_config(tiny_data_dir, num_steps=5)) is None
 
 
 KILLED_BUILD = '''
@@ -225,13 +225,13 @@ def test_sigkilled_corpus_build_never_reads_as_built_and_restarts_cleanly(tiny_d
 
 
 def test_a_resumption_elsewhere_is_recorded_beside_the_first_environment(tmp_path):
-  from fdp_jax.cross_validation import _record_environment
+  from fdp_jax.rundir import record_environment
   path = tmp_path / 'environment.json'
   first = {'seed': 0, 'platform': 'cpu', 'device_count': 2}
-  _record_environment(str(tmp_path), first, resuming=False)
-  _record_environment(str(tmp_path), first, resuming=True)             # the same environment: unchanged
+  record_environment(str(tmp_path), first, resuming=False)
+  record_environment(str(tmp_path), first, resuming=True)             # the same environment: unchanged
   assert json.loads(path.read_text()) == first
   other = dict(first, device_count=4)
-  _record_environment(str(tmp_path), other, resuming=True)
-  _record_environment(str(tmp_path), other, resuming=True)             # recorded once
+  record_environment(str(tmp_path), other, resuming=True)
+  record_environment(str(tmp_path), other, resuming=True)             # recorded once
   assert json.loads(path.read_text()) == dict(first, resumed_in=[other])

@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from datasets.synthetic_me import synthetic_me_dataset_builder as builder_lib
 from fdp_jax import schema
-from fdp_jax import synthetic_faces as sf
+from fdp_jax.corpora import synthetic_faces as sf
 
 TINY = next(c for c in builder_lib.Builder.BUILDER_CONFIGS if c.name == 'tiny')
 

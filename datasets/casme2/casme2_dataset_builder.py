@@ -15,5 +15,5 @@ class Builder(builder.MECorpusBuilder):
   READER = casme2
   MANUAL_DOWNLOAD_INSTRUCTIONS = casme2.INSTRUCTIONS
   DESCRIPTION = ('CASME II spontaneous micro-expressions, aligned grey faces with dlib landmarks '
-                 '(released alignment, SPEC §5). Subjects sub01..sub26; sample ids sub01/EP02_01f.')
+                 '(the released alignment). Subjects sub01..sub26; sample ids sub01/EP02_01f.')
   BUILDER_CONFIGS = builder.corpus_configs(casme2.CORPUS, frames=('raw', 'cropped'))

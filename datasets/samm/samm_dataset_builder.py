@@ -14,5 +14,5 @@ class Builder(builder.MECorpusBuilder):
   READER = samm
   MANUAL_DOWNLOAD_INSTRUCTIONS = samm.INSTRUCTIONS
   DESCRIPTION = ('SAMM spontaneous micro-expressions, aligned grey faces with dlib landmarks '
-                 '(released alignment, SPEC §5). Subjects 006..037; sample ids 006/006_1_2.')
+                 '(the released alignment). Subjects 006..037; sample ids 006/006_1_2.')
   BUILDER_CONFIGS = builder.corpus_configs(samm.CORPUS)

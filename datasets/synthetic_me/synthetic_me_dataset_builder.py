@@ -17,7 +17,7 @@ import tensorflow_datasets as tfds
 import tqdm
 
 from fdp_jax import schema
-from fdp_jax import synthetic_faces
+from fdp_jax.corpora import synthetic_faces
 
 _DESCRIPTION = """\
 A synthetic stand-in for spontaneous micro-expression corpora (CASME II style), generated procedurally.

@@ -18,7 +18,7 @@ from absl import logging
 import tensorflow_datasets as tfds
 
 from fdp_jax import schema
-from fdp_jax.corpora import common
+from fdp_jax.corpora import phases
 from fdp_jax.corpora import protocols
 from fdp_jax.preprocess import clips
 
@@ -81,7 +81,7 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
         features=schema.me_features(cfg.image_size, self.protocol.classes, cfg.with_flow),
         metadata=tfds.core.MetadataDict(), homepage=None)
 
-  def find_samples(self, root: str) -> tuple[list[clips.ClipSpec], common.BuildReport]:
+  def find_samples(self, root: str) -> tuple[list[clips.ClipSpec], phases.BuildReport]:
     cfg = self.builder_config
     kwargs = {}
     if cfg.modality:
@@ -90,7 +90,7 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
       kwargs['expression'] = cfg.expression
     return self.READER.find_samples(root, cfg.frames, **kwargs)
 
-  def labelled_samples(self, root: str) -> tuple[list[tuple[clips.ClipSpec, int]], common.BuildReport]:
+  def labelled_samples(self, root: str) -> tuple[list[tuple[clips.ClipSpec, int]], phases.BuildReport]:
     """[(spec, class index)] under the config's protocol, and the report of what was left out."""
     specs, report = self.find_samples(root)
     return label_samples(specs, self.CORPUS, self.protocol, report), report
@@ -99,7 +99,7 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
     labelled, report = self.labelled_samples(str(dl_manager.manual_dir))
     return {'train': self._generate_examples(labelled, report)}
 
-  def _generate_examples(self, labelled, report: common.BuildReport):
+  def _generate_examples(self, labelled, report: phases.BuildReport):
     cfg = self.builder_config
     options = clips.AlignmentOptions(image_size=cfg.image_size, alignment=cfg.alignment,
                                      with_flow=cfg.with_flow)
@@ -118,7 +118,7 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
       raise RuntimeError(f'{self.name}/{cfg.name}: no clip could be built.\n{report.summary()}')
     self._record_report(report, written)
 
-  def _record_report(self, report: common.BuildReport, written: int) -> None:
+  def _record_report(self, report: phases.BuildReport, written: int) -> None:
     for name, why in report.skipped:
       logging.warning('%s skipped %s: %s', self.name, name, why)
     for name, what in report.repairs:
@@ -129,18 +129,18 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
     self.info.as_proto.description = (f'{self.DESCRIPTION}\n\nBuild report: {report.summary()}'
                                       + self._next_steps(report))
 
-  def _next_steps(self, report: common.BuildReport) -> str:
+  def _next_steps(self, report: phases.BuildReport) -> str:
     if not report.skipped and not report.repairs:
       return ''
     # A prepared dataset is never regenerated in place, so "build again" has to say what to delete. During
     # the build `self.data_dir` is TFDS's incomplete.* folder; the final one is under data_dir_root.
     final = os.path.join(str(self.data_dir_root), self.name, self.builder_config.name)
-    return ('\nTo recover a skipped sample or change a repair (rules R1–R4 in fdp_jax/corpora/common.py), '
+    return ('\nTo recover a skipped sample or change a repair (rules R1–R4 in fdp_jax/corpora/phases.py), '
             f'do what its line says, delete {final} and build again.')
 
 
 def label_samples(specs: Sequence[clips.ClipSpec], corpus: str, protocol: protocols.Protocol,
-                  report: common.BuildReport) -> list[tuple[clips.ClipSpec, int]]:
+                  report: phases.BuildReport) -> list[tuple[clips.ClipSpec, int]]:
   """Maps each spec's emotion to a class; drops what the protocol drops, reports unknown emotions.
 
   Sample ids are the dataset's keys: a second spec with an id already seen is skipped (the readers

@@ -1,9 +1,11 @@
-"""CASME II (CORPORA.md): `sub01…sub26/<Filename>/` frame folders, raw `img<N>.jpg` or cropped
+"""CASME II: `sub01…sub26/<Filename>/` frame folders, raw `img<N>.jpg` or cropped
 `reg_img<N>.jpg`, and the coding workbook (one header row, blank columns, `/` apex)."""
 
 from __future__ import annotations
 
-from fdp_jax.corpora import common
+from fdp_jax.corpora import layout
+from fdp_jax.corpora import phases
+from fdp_jax.corpora import workbooks
 
 CORPUS = 'casme2'
 FRAME_DIRS = {
@@ -22,14 +24,14 @@ http://casme.psych.ac.cn/casme/e2 (signed licence agreement). Place in the manua
 """
 
 
-def find_samples(root: str, frames: str = 'raw') -> tuple[list, common.BuildReport]:
+def find_samples(root: str, frames: str = 'raw') -> tuple[list, phases.BuildReport]:
   """(ClipSpecs of every annotated sample with frames, report). Emotions are lower-case as coded."""
-  report = common.BuildReport()
-  frames_root = common.find_path(root, [*FRAME_DIRS[frames]], f'CASME II {frames} frames', INSTRUCTIONS)
-  workbook = common.find_file(root, ANNOTATION, 'the CASME II coding workbook', INSTRUCTIONS)
-  columns, rows = common.table(workbook, 'Subject')
-  subjects = common.numbered_dirs(frames_root, r'sub(\d+)')
-  specs = common.clip_folder_samples(
+  report = phases.BuildReport()
+  frames_root = layout.find_path(root, [*FRAME_DIRS[frames]], f'CASME II {frames} frames', INSTRUCTIONS)
+  workbook = layout.find_file(root, ANNOTATION, 'the CASME II coding workbook', INSTRUCTIONS)
+  columns, rows = workbooks.table(workbook, 'Subject')
+  subjects = layout.numbered_dirs(frames_root, r'sub(\d+)')
+  specs = phases.clip_folder_samples(
       rows, columns, frames_root, subjects, lambda n: f'sub{n:02d}', ('OnsetFrame', 'ApexFrame', 'OffsetFrame'),
       'Estimated Emotion', FRAME_PREFIX[frames], CORPUS, report)
   return specs, report

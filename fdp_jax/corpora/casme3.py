@@ -1,4 +1,4 @@
-"""CAS(ME)³ Part A (CORPORA.md): `cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx` (sheet `label`) and frames
+"""CAS(ME)³ Part A: `cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx` (sheet `label`) and frames
 either in whole-video folders `part_A/…/spNO.<n>/<letter>/color/<N>.jpg` or in ME-clip packages
 `Part_A_ME_clip/frame/spNO.<n>_<letter>_<onset>/<N>.jpg`. Several MEs share a video, so the sample id
 carries the onset: `spNO.1/a/153`."""
@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import re
 
-from fdp_jax.corpora import common
+from fdp_jax.corpora import layout
+from fdp_jax.corpora import phases
+from fdp_jax.corpora import workbooks
 
 CORPUS = 'casme3'
 ANNOTATION = r'cas\(me\)3_part_A_ME_label.*\.xlsx'
@@ -42,50 +44,50 @@ def _index_folders(root: str) -> tuple[dict[int, str], dict[tuple[int, str, int]
   return subjects, clips
 
 
-def find_samples(root: str, frames: str = 'raw') -> tuple[list, common.BuildReport]:
+def find_samples(root: str, frames: str = 'raw') -> tuple[list, phases.BuildReport]:
   """(ClipSpecs, report). Emotions lower-case ('Others' → 'others')."""
   if frames != 'raw':
     raise ValueError(f"CAS(ME)³ Part A has only 'raw' colour frames, not {frames!r}")
-  report = common.BuildReport()
-  workbook = common.find_file(root, ANNOTATION, 'the CAS(ME)³ Part A label workbook', INSTRUCTIONS)
-  columns, rows = common.table(workbook, 'Subject', 'label')
+  report = phases.BuildReport()
+  workbook = layout.find_file(root, ANNOTATION, 'the CAS(ME)³ Part A label workbook', INSTRUCTIONS)
+  columns, rows = workbooks.table(workbook, 'Subject', 'label')
   subjects, clips = _index_folders(root)
   if not subjects and not clips:
-    raise common.CorpusLayoutError(f'no spNO.<n> frame folders under {root}\n{INSTRUCTIONS}')
+    raise layout.CorpusLayoutError(f'no spNO.<n> frame folders under {root}\n{INSTRUCTIONS}')
   specs, used, listings = [], {}, {}
   for where, row in rows:
-    number = common.subject_number(common.cell(row, columns, 'Subject'))
-    letter = str(common.cell(row, columns, 'Filename') or '').strip().lower()
-    onset = common.cell(row, columns, 'Onset')
+    number = workbooks.subject_number(workbooks.cell(row, columns, 'Subject'))
+    letter = str(workbooks.cell(row, columns, 'Filename') or '').strip().lower()
+    onset = workbooks.cell(row, columns, 'Onset')
     subject = f'spNO.{number}' if number is not None else '?'
-    sample_id = f'{subject}/{letter}/{common.frame_number(onset)}'
+    sample_id = f'{subject}/{letter}/{workbooks.frame_number(onset)}'
     try:
       if number is None or not re.fullmatch(r'[a-z]', letter):
-        raise common.SkipSample(f'no subject or video letter a–m in {row!r}; {common.FIX_ROW}')
-      if sample_id in used and common.frame_number(onset) is not None:  # else locate_phases says why
-        raise common.SkipSample(f'{used[sample_id]} has the same subject, video and onset and is the one '
+        raise phases.SkipSample(f'no subject or video letter a–m in {row!r}; {phases.FIX_ROW}')
+      if sample_id in used and workbooks.frame_number(onset) is not None:  # else locate_phases says why
+        raise phases.SkipSample(f'{used[sample_id]} has the same subject, video and onset and is the one '
                                 'used; delete whichever of the two rows is wrong')
       used[sample_id] = where
-      package = clips.get((number, letter, common.frame_number(onset) or -1))
+      package = clips.get((number, letter, workbooks.frame_number(onset) or -1))
       if package is not None:
         folder, whole_video = package, False
       else:
-        video = common.child_dir(subjects[number], letter) if number in subjects else None
-        folder = common.child_dir(video, 'color') if video else None
+        video = layout.child_dir(subjects[number], letter) if number in subjects else None
+        folder = layout.child_dir(video, 'color') if video else None
         whole_video = True
         if folder is None:
-          raise common.SkipSample(f'no clip package {subject}_{letter}_{common.frame_number(onset)} '
+          raise phases.SkipSample(f'no clip package {subject}_{letter}_{workbooks.frame_number(onset)} '
                                   f'and no video folder {subject}/{letter}/color under {root}; put the '
                                   'frames there or delete the row')
       if folder not in listings:
-        listings[folder] = common.list_frames(folder)
+        listings[folder] = phases.clip_frames(folder)
       listed = listings[folder]
-      phases = common.locate_phases(sample_id, [n for n, _ in listed], onset,
-                                    common.cell(row, columns, 'Apex'), common.cell(row, columns, 'Offset'),
+      placed = phases.locate_phases(sample_id, [n for n, _ in listed], onset,
+                                    workbooks.cell(row, columns, 'Apex'), workbooks.cell(row, columns, 'Offset'),
                                     report, whole_video=whole_video)
-    except common.SkipSample as e:
+    except phases.SkipSample as e:
       report.skip(sample_id, f'{where}: {e}')
       continue
-    emotion = common.emotion_name(common.cell(row, columns, 'emotion'))
-    specs.append(common.make_spec(sample_id, subject, letter, emotion, listed, phases, CORPUS))
+    emotion = workbooks.emotion_name(workbooks.cell(row, columns, 'emotion'))
+    specs.append(phases.make_spec(sample_id, subject, letter, emotion, listed, placed, CORPUS))
   return specs, report

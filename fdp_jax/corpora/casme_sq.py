@@ -1,4 +1,4 @@
-"""CAS(ME)² (CORPORA.md): whole-video frame folders `rawpic/s15/15_0101disgustingteeth/img<N>.jpg` and
+"""CAS(ME)²: whole-video frame folders `rawpic/s15/15_0101disgustingteeth/img<N>.jpg` and
 `CAS(ME)^2code_final.xlsx`, whose first sheet has no header (subject number, clip name, onset, apex,
 offset (0 = unknown), AUs, emotion, expression type, self-report); sheet 2 maps subject number → folder
 id and sheet 3 maps clip stem ('anger1') → video code ('0401')."""
@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 import re
 
-from fdp_jax.corpora import common
+from fdp_jax.corpora import layout
+from fdp_jax.corpora import phases
+from fdp_jax.corpora import workbooks
 
 CORPUS = 'casme_sq'
 FRAME_DIRS = {'raw': ('rawpic',), 'cropped': ('cropped',)}
@@ -29,7 +31,7 @@ def _subject_folders(rows) -> dict[int, int]:
   for row in rows:
     cells = [c for c in row if c is not None and str(c).strip()]
     if len(cells) >= 2:
-      number, folder = common.subject_number(cells[0]), common.subject_number(cells[1])
+      number, folder = workbooks.subject_number(cells[0]), workbooks.subject_number(cells[1])
       if number is not None and folder is not None and re.fullmatch(r'\s*[sS]?\d+(\.0)?\s*', str(cells[0])):
         mapping[number] = folder
   return mapping
@@ -40,66 +42,66 @@ def _video_codes(rows) -> dict[str, str]:
   for row in rows:
     cells = [c for c in row if c is not None and str(c).strip()]
     if len(cells) >= 2 and re.fullmatch(r'[A-Za-z]+\d*', str(cells[0]).strip()):
-      code = common.subject_number(cells[1])
+      code = workbooks.subject_number(cells[1])
       if code is not None:
         codes[str(cells[0]).strip().lower()] = f'{code:04d}'
   return codes
 
 
-def find_samples(root: str, frames: str = 'raw', expression: str = 'micro') -> tuple[list, common.BuildReport]:
+def find_samples(root: str, frames: str = 'raw', expression: str = 'micro') -> tuple[list, phases.BuildReport]:
   """(ClipSpecs of the `expression` ('micro' | 'macro') samples, report). Subjects read 's<folder id>'."""
-  report = common.BuildReport()
-  frames_root = common.find_path(root, [*FRAME_DIRS[frames]], f'CAS(ME)² {frames} frames', INSTRUCTIONS)
-  workbook = common.find_file(root, ANNOTATION, 'the CAS(ME)² code workbook', INSTRUCTIONS)
-  if common.sheet_count(workbook) < 3:
-    raise common.CorpusLayoutError(f'{workbook}: expected 3 sheets (samples, subject → folder, clip → video)')
-  rows = common.read_sheet(workbook, 0)
-  subject_folders = _subject_folders(common.read_sheet(workbook, 1))
-  video_codes = _video_codes(common.read_sheet(workbook, 2))
-  subjects = common.numbered_dirs(frames_root, r's(\d+)')
+  report = phases.BuildReport()
+  frames_root = layout.find_path(root, [*FRAME_DIRS[frames]], f'CAS(ME)² {frames} frames', INSTRUCTIONS)
+  workbook = layout.find_file(root, ANNOTATION, 'the CAS(ME)² code workbook', INSTRUCTIONS)
+  if workbooks.sheet_count(workbook) < 3:
+    raise layout.CorpusLayoutError(f'{workbook}: expected 3 sheets (samples, subject → folder, clip → video)')
+  rows = workbooks.read_sheet(workbook, 0)
+  subject_folders = _subject_folders(workbooks.read_sheet(workbook, 1))
+  video_codes = _video_codes(workbooks.read_sheet(workbook, 2))
+  subjects = layout.numbered_dirs(frames_root, r's(\d+)')
   wanted = EXPRESSION_TYPES[expression]
   specs, used, listings = [], set(), {}
   for number_in_sheet, row in enumerate(rows, 1):
     row = tuple(row) + (None,) * (9 - len(row))
     if str(row[7] or '').strip().lower() != wanted:
       continue  # the other expression type, or not a sample row (a stray title or a blank)
-    number, clip_name = common.subject_number(row[0]), str(row[1] or '').strip()
+    number, clip_name = workbooks.subject_number(row[0]), str(row[1] or '').strip()
     if not re.fullmatch(r'\s*\d+(\.0)?\s*', str(row[0])):
       number = None  # the first column holds plain subject numbers 1–22
     folder_id = subject_folders.get(number)
     subject = f's{folder_id}' if folder_id is not None else f'subject{number if number is not None else "?"}'
     sample_id = f'{subject}/{clip_name}'
-    where = common.row_name(workbook, number_in_sheet)
+    where = workbooks.row_name(workbook, number_in_sheet)
     try:
       if number is None:
-        raise common.SkipSample(f'subject cell {row[0]!r} is not a subject number; {common.FIX_ROW}')
+        raise phases.SkipSample(f'subject cell {row[0]!r} is not a subject number; {phases.FIX_ROW}')
       if folder_id is None:
-        raise common.SkipSample(f'subject number {number} is not in the subject → folder sheet (sheet 2); '
+        raise phases.SkipSample(f'subject number {number} is not in the subject → folder sheet (sheet 2); '
                                 'add it there or delete the row')
       stem = clip_name.rsplit('_', 1)[0].lower()
       code = video_codes.get(stem)
       if code is None:
-        raise common.SkipSample(f'clip stem {stem!r} is not in the clip → video sheet (sheet 3); add it '
+        raise phases.SkipSample(f'clip stem {stem!r} is not in the clip → video sheet (sheet 3); add it '
                                 'there or delete the row')
       subject_dir = subjects.get(folder_id)
       videos = [d for d in sorted(os.listdir(subject_dir)) if d.lower().startswith(f'{folder_id}_{code}')
                 ] if subject_dir else []
       if not videos:
         looked_in = os.path.join(frames_root, subject)
-        raise common.SkipSample(f'no video folder {folder_id}_{code}* in {looked_in}; put the frames there or '
+        raise phases.SkipSample(f'no video folder {folder_id}_{code}* in {looked_in}; put the frames there or '
                                 'delete the row')
       folder = os.path.join(subject_dir, videos[0])
       if folder not in listings:
-        listings[folder] = common.list_frames(folder)
+        listings[folder] = phases.clip_frames(folder)
       listed = listings[folder]
-      phases = common.locate_phases(sample_id, [n for n, _ in listed], row[2], row[3], row[4], report,
+      placed = phases.locate_phases(sample_id, [n for n, _ in listed], row[2], row[3], row[4], report,
                                     whole_video=True)
-    except common.SkipSample as e:
+    except phases.SkipSample as e:
       report.skip(sample_id, f'{where}: {e}')
       continue
     if sample_id in used:
-      sample_id = f'{sample_id}/{common.frame_number(row[2])}'
+      sample_id = f'{sample_id}/{workbooks.frame_number(row[2])}'
     used.add(sample_id)
-    emotion = common.emotion_name(row[6])
-    specs.append(common.make_spec(sample_id, subject, videos[0], emotion, listed, phases, CORPUS))
+    emotion = workbooks.emotion_name(row[6])
+    specs.append(phases.make_spec(sample_id, subject, videos[0], emotion, listed, placed, CORPUS))
   return specs, report

@@ -1,4 +1,4 @@
-"""Class protocols (CORPORA.md): the class names, in their contractual index order, and how each corpus's
+"""Class protocols: the class names, in their contractual index order, and how each corpus's
 emotion names map onto them. An emotion a protocol does not map is dropped from that protocol's dataset
 (counted in the build report); a name the corpus never uses is an annotation error, reported by name."""
 

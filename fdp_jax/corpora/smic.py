@@ -1,4 +1,4 @@
-"""SMIC (CORPORA.md): `SMIC_all_cropped/{HS,VIS,NIR}/s<n>/micro/{negative,positive,surprise}/<clip>/`
+"""SMIC: `SMIC_all_cropped/{HS,VIS,NIR}/s<n>/micro/{negative,positive,surprise}/<clip>/`
 with cropped `reg_image<N>.bmp` (or raw SMIC-E `image<N>.jpg`) frames. The label is the folder name and
 there is no phase annotation: the clip runs from its first to its last frame, apex at the midpoint."""
 
@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 
-from fdp_jax.corpora import common
+from fdp_jax.corpora import layout
+from fdp_jax.corpora import phases
+from fdp_jax.corpora import workbooks
 
 CORPUS = 'smic'
 MODALITIES = ('HS', 'VIS', 'NIR')
@@ -24,15 +26,15 @@ Subject folders may be `s1` or `s01`. Raw SMIC-E frames (image<N>.jpg) in the sa
 """
 
 
-def find_samples(root: str, frames: str = 'cropped', modality: str = 'HS') -> tuple[list, common.BuildReport]:
+def find_samples(root: str, frames: str = 'cropped', modality: str = 'HS') -> tuple[list, phases.BuildReport]:
   """(ClipSpecs, report) of one modality's micro-expression clips. Subjects read 's<n>' unpadded."""
-  report = common.BuildReport()
-  base = common.find_path(root, [f'SMIC_all_cropped/{modality}', f'SMIC/{modality}', modality],
+  report = phases.BuildReport()
+  base = layout.find_path(root, [f'SMIC_all_cropped/{modality}', f'SMIC/{modality}', modality],
                           f'SMIC {modality} folders', INSTRUCTIONS)
   specs = []
-  for number, subject_dir in common.numbered_dirs(base, r's(\d+)').items():
+  for number, subject_dir in layout.numbered_dirs(base, r's(\d+)').items():
     subject = f's{number}'
-    micro = common.child_dir(subject_dir, 'micro')
+    micro = layout.child_dir(subject_dir, 'micro')
     if micro is None:
       report.skip(subject, f'no micro/ folder in {subject_dir}')
       continue
@@ -40,25 +42,25 @@ def find_samples(root: str, frames: str = 'cropped', modality: str = 'HS') -> tu
       emotion_dir = os.path.join(micro, entry)
       if not os.path.isdir(emotion_dir):
         continue
-      emotion = common.emotion_name(entry)
+      emotion = workbooks.emotion_name(entry)
       for clip in sorted(os.listdir(emotion_dir), key=_natural):
         folder = os.path.join(emotion_dir, clip)
         if not os.path.isdir(folder):
           continue
         sample_id = f'{subject}/{clip}'
         try:
-          listed = common.list_frames(folder, FRAME_PREFIX[frames])
+          listed = phases.clip_frames(folder, FRAME_PREFIX[frames])
           numbers = [n for n, _ in listed]
           if not numbers:
-            raise common.SkipSample(f'no {FRAME_PREFIX[frames]}<N> frames in {folder}')
+            raise phases.SkipSample(f'no {FRAME_PREFIX[frames]}<N> frames in {folder}')
           # SMIC has no phase annotation: this is the protocol, so it is not counted as a repair.
-          phases = (0, len(numbers) - 1, 0, (len(numbers) - 1) // 2, len(numbers) - 1)
-        except common.SkipSample as e:
+          placed = (0, len(numbers) - 1, 0, (len(numbers) - 1) // 2, len(numbers) - 1)
+        except phases.SkipSample as e:
           report.skip(sample_id, str(e))
           continue
-        specs.append(common.make_spec(sample_id, subject, clip, emotion, listed, phases, CORPUS))
+        specs.append(phases.make_spec(sample_id, subject, clip, emotion, listed, placed, CORPUS))
   if not specs and not report.skipped:
-    raise common.CorpusLayoutError(f'no SMIC clips under {base}\n{INSTRUCTIONS}')
+    raise layout.CorpusLayoutError(f'no SMIC clips under {base}\n{INSTRUCTIONS}')
   return specs, report
 
 

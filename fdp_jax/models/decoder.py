@@ -1,4 +1,4 @@
-"""The dynamic-image decoder: FDP's auxiliary task reconstructs the clip's dynamic image (SPEC §3).
+"""The dynamic-image decoder: FDP's auxiliary task reconstructs the clip's dynamic image.
 
 Where the release runs a 29 M-parameter SegNet on its reshaped features, the paper design decodes the
 pooled dynamic representation directly: a light upsampling path sized so that the last map matches the
@@ -13,7 +13,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from fdp_jax.models.lgfat import ConvBNReLU, conv
+from fdp_jax.models.layers import ConvBNReLU, conv
 
 
 class DynamicImageDecoder(nn.Module):

@@ -1,4 +1,4 @@
-"""FDP as the paper describes it (SPEC §3): frame encoder → rank scorer → temporal pooling → two heads.
+"""FDP as the paper describes it: frame encoder → rank scorer → temporal pooling → two heads.
 
   frames (B, T, H, W, 1) ──LGFAT + 1×1 conv/BN, all B·T frames in one call──▶ f (B, T, h, w, D)
   f ──temporal pooling──▶ dynamic representation d (B, h, w, D)
@@ -11,7 +11,7 @@
            to rise with time, so that they encode the chronological order of the frames.
   'arp'    plain approximate rank pooling of f, no scorer.
   'static' the single-frame baseline: only the centre frame is encoded, d = its features.
-  'conv3d_released' the release's learned pooling (its CLS_Net Conv3d, SPEC §2): a 3-D convolution whose
+  'conv3d_released' the release's learned pooling (its CLS_Net Conv3d): a 3-D convolution whose
            kernel spans all T frames (`TemporalConv3d`); needs a fixed T (`data.num_frames`).
 """
 
@@ -25,7 +25,8 @@ import jax.numpy as jnp
 
 from fdp_jax.models import rank_pooling
 from fdp_jax.models.decoder import DynamicImageDecoder
-from fdp_jax.models.lgfat import LGFAT, batch_norm, conv, dense
+from fdp_jax.models.layers import batch_norm, conv, dense
+from fdp_jax.models.lgfat import LGFAT, EncoderSpec
 
 TEMPORAL_POOLINGS = ('rank', 'arp', 'static', 'conv3d_released')
 
@@ -47,7 +48,7 @@ class TemporalConv3d(nn.Module):
 
   features (B, T, h, w, D), frame_mask (B, T) bool or None → (B, h, w, D).
   The release (`CLS_Net.conv3d`) runs its (3, 3, 8) kernel over flattened 4096-d frame vectors viewed as a
-  64×64×8 volume, which interleaves time with feature dimensions (`released.released_volume`); here the
+  64×64×8 volume, which interleaves time with feature dimensions (`fdp_released.released_volume`); here the
   kernel spans time explicitly, with the D feature channels as its input channels — what a 3-D conv over
   (h, w, T) with D channels computes — because the paper design keeps spatial feature maps. Unlike rank
   pooling it is learned and not constrained to Σα = 0. Masked frames are zeroed first, so in eval a
@@ -89,7 +90,8 @@ class MERHead(nn.Module):
 
 
 class FDP(nn.Module):
-  """The paper-design FDP. Field names are those of `configs.fdp_sizes.fdp_model` (see `build_model`).
+  """The paper-design FDP. `encoder` holds the frame encoder's hyper-parameters, the other fields the rest
+of the network's; configs name them alike (`configs/fdp_sizes.py`, `fdp_jax.families`).
 
   __call__(frames, frame_mask=None, *, train):
     frames:     (B, T, H, W, 1) float32 in [-1, 1], chronological; H = W = image_size.
@@ -102,19 +104,8 @@ class FDP(nn.Module):
   """
   num_classes: int
   image_size: int
-  stem_channels: Sequence[int] = (16, 16, 32)
-  depths: Sequence[int] = (1, 1)
-  channels: Sequence[int] = (32, 64)
-  gfa_channels: Sequence[int] = (48, 64)
-  sr_ratios: Sequence[int] = (4, 2)
-  block_layout: str = 'paper'
+  encoder: EncoderSpec = EncoderSpec()
   temporal_pooling: str = 'rank'
-  head_dim: int = 8
-  mix_ratio: float = 0.75
-  lfa_mlp_ratio: float = 3
-  gfa_mlp_ratio: float = 2
-  dropout: float = 0.0
-  drop_path_rate: float = 0.05
   feature_dim: int = 64
   head_hidden: int = 64
   head_dropout: float = 0.3
@@ -165,13 +156,7 @@ class FDP(nn.Module):
   def _encode(self, frames: jax.Array, train: bool) -> jax.Array:
     """(B, T, H, W, 1) → frame features (B, T, h, w, feature_dim); one encoder call over all B·T frames."""
     b, t = frames.shape[:2]
-    encoder = LGFAT(
-        stem_channels=tuple(self.stem_channels), depths=tuple(self.depths), channels=tuple(self.channels),
-        gfa_channels=tuple(self.gfa_channels), sr_ratios=tuple(self.sr_ratios),
-        block_layout=self.block_layout, head_dim=self.head_dim, mix_ratio=self.mix_ratio,
-        lfa_mlp_ratio=self.lfa_mlp_ratio, gfa_mlp_ratio=self.gfa_mlp_ratio, dropout=self.dropout,
-        drop_path_rate=self.drop_path_rate, name='frame_encoder')
-    x = encoder(frames.reshape((b * t,) + frames.shape[2:]), train=train)
+    x = LGFAT(self.encoder, name='frame_encoder')(frames.reshape((b * t,) + frames.shape[2:]), train=train)
     x = conv(self.feature_dim, 1, name='feature_proj_conv')(x)
     x = batch_norm(train, 'feature_proj_norm')(x)
     return x.reshape((b, t) + x.shape[1:])

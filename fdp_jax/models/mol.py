@@ -1,4 +1,4 @@
-"""MOL as released (SPEC §4): F5C blocks (FCC + CCC) on a shared convolution stack, a FlowNetC-style flow
+"""MOL as released: F5C blocks (FCC + CCC) on a shared convolution stack, a FlowNetC-style flow
 network, a landmark head and a 3D-CNN MER head, jointly trained on the 7 consecutive pairs of 8 frames.
 
 Layouts are channels-last (NHWC); every tensor of the PyTorch release has a Linen counterpart whose path
@@ -15,14 +15,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fdp_jax.models import lgfat
+from fdp_jax.models import layers
 
-_TORCH_DEFAULT = nn.initializers.variance_scaling(1 / 3, 'fan_in', 'uniform')   # ≈ PyTorch's default init
 LEAKY_SLOPE = 0.1
 
 
-def _conv(features: int, kernel: int, stride: int, padding: int, use_bias: bool, name: str) -> lgfat.Conv:
-  return lgfat.Conv(features, kernel, stride, use_bias, _TORCH_DEFAULT, padding, name=name)
+def _conv(features: int, kernel: int, stride: int, padding: int, use_bias: bool, name: str) -> layers.Conv:
+  return layers.Conv(features, kernel, stride, use_bias, layers.TORCH_DEFAULT_INIT, padding, name=name)
 
 
 class Declared(nn.Module):
@@ -65,12 +64,12 @@ def circular_conv(x: jax.Array, kernel: jax.Array, axis: int) -> jax.Array:
 
 
 class FCC(nn.Module):
-  """The F5C's fully-connected-convolution part (SPEC §4): x (N, H, W, 2·dim) → same shape.
+  """The F5C's fully-connected-convolution part: x (N, H, W, 2·dim) → same shape.
 
   Halves x1, x2 get positional embeddings (H for x1, W for x2) and a BatchNorm each; then x1 is convolved
   along H and x2 along W with meta kernels cropped to the map (global, circular), embeddings pe_2 added
   (W to x1, H to x2), x1 convolved along W and x2 along H; each half adds itself as it entered.
-  bn_groups: the BatchNorms' interleaved statistic groups (`lgfat.TorchBatchNorm`): T − 1 on the
+  bn_groups: the BatchNorms' interleaved statistic groups (`layers.TorchBatchNorm`): T − 1 on the
   clip-major pairs of B clips, as the release calls FCC once per pair; None: flax's BatchNorm.
   """
   dim: int = 64
@@ -99,8 +98,8 @@ class FCC(nn.Module):
     pe_h = lambda p: p[0, :, :h, 0].T[None, :, None, :]                # (1, h, 1, d)  noqa: E731
     pe_w = lambda p: p[0, :, 0, :w].T[None, None, :, :]                # (1, 1, w, d)  noqa: E731
     x1_in, x2_in = x[..., :d], x[..., d:]
-    x1 = lgfat.batch_norm(train, 'pre_Norm_1', self.bn_groups)(x1_in + pe_h(pe['1_H']))
-    x2 = lgfat.batch_norm(train, 'pre_Norm_2', self.bn_groups)(x2_in + pe_w(pe['1_W']))
+    x1 = layers.batch_norm(train, 'pre_Norm_1', self.bn_groups)(x1_in + pe_h(pe['1_H']))
+    x2 = layers.batch_norm(train, 'pre_Norm_2', self.bn_groups)(x2_in + pe_w(pe['1_W']))
     x1 = circular_conv(x1, along_h(kernel['1_H']), 1) + bias['1_H']
     x2 = circular_conv(x2, along_w(kernel['1_W']), 2) + bias['1_W']
     x1 = x1 + pe_w(pe['2_W'])
@@ -119,7 +118,7 @@ def cosine_knn(x: jax.Array, k: int) -> jax.Array:
 
 
 class CCC(nn.Module):
-  """The F5C's graph part (SPEC §4): positions are nodes with C-channel features, k cosine neighbours.
+  """The F5C's graph part: positions are nodes with C-channel features, k cosine neighbours.
 
   x: (N, P, C) → (neighbour differences (N, P, k, C), edge features (N, P, C)); for channel c the edge
   feature over positions is max_j ReLU(W1·x_c + b1 + W2·(d_c,j − x_c) + b2), W1, W2 P×P (the release's
@@ -148,7 +147,7 @@ class Conv1dAsDense(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, axis: int = 1) -> jax.Array:
     p = x.shape[axis]
-    kernel = self.param('kernel', _TORCH_DEFAULT, (p, 1, self.features))
+    kernel = self.param('kernel', layers.TORCH_DEFAULT_INIT, (p, 1, self.features))
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
     moved = jnp.moveaxis(x, axis, -1)
     y = jnp.dot(moved, kernel[:, 0, :]) + bias
@@ -164,7 +163,7 @@ class MER3DCNN(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-    x = nn.Conv(32, (2, 2, 5), (2, 2, 1), 'VALID', kernel_init=_TORCH_DEFAULT, name='conv3d')(x)
+    x = nn.Conv(32, (2, 2, 5), (2, 2, 1), 'VALID', kernel_init=layers.TORCH_DEFAULT_INIT, name='conv3d')(x)
     n, d, h, w, c = x.shape
     x = x[:, :d // 2 * 2, :h // 2 * 2, :w // 2 * 2].reshape(n, d // 2, 2, h // 2, 2, w // 2, 2, c).max((2, 4, 6))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
@@ -233,7 +232,7 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, stride: int = 2, padding: in
     taps = (np.array([3, 1]), np.array([2, 0]))
     # Each phase as one matrix product over its 2×2 windows: on this model's shapes XLA:CPU's own
     # convolution was 5–30 % slower (benchmarks/profile_layers.py --model=mol).
-    phases = [[lgfat.conv_as_matmul(padded[:, r:r + h + 1, c:c + w + 1],
+    phases = [[layers.conv_as_matmul(padded[:, r:r + h + 1, c:c + w + 1],
                                     kernel[taps[r]][:, taps[c]].transpose(0, 1, 3, 2), 1, 0)
                for c in (0, 1)] for r in (0, 1)]
     y = jnp.stack([jnp.stack(row, axis=3) for row in phases], axis=2)      # (N, H, 2, W, 2, out)
@@ -251,7 +250,7 @@ class ConvTranspose(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k = self.kernel_size
-    kernel = self.param('kernel', _TORCH_DEFAULT, (k, k, self.features, x.shape[-1]))
+    kernel = self.param('kernel', layers.TORCH_DEFAULT_INIT, (k, k, self.features, x.shape[-1]))
     return conv_transpose(x, kernel)
 
 
@@ -262,12 +261,12 @@ def pair_call_order(num_frames: int) -> tuple[int, ...]:
 
 
 class FlowNet(nn.Module):
-  """FlowNetC with BatchNorm and LeakyReLU 0.1 (SPEC §4) for the T−1 consecutive pairs of clips.
+  """FlowNetC with BatchNorm and LeakyReLU 0.1 for the T−1 consecutive pairs of clips.
 
   frames: (B, T, 128, 128, 1); fa, fb: the F5C maps of the first and second frame of every pair
   (B·(T−1), 16, 16, 128) → flow (B·(T−1), 128, 128, 2) from frame t to t+1.
   conv1/conv2/conv3 are shared by both frames of a pair, so they run once per frame (T, not 2(T−1), maps).
-  BatchNorm trains as the release's pair-by-pair loop does (`lgfat.TorchBatchNorm`): conv1–conv3 with each
+  BatchNorm trains as the release's pair-by-pair loop does (`layers.TorchBatchNorm`): conv1–conv3 with each
   frame's own statistics, their running statistics updated by the release's 2(T−1) calls in its order
   (`pair_call_order`: FlowNetC encodes a pair's first frame, then its second), the layers after the
   correlation with each pair's own statistics. The correlation of the pair's conv3 maps,
@@ -278,7 +277,7 @@ class FlowNet(nn.Module):
 
   def _conv_bn(self, x, features, k, s, name, train, groups, order=None):
     x = _conv(features, k, s, (k - 1) // 2, False, f'{name}__0')(x)
-    return nn.leaky_relu(lgfat.batch_norm(train, f'{name}__1', groups, order)(x), LEAKY_SLOPE)
+    return nn.leaky_relu(layers.batch_norm(train, f'{name}__1', groups, order)(x), LEAKY_SLOPE)
 
   @nn.compact
   def __call__(self, frames, fa, fb, *, train: bool) -> jax.Array:

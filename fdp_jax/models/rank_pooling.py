@@ -1,4 +1,4 @@
-"""Approximate rank pooling, differentiable soft ranks and the ranking loss of FDP's rank scorer (SPEC §3).
+"""Approximate rank pooling, differentiable soft ranks and the ranking loss of FDP's rank scorer.
 
 Everything here is a pure function of arrays: jit-able, any number of frames T, no Python loops over
 frames. Layouts: scores and masks are (B, T); features are (B, T, ...) with any trailing shape, e.g. frame

@@ -1,7 +1,7 @@
 """Turning one annotated clip (a list of frame files) into a schema record, and doing it for many clips
 in parallel worker processes. Shared by the corpus builders and by prediction on new clips. No JAX.
 
-Per clip (SPEC §5, with one choice stated here):
+Per clip (the released preprocessing, with one choice stated here):
   1. every frame is read (a missing, empty, cut-short or undecodable file fails the clip, naming the file);
   2. the face is detected once, on the reference frame (the onset), with dlib's HOG detector — a clip
      whose reference frame has no face fails; the 68 landmarks are then predicted on *every* frame inside

@@ -1,4 +1,4 @@
-"""Dynamic-image targets (SPEC §5): approximate rank pooling of grey frames, min-max scaled to uint8.
+"""Dynamic-image targets: approximate rank pooling of grey frames, min-max scaled to uint8.
 
 This is the numpy twin of `fdp_jax.models.rank_pooling.approximate_rank_pooling`, used where no JAX
 should run (the input pipeline's worker threads); the tests check that the two agree.

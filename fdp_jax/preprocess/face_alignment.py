@@ -1,4 +1,4 @@
-"""dlib face detection, 68-point landmarks and the released similarity alignment (SPEC §5). No JAX.
+"""dlib face detection, 68-point landmarks and the released similarity alignment. No JAX.
 
 The alignment rotates the image so the two eye centres (means of landmarks 36–41 and 42–47) are level,
 then scales and translates so that the bounding box of five points — the eye centres, the nose tip (30)

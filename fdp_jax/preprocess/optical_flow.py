@@ -1,4 +1,4 @@
-"""TV-L1 optical flow between consecutive aligned frames (SPEC §5), the MOL flow target. No JAX."""
+"""TV-L1 optical flow between consecutive aligned frames, the MOL flow target. No JAX."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Many cross-validation folds at once (SPEC §7): fold states stacked on a leading axis, the train and eval
+"""Many cross-validation folds at once: fold states stacked on a leading axis, the train and eval
 steps vmapped over it, that axis sharded over the `fold` axis of a device mesh and, optionally, each fold's
 batch over a `data` axis.
 
@@ -6,7 +6,7 @@ A run trains its folds in groups of K "slots" (`cv.parallel_folds`). Every array
 slot axis first: a TrainState whose leaves are (K, ...), batches (K, B, ...), per-slot RNG keys (K,). A slot
 without a fold (the last group of a run whose fold count K does not divide) trains on an all-masked zero
 batch and is dropped. K = 1 is sequential cross-validation through the same code, without a vmap (a vmap of
-size 1 costs ~10 % on XLA:CPU).
+size 1 is measurably slower on XLA:CPU).
 
 Multi-host: every process runs the same program; a process produces the batches of the slots its own
 devices hold (`jax.make_array_from_callback` asks it for exactly those), and `to_host` gathers results so
@@ -26,6 +26,7 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from fdp_jax import train
+from fdp_jax.families import Family
 
 # Fraction of a device's memory the auto group size may plan to fill (the rest: fragmentation, the input
 # pipeline's device buffers, XLA's own scratch).
@@ -129,9 +130,11 @@ class FoldSteps(NamedTuple):
     return NamedSharding(self.mesh, P('fold', 'data'))
 
 
-def make_fold_steps(model, train_config, loss_config, example_batch: dict, mesh: Mesh,
+def make_fold_steps(model, family: Family, train_config, loss_config, example_batch: dict, mesh: Mesh,
                     num_slots: int) -> FoldSteps:
-  """The train/eval/init steps of `fdp_jax.train`, over `num_slots` stacked folds, sharded on `mesh`.
+  """The train/eval/init steps of `fdp_jax.train`, over `num_slots` stacked folds, sharded on `mesh`: the
+  one place the run's steps are jitted (the trainer, evaluation, prediction's fold models and the
+  benchmarks all use these). `loss_config`: `family.loss_weights(config)`.
 
   The RNG of a fold's step s is fold_in(step_key, s), as in sequential training, so a fold trains the same
   in any group and any slot.
@@ -147,7 +150,7 @@ def make_fold_steps(model, train_config, loss_config, example_batch: dict, mesh:
 
   def train_group(state, batch, step_keys, step):
     def one(s, b, key, step):
-      return train.train_step(s, b, jax.random.fold_in(key, step), loss_config,
+      return train.train_step(s, b, jax.random.fold_in(key, step), family, loss_config,
                               train_config.get('ema_decay', 0.0))
     steps = jnp.broadcast_to(step, (num_slots,))
     return per_device(one, mesh, num_slots, 4)(state, batch, step_keys, steps)
@@ -157,7 +160,7 @@ def make_fold_steps(model, train_config, loss_config, example_batch: dict, mesh:
 
   def eval_group(state, batch):
     def one(s, b):
-      out = train.eval_step(s, b)
+      out = train.eval_step(s, b, family)
       return dict(out, index=b['index'], label=b['label'], mask=b['mask'])
     return per_device(one, mesh, num_slots, 2)(state, batch)
 
@@ -216,9 +219,9 @@ def idle_batch(example: dict) -> dict:
 
 # How long a process waits at `to_host` (or before another cross-process collective) for the others, which
 # may be compiling a step, evaluating or writing checkpoints. The collectives' own (Gloo) rendezvous allows
-# only 30 s, and on a loaded host one process can lag another by more (the tiny two-process test job on 2
-# cores did, 2026-11-26), so each is preceded by a barrier of the coordination service, whose deadline is
-# ours to set. If a process dies, the others fail at the barrier after this time at the latest.
+# only 30 s, and on a loaded host one process can lag another by more, so each is preceded by a barrier of
+# the coordination service, whose deadline is ours to set. If a process dies, the others fail at the
+# barrier after this time at the latest.
 GATHER_BARRIER_TIMEOUT_S = 30 * 60
 _gathers = [0]
 
@@ -248,11 +251,6 @@ def to_host(tree):
   return jax.tree.map(get, tree)
 
 
-def slot(tree, i: int):
-  """Slot i of a host tree with a leading slot axis (e.g. one fold's TrainState)."""
-  return jax.tree.map(lambda x: x[i], tree)
-
-
 def stack_states(states: Sequence, sharding: NamedSharding):
   """Single-fold states (host or device) stacked on the slot axis and placed on `sharding`."""
   stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *states)
@@ -274,8 +272,8 @@ def per_device_bytes(compiled) -> int | None:
 
 def auto_group_size(num_folds: int, data_parallel: int, measure: Callable[[int], int | None]) -> int:
   """`cv.parallel_folds=0`: as many folds as fit. One fold per fold-axis device on CPU (XLA:CPU runs the
-  vmapped step's per-fold weights as grouped convolutions: 2 folds on one CPU device took 3.8× the time of
-  one, 10 took 29×); on GPU/TPU, as many per device as `MEMORY_HEADROOM` of its memory holds, from the
+  vmapped step's per-fold weights as grouped convolutions, slower than the folds one after another); on
+  GPU/TPU, as many per device as `MEMORY_HEADROOM` of its memory holds, from the
   compiled step's memory analysis at one fold per device (`measure(K) -> bytes per device`)."""
   fold_devices = jax.device_count() // data_parallel
   per_device = 1

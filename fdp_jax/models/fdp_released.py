@@ -1,4 +1,4 @@
-"""FDP exactly as released (SPEC §2): the `released` variant, which loads converted PyTorch weights.
+"""FDP exactly as released: the `released` variant, which loads converted PyTorch weights.
 
   frames (B, 8, 64, 64, 1) ──frame_rep: LGFAT (LFA only) → BN → global average pool → Linear──▶ (B, 8, 4096)
   (B, 8, 4096) ──plain reshape, as torch's view──▶ volume (B, 64, 64, 8, 1)
@@ -21,12 +21,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from fdp_jax.models.lgfat import LGFAT, batch_norm, conv, conv_as_matmul, dense
+from fdp_jax.models.layers import TORCH_DEFAULT_INIT, batch_norm, conv, conv_as_matmul, dense
+from fdp_jax.models.lgfat import LGFAT, EncoderSpec
 
-# PyTorch's default init (kaiming_uniform with a = √5, i.e. U(±1/√fan_in)) for the heads: the release
-# re-initialises only its frame encoder (truncated normal, SPEC §2), so CLS_Net and SegNet keep the default.
-# Biases start at 0 here rather than at torch's U(±1/√fan_in).
-_TORCH_DEFAULT_INIT = nn.initializers.variance_scaling(1 / 3, 'fan_in', 'uniform')
+# The release re-initialises only its frame encoder (truncated normal); CLS_Net and SegNet keep PyTorch's
+# default init.
 
 # The release views the (B, 8, 4096) frame features as a (B, 1, 64, 64, 8) volume (D, H, W).
 VOLUME_SHAPE = (64, 64, 8)
@@ -35,17 +34,23 @@ VOLUME_SHAPE = (64, 64, 8)
 _SEGNET_DEPTHS = (2, 2, 3, 3, 3)
 
 
+RELEASED_ENCODER = EncoderSpec(block_layout='released')
+
+
 class FrameRep(LGFAT):
   """The released `frame_rep`: the LFA-only LGFAT, global average pool, then `proj_head.0` (Linear).
 
   x: (N, H, W, 1) → (N, feature_dim). A subclass rather than a wrapper so that the head sits beside the
   encoder's own submodules (`frame_rep.norm`, `frame_rep.proj_head_0`), as in the released state_dict.
   """
-  block_layout: str = 'released'
+  spec: EncoderSpec = RELEASED_ENCODER
   feature_dim: int = 4096
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    if self.spec.block_layout != 'released':
+      raise ValueError(f"the released frame_rep is LFA-only: block_layout must be 'released', got "
+                       f'{self.spec.block_layout!r}')
     x = super().__call__(x, train=train)
     return dense(self.feature_dim, name='proj_head_0')(x.mean(axis=(1, 2)))
 
@@ -71,8 +76,8 @@ class Conv3dAcrossLastAxis(nn.Module):
 
   volume (B, D, H, W, 1) → (B, D, H, 1, features). Parameters are those of `nn.Conv` for this conv —
   kernel DHWIO (3, 3, W, 1, features), flax's layout of torch's OIDHW, and a bias — but the product is
-  computed as one matrix product over the 3×3 (D, H) neighbourhood with W as channels: XLA:CPU's 3-D
-  convolution took 0.26 s for the released (8, 64, 64, 8, 1) volume in a training step.
+  computed as one matrix product over the 3×3 (D, H) neighbourhood with W as channels, which XLA:CPU runs
+  far faster than its 3-D convolution.
   """
   features: int
   depth: int = VOLUME_SHAPE[2]
@@ -82,7 +87,7 @@ class Conv3dAcrossLastAxis(nn.Module):
     w, c = volume.shape[3:]
     if (w, c) != (self.depth, 1):
       raise ValueError(f'expected a (B, D, H, {self.depth}, 1) volume, got {volume.shape}')
-    kernel = self.param('kernel', _TORCH_DEFAULT_INIT, (3, 3, w, 1, self.features))
+    kernel = self.param('kernel', TORCH_DEFAULT_INIT, (3, 3, w, 1, self.features))
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
     # The spanned axis W becomes the channels of a 3×3 conv over (D, H): kernel (3, 3, W, 1, F) → HWIO.
     y = conv_as_matmul(volume[..., 0], kernel.reshape(3, 3, w, self.features)) + bias
@@ -111,8 +116,8 @@ class CLSNet(nn.Module):
     # occur in real-valued conv outputs.
     pooled = feat[:, :d // 3 * 3, :h // 3 * 3].reshape(b, d // 3, 3, h // 3, 3, w, c).max(axis=(2, 4))
     x = pooled.transpose(0, 4, 1, 2, 3).reshape(b, -1)
-    x = nn.relu(nn.Dense(self.hidden, kernel_init=_TORCH_DEFAULT_INIT, name='fc1')(x))
-    return nn.Dense(self.num_classes, kernel_init=_TORCH_DEFAULT_INIT, name='fc2')(x), feat
+    x = nn.relu(nn.Dense(self.hidden, kernel_init=TORCH_DEFAULT_INIT, name='fc1')(x))
+    return nn.Dense(self.num_classes, kernel_init=TORCH_DEFAULT_INIT, name='fc2')(x), feat
 
 
 def max_pool_2x2_with_indices(x: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -160,7 +165,7 @@ class SegNet(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     def conv_bn_relu(x, width, name):
-      x = conv(width, 3, use_bias=True, kernel_init=_TORCH_DEFAULT_INIT, name=f'conv{name}')(x)
+      x = conv(width, 3, use_bias=True, kernel_init=TORCH_DEFAULT_INIT, name=f'conv{name}')(x)
       return nn.relu(batch_norm(train, f'bn{name}', groups=1)(x))
 
     indices = []
@@ -173,7 +178,7 @@ class SegNet(nn.Module):
       x = max_unpool_2x2(x, indices[s - 1])
       for i in range(_SEGNET_DEPTHS[s - 1], 0, -1):
         if (s, i) == (1, 1):
-          x = conv(self.out_channels, 3, use_bias=True, kernel_init=_TORCH_DEFAULT_INIT, name='conv11d')(x)
+          x = conv(self.out_channels, 3, use_bias=True, kernel_init=TORCH_DEFAULT_INIT, name='conv11d')(x)
         else:
           x = conv_bn_relu(x, self.channels[s - 1] if i > 1 else self.channels[s - 2], f'{s}{i}d')
     return x
@@ -188,17 +193,13 @@ class ReleasedFDP(nn.Module):
   Returns (logits (B, num_classes), dynamic_image (B, 64, 64) in [0, 1]). All B·T frames go through the
   encoder in one call, but its BatchNorms behave as in the release, which encodes each frame in its own
   call: in training every frame index is normalised by its own batch statistics over the B clips and the
-  running statistics take T successive PyTorch updates (`lgfat.TorchBatchNorm`, groups = T); SegNet's
+  running statistics take T successive PyTorch updates (`layers.TorchBatchNorm`, groups = T); SegNet's
   BatchNorms are PyTorch's too (groups = 1). In training, dropout and stochastic depth draw from the
   'dropout' RNG stream and BatchNorm statistics update (`mutable=['batch_stats']`); in eval the model is
   deterministic.
   """
   num_classes: int = 5
-  stem_channels: Sequence[int] = (64, 32, 64)
-  depths: Sequence[int] = (3, 4, 10, 3)
-  channels: Sequence[int] = (96, 192, 384, 768)
-  drop_path_rate: float = 0.1
-  dropout: float = 0.0
+  encoder: EncoderSpec = RELEASED_ENCODER
   feature_dim: int = 4096
   segnet_channels: Sequence[int] = (64, 128, 256, 512, 512)
 
@@ -209,10 +210,8 @@ class ReleasedFDP(nn.Module):
     # encodes exactly 8 real frames (the input pipeline never pads frames).
     del frame_mask
     b, t = frames.shape[:2]
-    features = FrameRep(
-        stem_channels=tuple(self.stem_channels), depths=tuple(self.depths), channels=tuple(self.channels),
-        dropout=self.dropout, drop_path_rate=self.drop_path_rate, feature_dim=self.feature_dim,
-        bn_groups=t, name='frame_rep')(frames.reshape((b * t,) + frames.shape[2:]), train=train)
+    features = FrameRep(self.encoder, bn_groups=t, feature_dim=self.feature_dim, name='frame_rep')(
+        frames.reshape((b * t,) + frames.shape[2:]), train=train)
     logits, feat = CLSNet(self.num_classes, name='mer')(released_volume(features.reshape(b, t, -1)))
     # feat (B, 64, 64, 1, 8) is PyTorch's (B, 8, 64, 64, 1); its 8 channels are the SegNet's input image.
     dynamic_image = SegNet(1, tuple(self.segnet_channels), name='dyimg_net')(feat[:, :, :, 0], train=train)

@@ -1,0 +1,178 @@
+"""The leave-one-subject-out protocol, the one entry point of cross-validation: `run_loso` trains and scores
+every selected fold, `cv.parallel_folds` at a time, and writes the run directory (`fdp_jax.rundir`).
+
+Selection is honest: the model scored on a fold is the one at the end of its schedule. Scores come from the
+confusion matrix summed over all folds (`fdp_jax.scoring`). A run is resumable (`fdp_jax.cv.checkpoints`),
+and a fold whose loss turns non-finite is stopped and reported as failed while the others go on.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable
+
+import jax
+import numpy as np
+import tqdm
+from absl import logging
+from tensorboardX import SummaryWriter
+
+from fdp_jax import config_checks, data_sources, families, input_pipeline, rundir, scoring, train
+from fdp_jax.cv import checkpoints as ckpt
+from fdp_jax.cv import parallel
+from fdp_jax.cv.evaluation import BestTestRecord, score_group
+from fdp_jax.cv.folds import loso_folds, select_folds
+from fdp_jax.cv.training import train_group
+
+
+def group_size(config, num_folds: int, measure: Callable[[int], int | None]) -> int:
+  """Folds trained at once: `cv.parallel_folds` (capped at the fold count), or with 0 as many as fit
+  (`parallel.auto_group_size`; `measure(K)` is the per-device bytes of a K-fold step)."""
+  k = int(config.cv.get('parallel_folds', 0))
+  if k < 0:
+    raise ValueError(f'cv.parallel_folds must be ≥ 0 (0 = as many as fit), got {k}')
+  if k == 0:
+    return parallel.auto_group_size(num_folds, int(config.cv.get('data_parallel', 1)), measure)
+  return min(k, num_folds)
+
+
+def _measure_step_bytes(model, config, example) -> Callable[[int], int | None]:
+  """measure(K): per-device bytes of the compiled K-fold train step (for `cv.parallel_folds=0`)."""
+  def measure(k: int) -> int | None:
+    fsteps = fold_steps(config, model, example, k)
+    keys = jax.ShapeDtypeStruct((k,), jax.random.key(0).dtype)
+    state = jax.eval_shape(fsteps.init, keys)
+    batch = {key: jax.ShapeDtypeStruct((k,) + np.shape(v), np.asarray(v).dtype)
+             for key, v in dict(example, class_weight=np.zeros(len(example['label']), np.float32)).items()}
+    step = jax.ShapeDtypeStruct((), np.int32)
+    return parallel.per_device_bytes(fsteps.train.lower(state, batch, keys, step).compile())
+  return measure
+
+
+def fold_steps(config, model, example: dict, num_slots: int) -> parallel.FoldSteps:
+  """The jitted steps of groups of `num_slots` folds of this config, on their mesh."""
+  family = families.family(config.model)
+  mesh = parallel.make_mesh(num_slots, int(config.cv.get('data_parallel', 1)))
+  return parallel.make_fold_steps(model, family, config.train, family.loss_weights(config), example, mesh,
+                                  num_slots)
+
+
+def make_group_steps(config, model, num_folds: int) -> parallel.FoldSteps:
+  """The run's group size (`cv.parallel_folds`), mesh and jitted group steps."""
+  example = input_pipeline.example_shapes(config.data, config.train.batch_size)
+  k = group_size(config, num_folds, _measure_step_bytes(model, config, example))
+  return fold_steps(config, model, example, k)
+
+
+def fold_template(config, model) -> train.TrainState:
+  """The abstract single-fold TrainState a checkpoint restores into."""
+  example = input_pipeline.example_shapes(config.data, config.train.batch_size)
+  shapes = {k: jax.ShapeDtypeStruct(example[k].shape, example[k].dtype) for k in ('frames', 'frame_mask')}
+  return jax.eval_shape(lambda key: train.create_train_state(model, config.train, shapes, key),
+                        jax.random.key(0))
+
+
+def run_loso(config, workdir: str) -> dict:
+  """Trains and scores every selected LOSO fold, `cv.parallel_folds` at a time; writes the run directory
+  (process 0 of a multi-process job); returns results.json's dict.
+
+  A run directory that already holds this config's run is continued (`fdp_jax.cv.checkpoints`): finished
+  folds are read back, an interrupted group restarts from its newest complete checkpoint."""
+  config_checks.check_before_work(config)
+  source, index, info = data_sources.load_corpus(config.data)  # first: a corpus not built stops all work
+  config_checks.check_against_corpus(config, index)
+  primary = jax.process_index() == 0
+  resuming = rundir.check_same_run(workdir, config)
+  os.makedirs(workdir, exist_ok=True)
+  if primary and not resuming:
+    rundir.write_config(workdir, config)
+  if primary:
+    rundir.record_environment(workdir, rundir.environment(config), resuming)
+  folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
+  model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
+  fsteps = make_group_steps(config, model, len(folds))
+  k, mesh = fsteps.num_slots, fsteps.mesh
+  logging.info('%s: %d samples, %d subjects, %d folds to run, %d at a time on a %s mesh', info.full_name,
+               len(index), len(set(index.subjects)), len(folds), k, dict(mesh.shape))
+  every = int(config.cv.get('best_test_every_steps', 0))
+  template = fold_template(config, model)
+  results_by_subject, best_test, history = {}, {}, {}
+  timing = {'parallel_folds': k, 'mesh': dict(mesh.shape), 'groups': []}
+  with tqdm.tqdm(total=len(folds) * config.train.num_steps, desc='LOSO training', unit='fold-step',
+                 dynamic_ncols=True, disable=not (config.get('progress_bar', True) and primary)) as progress:
+    for group in parallel.fold_groups(folds, k):
+      start = time.perf_counter()
+      saved = {s: ckpt.load_progress(workdir, fold.subject) for s, fold in enumerate(group) if fold}
+      finished = {s: p for s, p in saved.items() if p.finished}
+      for s, p in finished.items():   # done or failed in an earlier start of this run
+        results_by_subject[p.subject] = p.result
+        if p.best_test is not None:
+          best_test[p.subject] = p.best_test
+        history[p.subject] = p.history
+        progress.update(config.train.num_steps)
+      active = [None if fold is None or s in finished else fold for s, fold in enumerate(group)]
+      if not any(active):
+        timing['groups'].append({'subjects': [p.subject for p in finished.values()], 'seconds': 0.0,
+                                 'finished_earlier': True})
+        continue
+      checkpoints = ckpt.GroupCheckpoints(
+          workdir, active, int(config.cv.checkpoint_every_steps),
+          parallel.owned_slots(fsteps.state_sharding, k), template)
+      entries, records, resumed_from = _run_group(config, active, source, index, fsteps, checkpoints, every,
+                                                  workdir, primary, progress, history)
+      for s, fold in enumerate(active):
+        if fold is not None:
+          results_by_subject[fold.subject] = entries[s]
+          if records[s] is not None:
+            best_test[fold.subject] = records[s]
+      timing['groups'].append({'subjects': [fold.subject for fold in active if fold is not None],
+                               'seconds': round(time.perf_counter() - start, 2),
+                               **({'resumed_from_step': resumed_from} if resumed_from else {})})
+  fold_results = [results_by_subject[fold.subject] for fold in folds]
+  optimistic = [best_test[fold.subject] for fold in folds if fold.subject in best_test]
+  run_results = scoring.results_dict(config, info, index, fold_results,
+                                     {'every_steps': every, 'folds': optimistic} if optimistic else None)
+  if primary:
+    rundir.write_json(rundir.path(workdir, rundir.RESULTS), run_results)
+    rundir.write_json(rundir.path(workdir, rundir.TIMING), timing)
+    rundir.write_json(rundir.path(workdir, rundir.HISTORY),
+                      {fold.subject: history[fold.subject] for fold in folds if fold.subject in history})
+  return run_results
+
+
+def _run_group(config, group, source, index, fsteps, checkpoints, every, workdir, primary, progress,
+               history) -> tuple[list, list, int]:
+  """Trains (or continues) and scores one group of folds: (results.json entry per slot, optimistic record
+  per slot, the step it continued from)."""
+  resumed_from = checkpoints.start   # first, on every process: it may be a collective
+  writers = {}
+  if primary:
+    for fold in group:
+      if fold is not None:
+        # On a resumed fold, TensorBoard drops the scalars logged after the step it continues from.
+        writers[fold.subject] = SummaryWriter(rundir.tensorboard_dir(workdir, fold.subject),
+                                              purge_step=resumed_from + 1 if resumed_from else None)
+  record = (BestTestRecord(config, group, source, fsteps, len(index.class_names), every) if every > 0 else None)
+  state, failed = train_group(config, group, source, index.labels, fsteps, writers, progress, record, history,
+                              checkpoints)
+  healthy = [None if s in failed else fold for s, fold in enumerate(group)]
+  entries = score_group(config, healthy, source, index, fsteps, state) if any(healthy) else [None] * len(group)
+  records = [None] * len(group)
+  for s, fold in enumerate(group):
+    if fold is None:
+      continue
+    if s in failed:
+      entries[s] = scoring.failed_fold_result(fold, failed[s])
+      checkpoints.finish(s, 'failed', failure=failed[s], result=entries[s],
+                         history=history.get(fold.subject, {}))
+    else:
+      records[s] = record.best[s] if record is not None else None
+      checkpoints.finish(s, 'done', result=entries[s], best_test=records[s],
+                         history=history.get(fold.subject, {}))
+      if fold.subject in writers:
+        for key, value in entries[s]['metrics'].items():
+          writers[fold.subject].add_scalar(f'eval/{key}', value, config.train.num_steps)
+    if fold.subject in writers:
+      writers[fold.subject].close()
+  return entries, records, resumed_from

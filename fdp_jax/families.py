@@ -1,0 +1,102 @@
+"""Which model family a config describes, decided in one place: how its module is built, the loss terms it
+trains with and their weights, and the outputs the trainer and evaluation read.
+
+  'fdp'           FDP as the paper describes it (`models.fdp.FDP`), `model.name='fdp'`, variant 'paper'
+  'fdp_released'  FDP exactly as released (`models.fdp_released.ReleasedFDP`), variant 'released'
+  'mol'           MOL as released (`models.mol.ReleasedMOL`), `model.name='mol'`
+
+Every family's outputs become one dict for the trainer: 'logits' (B, C) always; FDP's 'dynamic_image'
+(B, H, W) and, for the paper design, 'rank_scores' (B, T); MOL's 'flow' (B, T−1, H, W, 2) and 'landmarks'
+(B, T−1, 68, 2).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from fdp_jax import losses
+from fdp_jax.models.fdp import FDP
+from fdp_jax.models.fdp_released import VOLUME_SHAPE, ReleasedFDP
+from fdp_jax.models.lgfat import EncoderSpec
+from fdp_jax.models.mol import ReleasedMOL
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+  name: str
+  build: Callable[[Any, int, int], nn.Module]       # (config.model, num_classes, image_size) → module
+  outputs: Callable[[Any], dict]                    # the module's outputs → the trainer's dict
+  losses: Callable[[dict, dict, Any], dict]         # (outputs, batch, loss weights) → terms and 'loss'
+  # (outputs, batch) → per-clip evaluation values beside the class probabilities, {name: (B,)}
+  eval_metrics: Callable[[dict, dict], dict] = lambda outputs, batch: {}
+
+  def loss_weights(self, config) -> Any:
+    """The weights `losses` reads (config.loss); the ranking loss weighs nothing without a rank scorer."""
+    weights = config.loss.copy_and_resolve_references()
+    if 'rank' in weights and config.model.get('temporal_pooling') != 'rank':
+      weights.rank = 0.0
+    return weights
+
+
+def _fdp_module(model_config, num_classes: int, image_size: int) -> FDP:
+  return FDP(num_classes=num_classes, image_size=image_size, encoder=EncoderSpec.from_config(model_config),
+             temporal_pooling=model_config.temporal_pooling, feature_dim=model_config.feature_dim,
+             head_hidden=model_config.head_hidden, head_dropout=model_config.head_dropout,
+             decoder_channels=tuple(model_config.decoder_channels))
+
+
+def _released_fdp_module(model_config, num_classes: int, image_size: int) -> ReleasedFDP:
+  if image_size != VOLUME_SHAPE[0]:
+    raise ValueError(f'the released FDP takes {VOLUME_SHAPE[0]}×{VOLUME_SHAPE[0]} frames (its frame '
+                     f'features are reshaped into a fixed volume); got image_size {image_size}')
+  return ReleasedFDP(num_classes=num_classes, encoder=EncoderSpec.from_config(model_config),
+                     feature_dim=model_config.feature_dim, segnet_channels=tuple(model_config.segnet_channels))
+
+
+def _mol_module(model_config, num_classes: int, image_size: int) -> ReleasedMOL:
+  if image_size != 128:
+    raise ValueError(f'MOL as released takes 128×128 frames (its F5C maps are 16×16); got {image_size}')
+  return ReleasedMOL(num_classes=num_classes, dropout=model_config.dropout, knn=model_config.knn)
+
+
+def _mol_eval_metrics(outputs: dict, batch: dict) -> dict:
+  """Each clip's flow end-point error (pixels, mean over pixels and pairs) and landmark NME (mean error
+  over the inter-pupil distance), when the batch carries the targets."""
+  if 'flow' not in batch:
+    return {}
+  error = jnp.linalg.norm(outputs['landmarks'] - batch['landmarks'], axis=-1).mean(-1)
+  return {'flow_epe': jnp.linalg.norm(outputs['flow'] - batch['flow'], axis=-1).mean((1, 2, 3)),
+          'landmark_nme': (error / jnp.maximum(losses.interpupil_distance(batch['landmarks']), 1e-3)).mean(-1)}
+
+
+FAMILIES = {
+    'fdp': Family('fdp', _fdp_module, outputs=lambda out: out, losses=losses.fdp_losses),
+    'fdp_released': Family('fdp_released', _released_fdp_module,
+                           outputs=lambda out: dict(zip(('logits', 'dynamic_image'), out)),
+                           losses=functools.partial(losses.fdp_losses, with_rank=False)),
+    'mol': Family('mol', _mol_module, outputs=lambda out: dict(zip(('logits', 'flow', 'landmarks'), out)),
+                  losses=losses.mol_losses, eval_metrics=_mol_eval_metrics),
+}
+
+
+def family(model_config) -> Family:
+  """The family of `config.model`: its name ('fdp' | 'mol') and, for FDP, its variant ('paper' |
+  'released')."""
+  if model_config.name == 'mol':
+    return FAMILIES['mol']
+  if model_config.name != 'fdp':
+    raise ValueError(f"unknown model name {model_config.name!r}: use 'fdp' or 'mol'")
+  variant = model_config.get('variant', 'paper')
+  if variant not in ('paper', 'released'):
+    raise ValueError(f"unknown FDP variant {variant!r}: use 'paper' or 'released'")
+  return FAMILIES['fdp' if variant == 'paper' else 'fdp_released']
+
+
+def build_model(model_config, num_classes: int, image_size: int) -> nn.Module:
+  """The Linen module `config.model` describes (`configs/fdp_sizes.py`, `configs/mol_recipe.py`)."""
+  return family(model_config).build(model_config, num_classes, image_size)

@@ -1,0 +1,199 @@
+"""The run directory: where a run writes what, and how a run is recognised again. No other module spells
+these paths.
+
+  config.json             the resolved config
+  environment.json        seed, software versions, devices and processes (what reproducibility depends on)
+  results.json            per fold and `aggregate` (deterministic for a given config and seed)
+  timing.json             wall-clock per group of parallel folds (kept out of results.json so that results
+                          stay reproducible)
+  train_history.json      every logged training value (the report's curves)
+  report.md, confusion_matrix.png, training_curves.png    the report (`fdp_jax.report`)
+  checkpoints/<subject>/  orbax checkpoints of each fold (periodic while it trains; its final state once scored)
+  progress/<subject>.json what each fold has done, for resuming (`fdp_jax.cv.checkpoints`)
+  tensorboard/<subject>/  scalars for every loss term, train accuracy, learning rate
+
+Files are written atomically (`write_json`): a reader, or a resumed run, sees the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+
+import ml_collections
+
+CONFIG = 'config.json'
+ENVIRONMENT = 'environment.json'
+RESULTS = 'results.json'
+TIMING = 'timing.json'
+HISTORY = 'train_history.json'
+REPORT = 'report.md'
+CONFUSION_PNG = 'confusion_matrix.png'
+CURVES_PNG = 'training_curves.png'
+
+# Where launch.py puts a run directory when no --workdir is given.
+RUNS_ROOT = 'runs'
+
+# Config keys that may differ between the first start of a run and its resumption without changing its
+# results: where the corpus lives, console output, reader threads, and a multi-host job's per-process settings.
+RESUME_INDEPENDENT = ('progress_bar', 'data.data_dir', 'data.num_threads', 'cv.coordinator_address',
+                      'cv.process_id')
+
+
+class RunMismatchError(ValueError):
+  """The run directory holds a run with another config: resuming it would mix two experiments."""
+
+
+def path(workdir: str, name: str) -> str:
+  """The path of one of the run's files (`CONFIG`, `RESULTS`, …)."""
+  return os.path.join(workdir, name)
+
+
+def checkpoint_dir(workdir: str, subject: str) -> str:
+  """The absolute folder of one fold's orbax checkpoints (orbax wants absolute paths)."""
+  return os.path.join(os.path.abspath(workdir), 'checkpoints', subject)
+
+
+def progress_path(workdir: str, subject: str) -> str:
+  return os.path.join(workdir, 'progress', f'{subject}.json')
+
+
+def tensorboard_dir(workdir: str, subject: str | None = None) -> str:
+  return os.path.join(workdir, 'tensorboard', *([subject] if subject else []))
+
+
+def new_workdir(config, root: str = RUNS_ROOT) -> str:
+  """A fresh run directory name under `root`: the start time, then the corpus ('20261122-101500-casme2')."""
+  return os.path.join(root, datetime.datetime.now().strftime('%Y%m%d-%H%M%S') + '-' + config.data.builder)
+
+
+def write_json(file_path: str, obj) -> None:
+  """Atomic: a reader (or a resumed run) sees the old file or the new one, never half of one. The temporary
+  name is per process, so processes of a multi-host job writing the same file cannot collide."""
+  os.makedirs(os.path.dirname(file_path) or '.', exist_ok=True)
+  tmp = f'{file_path}.tmp{os.getpid()}'
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=1)
+  os.replace(tmp, file_path)
+
+
+def read_json(workdir: str, name: str):
+  """One of the run's JSON files; FileNotFoundError names the run directory when it is missing."""
+  file_path = path(workdir, name)
+  if not os.path.exists(file_path):
+    raise FileNotFoundError(f'{file_path} not found: {workdir} is not a run directory written by launch.py, '
+                            'or that run has not got that far')
+  with open(file_path) as f:
+    return json.load(f)
+
+
+def config_json(config) -> dict:
+  return json.loads(config.to_json_best_effort())
+
+
+def write_config(workdir: str, config) -> None:
+  os.makedirs(workdir, exist_ok=True)
+  with open(path(workdir, CONFIG), 'w') as f:
+    f.write(config.to_json_best_effort(indent=1))
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run was started with."""
+  return ml_collections.ConfigDict(read_json(workdir, CONFIG))
+
+
+def _flatten(tree: dict, prefix: str = '') -> dict:
+  flat = {}
+  for key, value in tree.items():
+    name = f'{prefix}{key}'
+    if isinstance(value, dict):
+      flat.update(_flatten(value, name + '.'))
+    else:
+      flat[name] = value
+  return flat
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+  """'key: saved → current' for every key (dotted) whose value differs, RESUME_INDEPENDENT ones aside."""
+  a, b = _flatten(saved), _flatten(current)
+  return [f'{key}: {a.get(key, "<absent>")!r} → {b.get(key, "<absent>")!r}'
+          for key in sorted(set(a) | set(b))
+          if key not in RESUME_INDEPENDENT and a.get(key) != b.get(key)]
+
+
+def check_same_run(workdir: str, config) -> bool:
+  """True when `workdir` already holds a run (to be continued), False when it holds none. Raises
+  RunMismatchError, naming the differing keys, when it holds a run with another config."""
+  config_path = path(workdir, CONFIG)
+  if not os.path.exists(config_path):
+    return False
+  with open(config_path) as f:
+    saved = json.load(f)
+  differences = config_differences(saved, config_json(config))
+  if differences:
+    raise RunMismatchError(
+        f'{workdir} holds a run with another config, so it cannot be continued with this one:\n  '
+        + '\n  '.join(differences[:20])
+        + f'\nPass a new --workdir to start a separate run, or rerun with the config in {config_path} to '
+          'continue that one.')
+  return True
+
+
+def find_interrupted_run(runs_root: str, config) -> str | None:
+  """The newest run directory under `runs_root` with this config and no results.json (a run that was
+  interrupted): rerunning the same command without --workdir continues it."""
+  if not os.path.isdir(runs_root):
+    return None
+  current = config_json(config)
+  for name in sorted(os.listdir(runs_root), reverse=True):   # names start with the start time
+    workdir = os.path.join(runs_root, name)
+    config_path = path(workdir, CONFIG)
+    if not os.path.exists(config_path) or os.path.exists(path(workdir, RESULTS)):
+      continue
+    try:
+      with open(config_path) as f:
+        saved = json.load(f)
+    except (OSError, json.JSONDecodeError):
+      continue
+    if not config_differences(saved, current):
+      return workdir
+  return None
+
+
+def environment(config) -> dict:
+  """What a run's numbers depend on besides its config: results are bit-for-bit reproducible with the same
+  seed, software versions and device layout (float rounding differs across these)."""
+  import importlib.metadata
+  import platform
+
+  import jax
+  packages = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'grain', 'tensorflow-datasets', 'numpy',
+              'ml-collections', 'opencv-contrib-python-headless', 'dlib-bin')
+  versions = {}
+  for name in packages:
+    try:
+      versions[name] = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+      versions[name] = None
+  device = jax.devices()[0]
+  return {'seed': int(config.seed), 'python': platform.python_version(), 'packages': versions,
+          'platform': device.platform, 'device_kind': device.device_kind, 'device_count': jax.device_count(),
+          'process_count': jax.process_count()}
+
+
+def record_environment(workdir: str, current: dict, resuming: bool) -> None:
+  """environment.json: the first start's environment; a resumption in another one is appended under
+  `resumed_in` with a warning (its steps round differently from an uninterrupted run's)."""
+  from absl import logging
+  env_path = path(workdir, ENVIRONMENT)
+  if resuming and os.path.exists(env_path):
+    with open(env_path) as f:
+      recorded = json.load(f)
+    first = {k: v for k, v in recorded.items() if k != 'resumed_in'}
+    if first == current or current in recorded.get('resumed_in', []):
+      return
+    logging.warning('%s is continued with other software or devices than it started with (see %s): the '
+                    'resumed steps may round differently from an uninterrupted run', workdir, env_path)
+    current = dict(recorded, resumed_in=recorded.get('resumed_in', []) + [current])
+  write_json(env_path, current)
