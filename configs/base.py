@@ -51,6 +51,12 @@ def base_config(builder: str, builder_config: str, num_classes: int) -> ml_colle
   train.grad_clip_norm = 1.0            # 0: no clipping
   train.ema_decay = 0.0                 # > 0: evaluate a moving average of the parameters (train.update_ema)
   train.log_every_steps = 20            # also where the non-finite guard checks each fold
+  # 'auto': bfloat16 activations and matrix work on TPU/GPU (parameters, optimiser state, BatchNorm
+  # statistics and losses stay float32), float32 on CPU; or 'float32' | 'bfloat16'.
+  train.compute_dtype = 'auto'
+  # 'auto': every conv in XLA's convolution on TPU/GPU, the measured product-or-convolution routing on CPU
+  # (fdp_jax/models/layers.py); or 'cpu' | 'xla', for experiments.
+  train.conv_routing = 'auto'
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 36

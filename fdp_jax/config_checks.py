@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from fdp_jax import input_pipeline, train
+from fdp_jax.models import layers
 
 
 class ConfigError(ValueError):
@@ -56,6 +57,8 @@ def check_before_work(config) -> None:
       raise ValueError(f'unknown data.normalization {data.normalization!r}: use one of '
                        f'{input_pipeline.NORMALIZATIONS}')
     train.make_optimizer(config.train)
+    train.resolve_compute_dtype(config.train.get('compute_dtype', 'auto'))
+    layers.resolve_conv_routing(config.train.get('conv_routing', 'auto'))
   except ValueError as e:
     raise ConfigError(str(e)) from e
 

@@ -193,12 +193,11 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
   sampled = start + input_pipeline.sample_frame_indices(stop - start, data_config.num_frames,
                                                         data_config.frame_sampling, None)   # into the window
 
-  family = families.family(config.model)
-  model = family.build(config.model, config.data.num_classes, config.data.image_size)
+  model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
   state = checkpoints.restore_fold(workdir, fold, protocol.fold_template(config, model))
-  frames = example['frames'][None]
-  outputs = jax.jit(lambda v, x, m: family.outputs(model.apply(v, x, m, train=False)))(
-      {'params': train.eval_params(state), 'batch_stats': state.batch_stats}, frames, example['frame_mask'][None])
+  options = train.options_for(config)   # the run's conv routing and compute dtype, for this machine
+  batch = {'frames': example['frames'][None], 'frame_mask': example['frame_mask'][None]}
+  outputs = jax.jit(lambda s, b: train.apply_model(s, train.eval_params(s), b, options, train=False))(state, batch)
   outputs = jax.device_get(outputs)
   probabilities = np.asarray(jax.nn.softmax(np.asarray(outputs['logits'][0], np.float64)))
   if len(probabilities) != len(class_names):
@@ -208,7 +207,7 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
   aligned = np.asarray(record['frames'])[..., 0]                            # (window, S0, S0) uint8
   images = {'contact_sheet': 'contact_sheet.png'}
   contact_sheet(aligned, sampled, os.path.join(output, images['contact_sheet']))
-  if family.name == 'mol':   # its flow and landmarks; FDP's decoded dynamic image
+  if options.family.name == 'mol':   # its flow and landmarks; FDP's decoded dynamic image
     images['flow_landmarks'] = 'flow_landmarks.png'
     size = config.data.image_size
     shown = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in aligned[sampled]])

@@ -1,14 +1,19 @@
 """The training state, the optimiser and the pure steps of one fold, for every model family.
 
-`train_step(state, batch, rng, family, loss_config) -> (state, metrics)` and `eval_step(state, batch,
-family) -> outputs` have no Python side effects. The cross-validation trainer (`fdp_jax.cv.parallel`) jits
-them once per run over its groups of folds, with the state donated; the RNG of step s is
-`fold_in(fold_key, s)`, so a resumed fold sees the randomness it would have seen.
+`train_step(state, batch, rng, options) -> (state, metrics)` and `eval_step(state, batch, options) ->
+outputs` have no Python side effects. The cross-validation trainer (`fdp_jax.cv.parallel`) jits them once
+per run over its groups of folds, with the state donated; the RNG of step s is `fold_in(fold_key, s)`, so a
+resumed fold sees the randomness it would have seen.
+
+Mixed precision (`StepOptions.compute_dtype`): parameters, optimiser state and BatchNorm statistics stay
+float32; a step casts the parameters and frames to the compute dtype, so activations and matrix work run in
+it, and the model's outputs back to float32 for the losses and the softmax. BatchNorm statistics, attention
+softmax and the rank-pooling sum are computed in float32 inside the models.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import flax
 import flax.linen as nn
@@ -17,7 +22,62 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from fdp_jax.families import Family
+from fdp_jax import families
+from fdp_jax.models import layers
+
+COMPUTE_DTYPES = ('auto', 'float32', 'bfloat16')
+
+
+def resolve_compute_dtype(name: str, platform: str | None = None) -> str:
+  """'float32' or 'bfloat16'; 'auto' is bfloat16 on TPU and GPU (their matrix units' fast type) and float32 on
+  CPU (whose bfloat16 is slower than float32), following `platform` (default `jax.default_backend()`)."""
+  if name not in COMPUTE_DTYPES:
+    raise ValueError(f'unknown train.compute_dtype {name!r}: use one of {COMPUTE_DTYPES}')
+  if name != 'auto':
+    return name
+  return 'float32' if (platform or jax.default_backend()) == 'cpu' else 'bfloat16'
+
+
+class StepOptions(NamedTuple):
+  """What a step needs besides its arguments, fixed when the steps are built (`options_for`)."""
+  family: families.Family
+  loss_weights: Any                # the family's loss weights (`Family.loss_weights`)
+  ema_decay: float = 0.0           # > 0: the state keeps a moving average of the parameters
+  conv_routing: str = 'cpu'        # 'cpu' | 'xla' (`layers.conv_routing`)
+  compute_dtype: str = 'float32'   # 'float32' | 'bfloat16'
+
+
+def options_for(config, platform: str | None = None) -> StepOptions:
+  """The step options of a config on the devices of `platform` ('cpu', 'gpu', 'tpu'; default
+  `jax.default_backend()`): `train.conv_routing` and `train.compute_dtype` 'auto' follow it."""
+  family = families.family(config.model)
+  return StepOptions(family, family.loss_weights(config), float(config.train.get('ema_decay', 0.0)),
+                     layers.resolve_conv_routing(config.train.get('conv_routing', 'auto'), platform),
+                     resolve_compute_dtype(config.train.get('compute_dtype', 'auto'), platform))
+
+
+def _in_compute_dtype(tree, dtype: str):
+  """The floating-point leaves of `tree` in `dtype` (unchanged for float32, the stored dtype)."""
+  if dtype == 'float32':
+    return tree
+  return jax.tree.map(lambda x: x.astype(dtype) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
+def _in_float32(tree):
+  return jax.tree.map(lambda x: x.astype(jnp.float32) if x.dtype in (jnp.bfloat16, jnp.float16) else x, tree)
+
+
+def apply_model(state: 'TrainState', params, batch: dict, options: StepOptions, **kwargs):
+  """The family's output dict of `state.apply_fn` on the batch's frames, under the options' conv routing
+  and compute dtype (outputs in float32); with `mutable`, (outputs, updated variables)."""
+  variables = {'params': _in_compute_dtype(params, options.compute_dtype), 'batch_stats': state.batch_stats}
+  with layers.conv_routing(options.conv_routing):
+    out = state.apply_fn(variables, _in_compute_dtype(batch['frames'], options.compute_dtype),
+                         batch['frame_mask'], **kwargs)
+  if kwargs.get('mutable'):
+    out, updates = out
+    return _in_float32(options.family.outputs(out)), updates
+  return _in_float32(options.family.outputs(out))
 
 
 class TrainState(train_state.TrainState):
@@ -87,35 +147,31 @@ def create_train_state(model: nn.Module, train_config, example_batch: dict, rng:
                            tx=make_optimizer(train_config), ema_params=ema)
 
 
-def train_step(state: TrainState, batch: dict, rng: jax.Array, family: Family, loss_config,
-               ema_decay: float = 0.0) -> tuple[TrainState, dict]:
+def train_step(state: TrainState, batch: dict, rng: jax.Array, options: StepOptions) -> tuple[TrainState, dict]:
   """One optimiser step on a batch; returns the new state and scalar metrics (the family's loss terms,
-  'accuracy', 'grad_norm'). `loss_config`: the family's loss weights (`Family.loss_weights`). With a state
-  that keeps `ema_params`, they follow the new parameters with `ema_decay` (`update_ema`)."""
+  'accuracy', 'grad_norm'). With a state that keeps `ema_params`, they follow the new parameters with the
+  options' `ema_decay` (`update_ema`)."""
 
   def loss_fn(params):
-    outputs, updates = state.apply_fn(
-        {'params': params, 'batch_stats': state.batch_stats}, batch['frames'], batch['frame_mask'],
-        train=True, rngs={'dropout': rng}, mutable=['batch_stats'])
-    outputs = family.outputs(outputs)
-    terms = family.losses(outputs, batch, loss_config)
+    outputs, updates = apply_model(state, params, batch, options, train=True, rngs={'dropout': rng},
+                                   mutable=['batch_stats'])
+    terms = options.family.losses(outputs, batch, options.loss_weights)
     return terms['loss'], (terms, outputs, updates)
 
   grads, (terms, outputs, updates) = jax.grad(loss_fn, has_aux=True)(state.params)
   state = state.apply_gradients(grads=grads, batch_stats=updates['batch_stats'])
   if state.ema_params is not None:
-    state = state.replace(ema_params=update_ema(state.ema_params, state.params, state.step, ema_decay))
+    state = state.replace(ema_params=update_ema(state.ema_params, state.params, state.step, options.ema_decay))
   correct = (jnp.argmax(outputs['logits'], -1) == batch['label']) & batch['mask']
   metrics = dict(terms, accuracy=correct.sum() / jnp.maximum(batch['mask'].sum(), 1),
                  grad_norm=optax.tree.norm(grads))
   return state, metrics
 
 
-def eval_step(state: TrainState, batch: dict, family: Family) -> dict:
+def eval_step(state: TrainState, batch: dict, options: StepOptions) -> dict:
   """Class probabilities (B, C) and predictions (B,) in eval mode (running BatchNorm statistics), and the
   family's per-clip evaluation values (MOL: flow end-point error and landmark NME, `Family.eval_metrics`)."""
-  outputs = state.apply_fn({'params': eval_params(state), 'batch_stats': state.batch_stats},
-                           batch['frames'], batch['frame_mask'], train=False)
-  outputs = family.outputs(outputs)
+  outputs = apply_model(state, eval_params(state), batch, options, train=False)
   probs = jax.nn.softmax(outputs['logits'].astype(jnp.float32), axis=-1)
-  return {'probabilities': probs, 'prediction': jnp.argmax(probs, -1), **family.eval_metrics(outputs, batch)}
+  return {'probabilities': probs, 'prediction': jnp.argmax(probs, -1),
+          **options.family.eval_metrics(outputs, batch)}

@@ -43,6 +43,8 @@ def test_unknown_choice_and_bad_ranges_stop_before_work(tiny_data_dir, tmp_path)
                                        'train.log_every_steps (2)'),
       ('train.learning_rate', -1e-3, 'train.learning_rate must be > 0'),
       ('train.ema_decay', 1.0, 'train.ema_decay must be in [0, 1)'),
+      ('train.compute_dtype', 'float16', "unknown train.compute_dtype 'float16'"),
+      ('train.conv_routing', 'winograd', "unknown conv routing 'winograd'"),
       ('cv.protocol', 'kfold', "unknown cv.protocol 'kfold'")]:
     config = tiny_config(tiny_data_dir, log_every_steps=2)
     section, name = key.split('.')

@@ -313,22 +313,26 @@ def test_unknown_choices_are_rejected():
 
 # The fixtures hold PyTorch state_dicts; `reference_variables` maps them through fdp_jax.convert.
 
-def test_gfa_block_matches_released():
+@pytest.mark.parametrize('routing', layers.CONV_ROUTINGS[1:])
+def test_gfa_block_matches_released(routing):
   fixture = np.load(FIXTURES / 'fdp_gfa_block_96_128_s2_sr2.npz')
   x = fixture['input/0'].transpose(0, 2, 3, 1)
   block = lgfat.GFABlock(128, stride=2, sr_ratio=2, head_dim=8, mix_ratio=0.75)
-  y = block.apply(reference_variables(fixture, block, x, train=False), x, train=False)
+  with layers.conv_routing(routing):
+    y = block.apply(reference_variables(fixture, block, x, train=False), x, train=False)
   np.testing.assert_allclose(y, fixture['output/0'].transpose(0, 2, 3, 1), atol=1e-5)
 
 
-def test_lfa_encoder_matches_released():
+@pytest.mark.parametrize('routing', layers.CONV_ROUTINGS[1:])
+def test_lfa_encoder_matches_released(routing):
   """The released `frame_rep` (LFA-only LGFAT, global average pool, Linear head) at the fixture's depths
-  [2, 1, 0, 0] and head 256."""
+  [2, 1, 0, 0] and head 256, with either conv routing."""
   fixture = np.load(FIXTURES / 'fdp_frame_encoder_depths2100.npz')
   encoder = fdp_released.FrameRep(lgfat.EncoderSpec(stem_channels=(64, 32, 64), depths=(2, 1), channels=(96, 192),
                                                     block_layout='released'), feature_dim=256)
   x = fixture['input/0'].transpose(0, 2, 3, 1)
   variables = reference_variables(fixture, encoder, x, train=False)
   assert variables['batch_stats']['norm']['mean'].shape == (192,)
-  y = encoder.apply(variables, x, train=False)
+  with layers.conv_routing(routing):
+    y = encoder.apply(variables, x, train=False)
   np.testing.assert_allclose(y, fixture['output/0'], atol=1e-5)

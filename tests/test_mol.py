@@ -10,7 +10,7 @@ import pytest
 
 from conftest import FIXTURES, OneFold
 from fdp_jax import convert
-from fdp_jax.models import mol
+from fdp_jax.models import layers, mol
 
 
 def fixture(name):
@@ -30,11 +30,13 @@ def assert_parity(got, want):
   assert np.abs(np.asarray(got) - want).max() <= 1e-4 * np.abs(want).max() + 1e-6
 
 
-def test_conv_stack_matches_the_release():
+@pytest.mark.parametrize('routing', layers.CONV_ROUTINGS[1:])
+def test_conv_stack_matches_the_release(routing):
   params, data = fixture('mol_conv_stack')
   x = data['input/0'].transpose(0, 2, 3, 1)
   module = mol.ConvStack()
-  out = module.apply(convert_piece(module, params, x), x)
+  with layers.conv_routing(routing):
+    out = module.apply(convert_piece(module, params, x), x)
   assert_parity(out, data['output/0'].transpose(0, 2, 3, 1))
 
 
@@ -56,11 +58,13 @@ def test_ccc_matches_the_release():
   assert_parity(edges, data['output/1'].transpose(0, 2, 1))
 
 
-def test_mer_3dcnn_matches_the_release():
+@pytest.mark.parametrize('routing', layers.CONV_ROUTINGS[1:])
+def test_mer_3dcnn_matches_the_release(routing):
   params, data = fixture('mol_mer_3dcnn')
   x = data['input/0'].transpose(0, 2, 3, 4, 1)
   module = mol.MER3DCNN()
-  out = module.apply(convert_piece(module, params, x, train=False), x, train=False)
+  with layers.conv_routing(routing):
+    out = module.apply(convert_piece(module, params, x, train=False), x, train=False)
   assert_parity(out, data['output/0'])
 
 
@@ -93,6 +97,8 @@ def test_conv_transpose_is_pytorchs():
   want = full[:, 1:-1, 1:-1]                                                # padding 1 crops one each side
   kernel = weight.transpose(2, 3, 1, 0)                                     # (k, k, out, in)
   np.testing.assert_allclose(mol.conv_transpose(jnp.asarray(x), jnp.asarray(kernel)), want, atol=1e-5)
+  with layers.conv_routing('xla'):          # TPU/GPU: XLA's own transposed convolution, the same numbers
+    np.testing.assert_allclose(mol.conv_transpose(jnp.asarray(x), jnp.asarray(kernel)), want, atol=1e-5)
   # The general (zero-dilated) route, taken by other shapes, agrees with the phase route.
   general = mol.conv_transpose(jnp.asarray(x), jnp.asarray(kernel[:3, :3]), 2, 1)
   full3 = np.zeros((1, 2 * 2 + 3, 2 * 3 + 3, 2), np.float32)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, reference_variables
-from fdp_jax.models import fdp_released
+from fdp_jax.models import fdp_released, layers
 from fdp_jax.models.lgfat import EncoderSpec
 
 # A CPU-sized encoder and SegNet; the volume, the CLSNet and the 4096-d frame features keep released sizes.
@@ -28,11 +28,13 @@ def assert_close_to_reference(actual, reference):
   assert np.max(np.abs(actual - reference)) <= 1e-4 * np.max(np.abs(reference)) + 1e-6
 
 
-def test_cls_net_matches_released():
+@pytest.mark.parametrize('routing', layers.CONV_ROUTINGS[1:])
+def test_cls_net_matches_released(routing):
   fixture = np.load(FIXTURES / 'fdp_cls_net.npz')
   volume = fixture['input/0'].transpose(0, 2, 3, 4, 1)              # NCDHW → NDHWC
   head = fdp_released.CLSNet()
-  logits, feat = head.apply(reference_variables(fixture, head, volume), volume)
+  with layers.conv_routing(routing):
+    logits, feat = head.apply(reference_variables(fixture, head, volume), volume)
   assert feat.shape == (2, 64, 64, 1, 8)
   assert_close_to_reference(feat, fixture['output/0'].transpose(0, 2, 3, 4, 1))
   assert_close_to_reference(logits, fixture['output/1'])

@@ -26,7 +26,6 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from fdp_jax import train
-from fdp_jax.families import Family
 
 # Fraction of a device's memory the auto group size may plan to fill (the rest: fragmentation, the input
 # pipeline's device buffers, XLA's own scratch).
@@ -53,19 +52,22 @@ def initialize_distributed(cv_config) -> None:
                jax.process_count(), jax.local_device_count(), jax.device_count())
 
 
-def fold_axis_size(num_slots: int, data_parallel: int) -> int:
-  """Devices along the `fold` axis: the largest divisor of K that fits beside the `data` axis."""
-  available = jax.device_count() // data_parallel
+def fold_axis_size(num_slots: int, data_parallel: int, device_count: int | None = None) -> int:
+  """Devices along the `fold` axis: the largest divisor of K that fits beside the `data` axis (of the
+  job's devices, or `device_count`)."""
+  device_count = jax.device_count() if device_count is None else device_count
+  available = device_count // data_parallel
   if available < 1:
-    raise ValueError(f'cv.data_parallel={data_parallel} exceeds the {jax.device_count()} devices')
+    raise ValueError(f'cv.data_parallel={data_parallel} exceeds the {device_count} devices')
   return max(d for d in range(1, min(num_slots, available) + 1) if num_slots % d == 0)
 
 
-def make_mesh(num_slots: int, data_parallel: int = 1) -> Mesh:
-  """A (fold, data) mesh for groups of `num_slots` folds; the first fold·data devices of the job."""
-  folds = fold_axis_size(num_slots, data_parallel)
-  devices = np.asarray(jax.devices()[:folds * data_parallel]).reshape(folds, data_parallel)
-  return Mesh(devices, ('fold', 'data'))
+def make_mesh(num_slots: int, data_parallel: int = 1, devices: Sequence | None = None) -> Mesh:
+  """A (fold, data) mesh for groups of `num_slots` folds on the first fold·data of `devices` (default the
+  job's; e.g. a TPU topology's devices to compile for ahead of time)."""
+  devices = jax.devices() if devices is None else list(devices)
+  folds = fold_axis_size(num_slots, data_parallel, len(devices))
+  return Mesh(np.asarray(devices[:folds * data_parallel]).reshape(folds, data_parallel), ('fold', 'data'))
 
 
 def balanced_group_size(num_folds: int, max_slots: int, multiple: int = 1) -> int:
@@ -120,6 +122,7 @@ class FoldSteps(NamedTuple):
                       #                    'mask' (K, B), + MOL's 'flow_epe', 'landmark_nme'}
   mesh: Mesh
   num_slots: int
+  options: train.StepOptions     # the family, loss weights, conv routing and compute dtype they run with
 
   @property
   def state_sharding(self) -> NamedSharding:
@@ -130,11 +133,11 @@ class FoldSteps(NamedTuple):
     return NamedSharding(self.mesh, P('fold', 'data'))
 
 
-def make_fold_steps(model, family: Family, train_config, loss_config, example_batch: dict, mesh: Mesh,
+def make_fold_steps(model, train_config, options: train.StepOptions, example_batch: dict, mesh: Mesh,
                     num_slots: int) -> FoldSteps:
   """The train/eval/init steps of `fdp_jax.train`, over `num_slots` stacked folds, sharded on `mesh`: the
-  one place the run's steps are jitted (the trainer, evaluation, prediction's fold models and the
-  benchmarks all use these). `loss_config`: `family.loss_weights(config)`.
+  one place the run's steps are jitted (the trainer, evaluation and the benchmarks all use these).
+  `options`: `train.options_for(config, platform of the mesh's devices)`.
 
   The RNG of a fold's step s is fold_in(step_key, s), as in sequential training, so a fold trains the same
   in any group and any slot.
@@ -150,8 +153,7 @@ def make_fold_steps(model, family: Family, train_config, loss_config, example_ba
 
   def train_group(state, batch, step_keys, step):
     def one(s, b, key, step):
-      return train.train_step(s, b, jax.random.fold_in(key, step), family, loss_config,
-                              train_config.get('ema_decay', 0.0))
+      return train.train_step(s, b, jax.random.fold_in(key, step), options)
     steps = jnp.broadcast_to(step, (num_slots,))
     return per_device(one, mesh, num_slots, 4)(state, batch, step_keys, steps)
 
@@ -160,12 +162,12 @@ def make_fold_steps(model, family: Family, train_config, loss_config, example_ba
 
   def eval_group(state, batch):
     def one(s, b):
-      out = train.eval_step(s, b, family)
+      out = train.eval_step(s, b, options)
       return dict(out, index=b['index'], label=b['label'], mask=b['mask'])
     return per_device(one, mesh, num_slots, 2)(state, batch)
 
   eval_fn = jax.jit(eval_group, in_shardings=(state_sh, batch_sh), out_shardings=batch_sh)
-  return FoldSteps(init, train_fn, eval_fn, mesh, num_slots)
+  return FoldSteps(init, train_fn, eval_fn, mesh, num_slots, options)
 
 
 def slot_keys(keys: Sequence[jax.Array], sharding: NamedSharding) -> jax.Array:

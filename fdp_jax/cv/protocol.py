@@ -50,12 +50,12 @@ def _measure_step_bytes(model, config, example) -> Callable[[int], int | None]:
   return measure
 
 
-def fold_steps(config, model, example: dict, num_slots: int) -> parallel.FoldSteps:
-  """The jitted steps of groups of `num_slots` folds of this config, on their mesh."""
-  family = families.family(config.model)
-  mesh = parallel.make_mesh(num_slots, int(config.cv.get('data_parallel', 1)))
-  return parallel.make_fold_steps(model, family, config.train, family.loss_weights(config), example, mesh,
-                                  num_slots)
+def fold_steps(config, model, example: dict, num_slots: int, devices=None) -> parallel.FoldSteps:
+  """The jitted steps of groups of `num_slots` folds of this config, on their mesh of `devices` (default
+  the job's); conv routing and compute dtype 'auto' follow the devices' platform."""
+  mesh = parallel.make_mesh(num_slots, int(config.cv.get('data_parallel', 1)), devices)
+  options = train.options_for(config, mesh.devices.flat[0].platform)
+  return parallel.make_fold_steps(model, config.train, options, example, mesh, num_slots)
 
 
 def make_group_steps(config, model, num_folds: int) -> parallel.FoldSteps:

@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from fdp_jax.models.layers import TORCH_DEFAULT_INIT, batch_norm, conv, conv_as_matmul, dense
+from fdp_jax.models.layers import TORCH_DEFAULT_INIT, batch_norm, conv, conv_as_matmul, dense, xla_convs
 from fdp_jax.models.lgfat import LGFAT, EncoderSpec
 
 # The release re-initialises only its frame encoder (truncated normal); CLS_Net and SegNet keep PyTorch's
@@ -76,8 +76,8 @@ class Conv3dAcrossLastAxis(nn.Module):
 
   volume (B, D, H, W, 1) → (B, D, H, 1, features). Parameters are those of `nn.Conv` for this conv —
   kernel DHWIO (3, 3, W, 1, features), flax's layout of torch's OIDHW, and a bias — but the product is
-  computed as one matrix product over the 3×3 (D, H) neighbourhood with W as channels, which XLA:CPU runs
-  far faster than its 3-D convolution.
+  computed as a 2-D conv over the 3×3 (D, H) neighbourhood with W as channels: on CPU one matrix product,
+  which XLA:CPU runs far faster than its 3-D convolution.
   """
   features: int
   depth: int = VOLUME_SHAPE[2]
@@ -90,7 +90,12 @@ class Conv3dAcrossLastAxis(nn.Module):
     kernel = self.param('kernel', TORCH_DEFAULT_INIT, (3, 3, w, 1, self.features))
     bias = self.param('bias', nn.initializers.zeros, (self.features,))
     # The spanned axis W becomes the channels of a 3×3 conv over (D, H): kernel (3, 3, W, 1, F) → HWIO.
-    y = conv_as_matmul(volume[..., 0], kernel.reshape(3, 3, w, self.features)) + bias
+    kernel = kernel.reshape(3, 3, w, self.features)
+    if xla_convs():
+      y = jax.lax.conv_general_dilated(volume[..., 0], kernel, (1, 1), ((1, 1), (1, 1)),
+                                       dimension_numbers=('NHWC', 'HWIO', 'NHWC')) + bias
+    else:
+      y = conv_as_matmul(volume[..., 0], kernel) + bias
     return y[:, :, :, None, :]
 
 

@@ -5,7 +5,9 @@ depth. Parameters are laid out as flax's own layers lay them out (conv kernels H
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import contextlib
+import contextvars
+from typing import Callable, Iterator, Sequence
 
 import flax.linen as nn
 import jax
@@ -67,19 +69,21 @@ class TorchBatchNorm(nn.Module):
     running_mean = self.variable('batch_stats', 'mean', lambda: jnp.zeros((c,), jnp.float32))
     running_var = self.variable('batch_stats', 'var', lambda: jnp.ones((c,), jnp.float32))
     if self.use_running_average:
-      return (x - running_mean.value) * (scale * jax.lax.rsqrt(running_var.value + self.epsilon)) + bias
+      return ((x.astype(jnp.float32) - running_mean.value) * (scale * jax.lax.rsqrt(running_var.value + self.epsilon))
+              + bias).astype(x.dtype)
     n, g = x.shape[0], self.groups
     if n % g:
       raise ValueError(f'a batch of {n} cannot be split into {g} interleaved BatchNorm groups')
     # Per-example moments first, then per group (one reduction over (N/g, g, M, C) measured slower).
-    per_example = x.reshape(n, -1, c)                                    # (N, M, C)
+    per_example = x.reshape(n, -1, c).astype(jnp.float32)                # (N, M, C), statistics in float32
     count = n // g * per_example.shape[1]
     mean = per_example.mean(axis=1).reshape(n // g, g, c).mean(axis=0)  # (g, C)
     mean_square = jnp.square(per_example).mean(axis=1).reshape(n // g, g, c).mean(axis=0)
     var = jnp.maximum(mean_square - jnp.square(mean), 0.0)              # biased, as the batch uses it
     gain = scale * jax.lax.rsqrt(var + self.epsilon)
     # (x − mean)·gain + bias, not x·gain + (bias − mean·gain): the latter cancels when |mean| ≫ std.
-    y = (x.reshape(n // g, g, -1, c) - mean[:, None]) * gain[:, None] + bias
+    y = (x.reshape(n // g, g, -1, c).astype(jnp.float32) - mean[:, None]) * gain[:, None] + bias
+    y = y.astype(x.dtype)
     if not self.is_initializing():
       decay, weights = update_weights(self.momentum, g, self.order)
       running_mean.value = decay * running_mean.value + (weights[:, None] * mean).sum(0)
@@ -105,12 +109,48 @@ def update_weights(momentum: float, groups: int, order: Sequence[int] | None = N
 # XLA:CPU the convolution's weight gradient is several times slower than the product for wide convs, while
 # for narrow ones (a prediction conv to ≤ 4 outputs, stride-1 convs ≤ 32 wide) the product's k²-wide copy
 # of the input costs more. Measurements: benchmarks/README.md, train_step.py, "Adopted changes".
+# On TPUs and GPUs every conv goes to XLA's convolution, their fastest kernel (the MXU, cuDNN): the
+# product's k² copies of each activation only add memory traffic there.
 _XLA_CONV_MAX_FEATURES = 4
 _XLA_CONV_MAX_WIDTH = 32
 
+# 'cpu': the routing above; 'xla': every conv in XLA's convolution; 'auto': 'cpu' on CPU devices, 'xla' on
+# TPU and GPU devices.
+CONV_ROUTINGS = ('auto', 'cpu', 'xla')
+_routing = contextvars.ContextVar('fdp_jax_conv_routing', default='auto')
+
+
+def resolve_conv_routing(routing: str, platform: str | None = None) -> str:
+  """'cpu' or 'xla' for a routing name; 'auto' follows `platform` (default: `jax.default_backend()`)."""
+  if routing not in CONV_ROUTINGS:
+    raise ValueError(f'unknown conv routing {routing!r} (train.conv_routing): use one of {CONV_ROUTINGS}')
+  if routing != 'auto':
+    return routing
+  return 'cpu' if (platform or jax.default_backend()) == 'cpu' else 'xla'
+
+
+@contextlib.contextmanager
+def conv_routing(routing: str, platform: str | None = None) -> Iterator[None]:
+  """Within it, `Conv` and the other convolutions of the models route as `routing` (`CONV_ROUTINGS`). The
+  step builders (`fdp_jax.train`) enter it inside the functions they jit, so a compiled step's routing is
+  fixed by how it was built; outside any, 'auto' holds."""
+  token = _routing.set(resolve_conv_routing(routing, platform))
+  try:
+    yield
+  finally:
+    _routing.reset(token)
+
+
+def xla_convs() -> bool:
+  """True when the routing in force sends every conv to XLA's convolution."""
+  return resolve_conv_routing(_routing.get()) == 'xla'
+
 
 def uses_xla_conv(kernel_size: int, stride: int, in_features: int, features: int) -> bool:
-  """Whether `Conv` runs a conv through XLA's convolution (True) or as one matrix product (False)."""
+  """Whether `Conv` runs a conv through XLA's convolution (True) or as one matrix product (False), under
+  the routing in force (`conv_routing`)."""
+  if xla_convs():
+    return True
   if kernel_size == 1:
     return False
   return features <= _XLA_CONV_MAX_FEATURES or (
@@ -122,11 +162,11 @@ class Conv(nn.Module):
 
   x: (N, H, W, C_in) → (N, ⌊(H + 2p − k)/s⌋ + 1, …, features). Parameters are those of `nn.Conv` (kernel
   (k, k, C_in, features) HWIO, optional bias), so checkpoints and weight conversion do not see the
-  difference. A conv is one matrix product — the k² shifted (strided) views of the padded input
+  difference. On CPU a conv is one matrix product — the k² shifted (strided) views of the padded input
   concatenated on the channel axis and multiplied by the reshaped kernel — unless `uses_xla_conv` routes
   it to XLA's convolution (the narrowest convs): XLA:CPU's convolution runs far below its matrix product's
-  rate on most shapes of these models, its weight gradient above all. Flax 'SAME' padding would also
-  differ from PyTorch for stride 2 on even inputs.
+  rate on most shapes of these models, its weight gradient above all. On TPU and GPU every conv is XLA's
+  (`conv_routing`). Flax 'SAME' padding would also differ from PyTorch for stride 2 on even inputs.
   """
   features: int
   kernel_size: int

@@ -175,7 +175,8 @@ class EMHSA(nn.Module):
     k = dense(channels, name='k')(kv).reshape(n, -1, heads, self.head_dim)
     v = dense(channels, name='v')(kv).reshape(n, -1, heads, self.head_dim)
     logits = jnp.einsum('nqhd,nkhd->nhqk', q, k) * self.head_dim ** -0.5
-    out = jnp.einsum('nhqk,nkhd->nqhd', jax.nn.softmax(logits, axis=-1), v).reshape(n, length, channels)
+    weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(v.dtype)   # float32 under bf16
+    out = jnp.einsum('nhqk,nkhd->nqhd', weights, v).reshape(n, length, channels)
     out = dense(channels, name='proj')(out)
     return nn.Dropout(self.dropout, deterministic=not train)(out)
 

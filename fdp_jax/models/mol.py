@@ -111,7 +111,10 @@ class FCC(nn.Module):
 
 def cosine_knn(x: jax.Array, k: int) -> jax.Array:
   """x (N, P, C) node features → (N, P, k) indices of each node's k most cosine-similar nodes (itself
-  first), most similar first."""
+  first), most similar first. Similarities in float32 whatever x's dtype: bfloat16 rounding reorders
+  near-ties."""
+  if x.dtype != jnp.float32:
+    x = x.astype(jnp.float32)
   unit = x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
   similarity = jnp.einsum('npc,nqc->npq', unit, unit)
   return jax.lax.top_k(similarity, k)[1]
@@ -219,14 +222,16 @@ def conv_transpose(x: jax.Array, kernel: jax.Array, stride: int = 2, padding: in
   """PyTorch's ConvTranspose2d (no bias) on NHWC: kernel (k, k, out, in), i.e. the PyTorch weight
   (in, out, k, k) in this project's generic kernel permutation. Output side (H − 1)·s − 2p + k.
 
-  The k4 s2 p1 case (every transposed conv of MOL) is computed by phases: output row 2m + r only ever
-  meets kernel rows (3, 1) (r = 0) or (2, 0) (r = 1) at input rows (m − 1, m) or (m, m + 1), so the four
-  (row, column) phases are four 2×2 convolutions of the input, interleaved — a quarter of the work of
-  convolving the zero-dilated input. Other shapes take that general route.
+  Under the CPU conv routing the k4 s2 p1 case (every transposed conv of MOL) is computed by phases: output
+  row 2m + r only ever meets kernel rows (3, 1) (r = 0) or (2, 0) (r = 1) at input rows (m − 1, m) or
+  (m, m + 1), so the four (row, column) phases are four 2×2 convolutions of the input, interleaved — a
+  quarter of the work of convolving the zero-dilated input. Other shapes, and every shape under XLA's
+  routing (`layers.conv_routing`: TPU and GPU have transposed convolutions of their own), take the
+  general route: XLA's convolution of the dilated input.
   """
   k = kernel.shape[0]
   dims = ('NHWC', 'HWIO', 'NHWC')
-  if (k, stride, padding) == (4, 2, 1):
+  if (k, stride, padding) == (4, 2, 1) and not layers.xla_convs():
     n, h, w, _ = x.shape
     padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     taps = (np.array([3, 1]), np.array([2, 0]))

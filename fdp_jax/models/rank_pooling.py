@@ -76,6 +76,8 @@ def approximate_rank_pooling(features: jax.Array, mask: jax.Array | None = None)
   else:
     alpha = masked_arp_coefficients(mask)
     features = jnp.where(_expand_like(mask, features), features, 0.0)
+  if features.dtype != jnp.float32:   # mixed precision: the weighted sum in float32, the result as given
+    return jnp.einsum('bt,bt...->b...', alpha, features.astype(jnp.float32)).astype(features.dtype)
   return jnp.einsum('bt,bt...->b...', alpha.astype(features.dtype), features)
 
 
