@@ -32,10 +32,11 @@ if __name__ == '__main__':
   host_memory.reexec_with_huge_pages()   # what launch.py does, so the numbers are what a run gets
 
 
-def build_step(name: str, batch: int, frames: int, image: int, pooling: str):
+def build_step(name: str, batch: int, frames: int, image: int, pooling: str, compute_dtype: str = 'auto'):
   """The compiled train step of model `name` on a random batch: (step, state, batch, step keys, parameter
   count, compile seconds). The step is the trainer's own, for a group of one fold (`fold_steps`): its
-  arguments carry a slot axis of 1, and it is called `step(state, batch, keys, np.int32(i))`."""
+  arguments carry a slot axis of 1, and it is called `step(state, batch, keys, np.int32(i))`.
+  `compute_dtype`: `train.compute_dtype` ('auto': bfloat16 on TPU/GPU, float32 on CPU)."""
   import jax
   import numpy as np
 
@@ -54,6 +55,7 @@ def build_step(name: str, batch: int, frames: int, image: int, pooling: str):
     config.model = fdp_sizes.fdp_model({'small': 'small', 'paper_large': 'released'}[name])
     config.model.temporal_pooling = pooling
   config.data.image_size = image
+  config.train.compute_dtype = compute_dtype
   model = build_model(config.model, config.data.num_classes, image)
   rng = np.random.default_rng(0)
   batch_np = {
@@ -78,19 +80,25 @@ def build_step(name: str, batch: int, frames: int, image: int, pooling: str):
   return step_fn, state, batch_dev, keys, params, time.perf_counter() - t0
 
 
-def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pooling: str) -> dict:
+def seconds_per_step(step_fn, state, batch, keys, num_steps: int) -> float:
+  """Mean seconds of `num_steps` steps of a compiled `build_step` step, after one warm-up step."""
   import jax
   import numpy as np
+  state, m = step_fn(state, batch, keys, np.int32(0))
+  jax.block_until_ready(m)
+  start = time.perf_counter()
+  for i in range(num_steps):
+    state, m = step_fn(state, batch, keys, np.int32(i + 1))
+  jax.block_until_ready(m)
+  return (time.perf_counter() - start) / num_steps
+
+
+def measure(name: str, batch: int, frames: int, image: int, num_steps: int, pooling: str) -> dict:
+  import jax
 
   step_fn, state, batch_dev, keys, params, compile_s = build_step(name, batch, frames, image, pooling)
   gflop = step_gflop(step_fn)
-  state, m = step_fn(state, batch_dev, keys, np.int32(0))   # warm-up
-  jax.block_until_ready(m)
-  t0 = time.perf_counter()
-  for i in range(num_steps):
-    state, m = step_fn(state, batch_dev, keys, np.int32(i + 1))
-  jax.block_until_ready(m)
-  dt = (time.perf_counter() - t0) / num_steps
+  dt = seconds_per_step(step_fn, state, batch_dev, keys, num_steps)
   dev = jax.devices()[0]
   stats = dev.memory_stats() if hasattr(dev, 'memory_stats') else None
   peak = (stats or {}).get('peak_bytes_in_use')

@@ -38,6 +38,11 @@ def base_config(builder: str, builder_config: str, num_classes: int) -> ml_colle
   data.normalization = 'standard'
   data.targets = 'mer'                  # 'mol': also the flow and landmark targets MOL trains on
   data.num_threads = 2                  # grain reader threads
+  # 'auto': on TPU/GPU, a corpus whose sampling windows take at most `device_share` of one device's memory
+  # is placed there once and every batch is sampled, augmented and normalised inside the jitted step
+  # (fdp_jax/device_input.py; FDP's targets only); on CPU the host pipeline. Or 'always' | 'never'.
+  data.on_device = 'auto'
+  data.device_share = 0.25
 
   train = config.train = ml_collections.ConfigDict()
   train.batch_size = 36

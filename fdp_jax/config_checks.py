@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fdp_jax import input_pipeline, train
+from fdp_jax import device_input, input_pipeline, train
 from fdp_jax.models import layers
 
 
@@ -58,6 +58,8 @@ def check_before_work(config) -> None:
                        f'{input_pipeline.NORMALIZATIONS}')
     train.make_optimizer(config.train)
     train.resolve_compute_dtype(config.train.get('compute_dtype', 'auto'))
+    if data.get('on_device', 'auto') not in device_input.ON_DEVICE:
+      raise ValueError(f'unknown data.on_device {data.on_device!r}: use one of {device_input.ON_DEVICE}')
     layers.resolve_conv_routing(config.train.get('conv_routing', 'auto'))
   except ValueError as e:
     raise ConfigError(str(e)) from e

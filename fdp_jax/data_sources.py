@@ -100,6 +100,7 @@ class CorpusIndex:
   num_frames: np.ndarray      # (N,) int64 frames stored per record
   window_lengths: np.ndarray  # (N,) int64 offset - onset + 1
   class_names: tuple[str, ...]
+  frame_shape: tuple[int, int] = (0, 0)   # (S, S) of the stored frames
 
   def __len__(self) -> int:
     return len(self.sample_ids)
@@ -112,8 +113,10 @@ def _text(v: Any) -> str:
 def read_index(source: Sequence[dict], class_names: Sequence[str]) -> CorpusIndex:
   """Reads subject, label, id and lengths of every record; duplicate sample ids are an error."""
   ids, subjects, labels, lengths, windows = [], [], [], [], []
+  frame_shape = (0, 0)
   for i in range(len(source)):
     ex = source[i]
+    frame_shape = tuple(int(v) for v in np.shape(ex['frames'])[1:3])
     ids.append(_text(ex['sample_id']))
     subjects.append(_text(ex['subject']))
     labels.append(int(ex['label']))
@@ -125,7 +128,7 @@ def read_index(source: Sequence[dict], class_names: Sequence[str]) -> CorpusInde
       raise ValueError(f'duplicated sample_id {sid!r} (records {seen[sid]} and {i}): rebuild the dataset')
     seen[sid] = i
   return CorpusIndex(tuple(ids), tuple(subjects), np.asarray(labels, np.int64), np.asarray(lengths, np.int64),
-                     np.asarray(windows, np.int64), tuple(class_names))
+                     np.asarray(windows, np.int64), tuple(class_names), frame_shape)
 
 
 def load_corpus(data_config) -> tuple[Sequence[dict], CorpusIndex, tfds.core.DatasetInfo]:

@@ -41,7 +41,7 @@ def evaluate_run(workdir: str) -> dict:
                      f"run's folds {subjects}")
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
   config.cv.parallel_folds = int(timing['parallel_folds'])   # the run's groups: the same numerics
-  fsteps = protocol.make_group_steps(config, model, len(folds))
+  fsteps = protocol.make_group_steps(config, model, len(folds), protocol.device_clips(config, source, index))
   template = protocol.fold_template(config, model)
   # A fold the guard stopped has no final model: its entry is carried over, its slot left idle.
   failed = {f['subject']: f for f in previous['folds'] if f.get('status') == 'failed'}

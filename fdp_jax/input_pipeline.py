@@ -83,10 +83,16 @@ def sample_frame_indices(window_length: int, num_frames: int, rule: str,
 
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:
   """(T, h, w) uint8 or float32 → (T, size, size) of the same dtype, bilinear (PIL, antialiased when
-  shrinking)."""
+  shrinking). uint8 frames are interpolated in float32 and rounded to the nearest grey level (PIL's own
+  uint8 path rounds by fixed-point approximations, a level off on a fifth of the pixels), which is what the
+  on-device input computes too (`device_input`)."""
   if frames.shape[1:] == (size, size):
     return frames
-  return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR)) for f in frames])
+  resized = np.stack([np.asarray(Image.fromarray(f.astype(np.float32)).resize((size, size), Image.BILINEAR))
+                      for f in frames])
+  if frames.dtype == np.uint8:
+    return np.clip(np.round(resized), 0, 255).astype(np.uint8)
+  return resized
 
 
 def compose_flows(flows: np.ndarray) -> np.ndarray:

@@ -4,8 +4,8 @@ these paths.
   config.json             the resolved config
   environment.json        seed, software versions, devices and processes (what reproducibility depends on)
   results.json            per fold and `aggregate` (deterministic for a given config and seed)
-  timing.json             wall-clock per group of parallel folds (kept out of results.json so that results
-                          stay reproducible)
+  timing.json             wall-clock per group of parallel folds, split into training and scoring (kept out
+                          of results.json so that results stay reproducible)
   train_history.json      every logged training value (the report's curves)
   report.md, confusion_matrix.png, training_curves.png    the report (`fdp_jax.report`)
   checkpoints/<subject>/  orbax checkpoints of each fold (periodic while it trains; its final state once scored)

@@ -44,24 +44,11 @@ def predict_group(config, group: list[Fold | None], source, fsteps: parallel.Fol
 
 def _predict_view(config, group, source, fsteps, state, normalizations, position) -> list[dict | None]:
   k, bs = fsteps.num_slots, config.eval.batch_size
-  example = input_pipeline.example_shapes(config.data, bs)
-  idle = parallel.idle_batch(example)
-  streams = {}
-  local = parallel.local_slots(fsteps.state_sharding, k)
-  for s in local:
-    fold = group[s]
-    if fold is not None:
-      norm = (normalizations or {}).get(s) or input_pipeline.normalization_for(source, fold.test_indices,
-                                                                                config.data)
-      streams[s] = input_pipeline.eval_batches(source, fold.test_indices, config.data, bs, norm, position)
   num_batches = max(math.ceil(len(f.test_indices) / bs) for f in group if f is not None)
+  feed = _device_batches if fsteps.corpus is not None else _host_batches
   collected: list[dict] = [{} for _ in range(k)]
-  for _ in range(num_batches):
-    per_slot = {s: idle for s in local}
-    for s, stream in streams.items():
-      per_slot[s] = next(stream, idle)
-    out = parallel.to_host(fsteps.eval(state, parallel.global_batch(per_slot, example,
-                                                                               fsteps.batch_sharding, k)))
+  for out in feed(config, group, source, fsteps, state, normalizations, position, num_batches):
+    out = parallel.to_host(out)
     for s in range(k):
       keep = out['mask'][s]
       for key, value in out.items():
@@ -87,6 +74,53 @@ def score_group(config, group: list[Fold | None], source, index: data_sources.Co
           for s, (fold, out) in enumerate(zip(group, outs))]
 
 
+
+
+def _test_normalization(config, source, fold, normalizations, slot):
+  """The (shift, scale) a fold's test split is normalised by: given, or the test split's own under
+  `data.normalization` (None: standard)."""
+  return (normalizations or {}).get(slot) or input_pipeline.normalization_for(source, fold.test_indices,
+                                                                              config.data)
+
+
+def _host_batches(config, group, source, fsteps, state, normalizations, position, num_batches):
+  """The group's evaluation outputs batch by batch, from the host pipeline (`input_pipeline.eval_batches`);
+  a fold out of test clips runs masked batches while the others finish."""
+  k, bs = fsteps.num_slots, config.eval.batch_size
+  example = input_pipeline.example_shapes(config.data, bs)
+  idle = parallel.idle_batch(example)
+  local = parallel.local_slots(fsteps.state_sharding, k)
+  streams = {s: input_pipeline.eval_batches(source, group[s].test_indices, config.data, bs,
+                                            _test_normalization(config, source, group[s], normalizations, s),
+                                            position)
+             for s in local if group[s] is not None}
+  for _ in range(num_batches):
+    per_slot = {s: idle for s in local}
+    for s, stream in streams.items():
+      per_slot[s] = next(stream, idle)
+    yield fsteps.eval(state, parallel.global_batch(per_slot, example, fsteps.batch_sharding, k))
+
+
+def _device_batches(config, group, source, fsteps, state, normalizations, position, num_batches):
+  """The same from the corpus on the device (`device_input.eval_batch`): the frames the host's rules pick
+  (`device_input.eval_frame_indices`), gathered and normalised there."""
+  from fdp_jax import device_input
+  k, bs = fsteps.num_slots, config.eval.batch_size
+  width, num_classes = len(fsteps.corpus.lengths), int(config.data.num_classes)
+  tables = [device_input.idle_table(width, num_classes) if fold is None else device_input.fold_table(
+      np.zeros((1,), np.int32), np.zeros((num_classes,), np.float32),
+      _test_normalization(config, source, fold, normalizations, s), width) for s, fold in enumerate(group)]
+  tables = parallel.stack_states(tables, fsteps.state_sharding)
+  frame_indices = device_input.eval_frame_indices(fsteps.corpus.lengths, config.data, position)
+  for b in range(num_batches):
+    records = np.zeros((k, bs), np.int32)
+    mask = np.zeros((k, bs), bool)
+    for s, fold in enumerate(group):
+      chunk = fold.test_indices[b * bs:(b + 1) * bs] if fold is not None else []
+      records[s, :len(chunk)], mask[s, :len(chunk)] = chunk, True
+    placed = [parallel.stack_states(list(x), fsteps.batch_sharding)
+              for x in (records, mask, frame_indices[records])]
+    yield fsteps.eval_on_device(state, tables, *placed, fsteps.corpus.arrays)
 
 
 class BestTestRecord:

@@ -88,30 +88,45 @@ def fold_groups(folds: Sequence, num_slots: int) -> list[list]:
   return groups
 
 
-def over_slots(fn: Callable, num_slots: int) -> Callable:
-  """`fn` mapped over the leading slot axis of all its arguments and results (a vmap; for one slot an
-  index and a re-stack, which XLA:CPU runs faster than a size-1 vmap)."""
+def over_slots(fn: Callable, num_slots: int, shared: Sequence[int] = ()) -> Callable:
+  """`fn` mapped over the leading slot axis of its arguments (but those at positions `shared`, which every
+  slot sees whole) and of its results (a vmap; for one slot an index and a re-stack, which XLA:CPU runs
+  faster than a size-1 vmap)."""
   if num_slots > 1:
-    return jax.vmap(fn)
+    return jax.vmap(fn, in_axes=tuple(None if i in shared else 0 for i in range(_arity(fn))))
 
   def one(*args):
-    out = fn(*jax.tree.map(lambda x: x[0], args))
+    out = fn(*[a if i in shared else jax.tree.map(lambda x: x[0], a) for i, a in enumerate(args)])
     return jax.tree.map(lambda x: jnp.asarray(x)[None], out)
   return one
 
 
-def per_device(fn: Callable, mesh: Mesh, num_slots: int, num_args: int) -> Callable:
+def _arity(fn: Callable) -> int:
+  import inspect
+  return len(inspect.signature(fn).parameters)
+
+
+def per_device(fn: Callable, mesh: Mesh, num_slots: int, num_args: int, shared: Sequence[int] = ()) -> Callable:
   """`fn(*slot_args)` of one fold run for every slot: each device of the `fold` axis maps it over its own
   K / fold-devices slots (shard_map, manual over `fold` only, so a `data` axis is still partitioned by
-  XLA). With one slot per device the device runs exactly the sequential step, so a fold trains bit for
+  XLA). Arguments at positions `shared` are replicated and seen whole by every slot (the on-device
+  corpus). With one slot per device the device runs exactly the sequential step, so a fold trains bit for
   bit as it does alone."""
   local = num_slots // mesh.shape['fold']
   # Without data parallelism the body is fully manual: XLA compiles it as written, so its numerics do
   # not depend on the mesh (with `data` left to the partitioner, 4 folds on 4 devices drifted from
   # sequential training by float rounding after one step).
   manual = {'fold'} if mesh.shape['data'] > 1 else {'fold', 'data'}
-  return jax.shard_map(over_slots(fn, local), mesh=mesh, in_specs=(P('fold'),) * num_args,
+  in_specs = tuple(P() if i in shared else P('fold') for i in range(num_args))
+  return jax.shard_map(over_slots(fn, local, shared), mesh=mesh, in_specs=in_specs,
                        out_specs=P('fold'), axis_names=frozenset(manual), check_vma=False)
+
+
+class DeviceCorpus(NamedTuple):
+  """The corpus placed on the devices (`device_input.load_clips`): its arrays, replicated over the mesh,
+  and on the host the length of every record's window (evaluation picks its frames there)."""
+  arrays: dict
+  lengths: np.ndarray
 
 
 class FoldSteps(NamedTuple):
@@ -123,6 +138,12 @@ class FoldSteps(NamedTuple):
   mesh: Mesh
   num_slots: int
   options: train.StepOptions     # the family, loss weights, conv routing and compute dtype they run with
+  # With the corpus on the device (`fdp_jax.device_input`): the corpus, its arrays replicated over the
+  # mesh, and the steps that sample from them.
+  corpus: 'DeviceCorpus | None' = None
+  train_on_device: Callable | None = None   # (state, tables (K, …), step_keys, step, clips) -> (state, metrics)
+  eval_on_device: Callable | None = None    # (state, tables, records (K, B), mask (K, B), positions (K, B, T),
+                                            #  clips) -> like eval
 
   @property
   def state_sharding(self) -> NamedSharding:
@@ -133,11 +154,16 @@ class FoldSteps(NamedTuple):
     return NamedSharding(self.mesh, P('fold', 'data'))
 
 
+# The on-device sampler's keys, derived from a fold's step key beside the steps' fold_in(step_key, s).
+_SHUFFLE_KEY, _SAMPLE_KEY = 0xFFFFFFFF, 0xFFFFFFFE
+
+
 def make_fold_steps(model, train_config, options: train.StepOptions, example_batch: dict, mesh: Mesh,
-                    num_slots: int) -> FoldSteps:
+                    num_slots: int, clips: dict | None = None, data_config=None) -> FoldSteps:
   """The train/eval/init steps of `fdp_jax.train`, over `num_slots` stacked folds, sharded on `mesh`: the
   one place the run's steps are jitted (the trainer, evaluation and the benchmarks all use these).
-  `options`: `train.options_for(config, platform of the mesh's devices)`.
+  `options`: `train.options_for(config, platform of the mesh's devices)`. With `clips`
+  (`device_input.load_clips`) and `data_config`, also the steps that sample the corpus on the device.
 
   The RNG of a fold's step s is fold_in(step_key, s), as in sequential training, so a fold trains the same
   in any group and any slot.
@@ -167,7 +193,35 @@ def make_fold_steps(model, train_config, options: train.StepOptions, example_bat
     return per_device(one, mesh, num_slots, 2)(state, batch)
 
   eval_fn = jax.jit(eval_group, in_shardings=(state_sh, batch_sh), out_shardings=batch_sh)
-  return FoldSteps(init, train_fn, eval_fn, mesh, num_slots, options)
+  if clips is None:
+    return FoldSteps(init, train_fn, eval_fn, mesh, num_slots, options)
+  from fdp_jax import device_input
+  batch_size = int(train_config.batch_size)
+
+  def train_device_group(state, tables, step_keys, step, clips):
+    def one(s, table, key, step, clips):
+      batch = device_input.train_batch(clips, table, jax.random.fold_in(key, _SHUFFLE_KEY),
+                                       jax.random.fold_in(key, _SAMPLE_KEY), step, data_config, batch_size)
+      return train.train_step(s, batch, jax.random.fold_in(key, step), options)
+    steps = jnp.broadcast_to(step, (num_slots,))
+    return per_device(one, mesh, num_slots, 5, shared=(4,))(state, tables, step_keys, steps, clips)
+
+  train_device_fn = jax.jit(train_device_group,
+                            in_shardings=(state_sh, state_sh, state_sh, replicated, replicated),
+                            out_shardings=(state_sh, state_sh), donate_argnums=0)
+
+  def eval_device_group(state, tables, records, mask, positions, clips):
+    def one(s, table, records, mask, positions, clips):
+      b = device_input.eval_batch(clips, table, records, mask, positions, data_config)
+      out = train.eval_step(s, b, options)
+      return dict(out, index=b['index'], label=b['label'], mask=b['mask'])
+    return per_device(one, mesh, num_slots, 6, shared=(5,))(state, tables, records, mask, positions, clips)
+
+  eval_device_fn = jax.jit(eval_device_group,
+                           in_shardings=(state_sh, state_sh, batch_sh, batch_sh, batch_sh, replicated),
+                           out_shardings=batch_sh)
+  corpus = DeviceCorpus(jax.device_put(clips, replicated), np.asarray(clips['length']))
+  return FoldSteps(init, train_fn, eval_fn, mesh, num_slots, options, corpus, train_device_fn, eval_device_fn)
 
 
 def slot_keys(keys: Sequence[jax.Array], sharding: NamedSharding) -> jax.Array:

@@ -50,19 +50,34 @@ def _measure_step_bytes(model, config, example) -> Callable[[int], int | None]:
   return measure
 
 
-def fold_steps(config, model, example: dict, num_slots: int, devices=None) -> parallel.FoldSteps:
+def fold_steps(config, model, example: dict, num_slots: int, devices=None,
+               clips: dict | None = None) -> parallel.FoldSteps:
   """The jitted steps of groups of `num_slots` folds of this config, on their mesh of `devices` (default
-  the job's); conv routing and compute dtype 'auto' follow the devices' platform."""
+  the job's); conv routing and compute dtype 'auto' follow the devices' platform. With `clips`
+  (`device_input.load_clips`), also the steps that sample the corpus on the device."""
   mesh = parallel.make_mesh(num_slots, int(config.cv.get('data_parallel', 1)), devices)
   options = train.options_for(config, mesh.devices.flat[0].platform)
-  return parallel.make_fold_steps(model, config.train, options, example, mesh, num_slots)
+  return parallel.make_fold_steps(model, config.train, options, example, mesh, num_slots, clips, config.data)
 
 
-def make_group_steps(config, model, num_folds: int) -> parallel.FoldSteps:
-  """The run's group size (`cv.parallel_folds`), mesh and jitted group steps."""
+def make_group_steps(config, model, num_folds: int, clips: dict | None = None) -> parallel.FoldSteps:
+  """The run's group size (`cv.parallel_folds`), mesh and jitted group steps (sampling on the device when
+  given the corpus's `clips`)."""
   example = input_pipeline.example_shapes(config.data, config.train.batch_size)
   k = group_size(config, num_folds, _measure_step_bytes(model, config, example))
-  return fold_steps(config, model, example, k)
+  return fold_steps(config, model, example, k, clips=clips)
+
+
+def device_clips(config, source, index) -> dict | None:
+  """The corpus's arrays for the on-device input (`device_input.load_clips`) when the run samples on the
+  device (`data.on_device`), else None."""
+  from fdp_jax import device_input
+  if not device_input.use_device_input(config.data, index, jax.devices()[0]):
+    return None
+  clips = device_input.load_clips(source, config.data)
+  logging.info('the corpus is on the device: %d clips, %.1f MiB; batches are sampled there', len(index),
+               clips['frames'].nbytes / 2**20)
+  return clips
 
 
 def fold_template(config, model) -> train.TrainState:
@@ -91,7 +106,7 @@ def run_loso(config, workdir: str) -> dict:
     rundir.record_environment(workdir, rundir.environment(config), resuming)
   folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
-  fsteps = make_group_steps(config, model, len(folds))
+  fsteps = make_group_steps(config, model, len(folds), device_clips(config, source, index))
   k, mesh = fsteps.num_slots, fsteps.mesh
   logging.info('%s: %d samples, %d subjects, %d folds to run, %d at a time on a %s mesh', info.full_name,
                len(index), len(set(index.subjects)), len(folds), k, dict(mesh.shape))
@@ -119,15 +134,15 @@ def run_loso(config, workdir: str) -> dict:
       checkpoints = ckpt.GroupCheckpoints(
           workdir, active, int(config.cv.checkpoint_every_steps),
           parallel.owned_slots(fsteps.state_sharding, k), template)
-      entries, records, resumed_from = _run_group(config, active, source, index, fsteps, checkpoints, every,
-                                                  workdir, primary, progress, history)
+      entries, records, resumed_from, seconds = _run_group(config, active, source, index, fsteps, checkpoints,
+                                                           every, workdir, primary, progress, history)
       for s, fold in enumerate(active):
         if fold is not None:
           results_by_subject[fold.subject] = entries[s]
           if records[s] is not None:
             best_test[fold.subject] = records[s]
       timing['groups'].append({'subjects': [fold.subject for fold in active if fold is not None],
-                               'seconds': round(time.perf_counter() - start, 2),
+                               'seconds': round(time.perf_counter() - start, 2), **seconds,
                                **({'resumed_from_step': resumed_from} if resumed_from else {})})
   fold_results = [results_by_subject[fold.subject] for fold in folds]
   optimistic = [best_test[fold.subject] for fold in folds if fold.subject in best_test]
@@ -142,9 +157,10 @@ def run_loso(config, workdir: str) -> dict:
 
 
 def _run_group(config, group, source, index, fsteps, checkpoints, every, workdir, primary, progress,
-               history) -> tuple[list, list, int]:
+               history) -> tuple[list, list, int, dict]:
   """Trains (or continues) and scores one group of folds: (results.json entry per slot, optimistic record
-  per slot, the step it continued from)."""
+  per slot, the step it continued from, {'train_s', 'eval_s'}: seconds training, compilation included,
+  and scoring)."""
   resumed_from = checkpoints.start   # first, on every process: it may be a collective
   writers = {}
   if primary:
@@ -154,10 +170,14 @@ def _run_group(config, group, source, index, fsteps, checkpoints, every, workdir
         writers[fold.subject] = SummaryWriter(rundir.tensorboard_dir(workdir, fold.subject),
                                               purge_step=resumed_from + 1 if resumed_from else None)
   record = (BestTestRecord(config, group, source, fsteps, len(index.class_names), every) if every > 0 else None)
+  start = time.perf_counter()
   state, failed = train_group(config, group, source, index.labels, fsteps, writers, progress, record, history,
                               checkpoints)
+  jax.block_until_ready(state)
+  trained = time.perf_counter()
   healthy = [None if s in failed else fold for s, fold in enumerate(group)]
   entries = score_group(config, healthy, source, index, fsteps, state) if any(healthy) else [None] * len(group)
+  seconds = {'train_s': round(trained - start, 2), 'eval_s': round(time.perf_counter() - trained, 2)}
   records = [None] * len(group)
   for s, fold in enumerate(group):
     if fold is None:
@@ -175,4 +195,4 @@ def _run_group(config, group, source, index, fsteps, checkpoints, every, workdir
           writers[fold.subject].add_scalar(f'eval/{key}', value, config.train.num_steps)
     if fold.subject in writers:
       writers[fold.subject].close()
-  return entries, records, resumed_from
+  return entries, records, resumed_from, seconds

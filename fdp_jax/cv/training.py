@@ -35,7 +35,8 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
                 ) -> tuple[train.TrainState, dict[int, dict]]:
   """Trains a group of folds (one per slot; None = idle) for `train.num_steps` lock-step steps; returns the
   stacked final TrainState and the folds that failed, {slot: {'step', 'message', 'last_good_step'}}. Each
-  fold draws from its own shuffled stream, seeded by its number, so it trains the same in any group.
+  fold draws from its own shuffled stream — the host pipeline's seeded by its number (`HostFeed`), or the
+  on-device sampler's keyed by its step key (`DeviceFeed`) — so it trains the same in any group.
 
   labels: (N,) the corpus's labels in record order (a fold's training labels set its class weights).
   writers: {subject: SummaryWriter} of the folds whose scalars this process writes.
@@ -47,7 +48,6 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
   Guard: at every logging point each fold's metrics are checked; a fold with a non-finite loss or metric
   stops there (its slot then trains on masked batches), keeps its last good checkpoint and is reported.
   """
-  k = fsteps.num_slots
   keys = [fold_keys(config.seed, fold) for fold in group]
   start = checkpoints.start if checkpoints is not None else 0
   if start:
@@ -55,37 +55,17 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
   else:
     state = fsteps.init(parallel.slot_keys([key for key, _ in keys], fsteps.state_sharding))
   step_keys = parallel.slot_keys([key for _, key in keys], fsteps.state_sharding)
-  example = dict(input_pipeline.example_shapes(config.data, config.train.batch_size),
-                 class_weight=np.zeros((config.train.batch_size,), np.float32))
-  idle = parallel.idle_batch(example)
-  streams, class_weight = {}, {}
-  local = parallel.local_slots(fsteps.state_sharding, k)   # the slots this process feeds
   real = [s for s, fold in enumerate(group) if fold is not None]
-  for s in local:
-    fold = group[s]
-    if fold is None:
-      continue
-    streams[s] = input_pipeline.train_iterator(
-        source, fold.train_indices, config.data, config.train.batch_size,
-        seed=config.seed * 100_003 + fold.number, num_threads=config.data.num_threads,
-        normalization=input_pipeline.normalization_for(source, fold.train_indices, config.data))
-    if start:   # the position this fold's stream had reached at the checkpoint
-      streams[s].set_state(checkpoints.progress[s].snapshots[start]['data_iterator'])
-    class_weight[s] = class_weights(config, np.asarray(labels)[fold.train_indices])
+  feed = (DeviceFeed if fsteps.corpus is not None else HostFeed)(config, group, source, labels, fsteps)
   if start:
+    feed.restore({s: checkpoints.progress[s].snapshots[start]['data_iterator'] for s in real})
     _restore_records(checkpoints, group, start, history, monitor)
   schedule = train.learning_rate_schedule(config.train)
   failed: dict[int, dict] = {}
   if progress is not None:
     progress.update(start * len(real))
   for step in range(start, config.train.num_steps):
-    per_slot = {s: idle for s in local}
-    for s, stream in streams.items():
-      if s not in failed:
-        batch = next(stream)
-        per_slot[s] = dict(batch, class_weight=class_weight[s][batch['label']])
-    batch = parallel.global_batch(per_slot, example, fsteps.batch_sharding, k)
-    state, step_metrics = fsteps.train(state, batch, step_keys, step)
+    state, step_metrics = feed.train(state, step_keys, step)
     last = step + 1 == config.train.num_steps
     if (step + 1) % config.train.log_every_steps == 0 or last:
       host_metrics = parallel.to_host(step_metrics)
@@ -93,6 +73,7 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
         failed[s] = _failure(group[s], step + 1, host_metrics, s,
                              checkpoints.last_saved[s] if checkpoints is not None else 0)
         logging.error(failed[s]['message'])
+        feed.stop(s)
         if monitor is not None:
           monitor.skip(s)
       healthy = [None if s in failed else fold for s, fold in enumerate(group)]
@@ -103,11 +84,84 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
       monitor(step + 1, state)
     if checkpoints is not None and checkpoints.due(step + 1, last):
       healthy_slots = [s for s in real if s not in failed]
-      snapshots = {s: {'data_iterator': streams[s].get_state() if s in streams else None,
+      snapshots = {s: {'data_iterator': feed.snapshot(s),
                        'best_test': monitor.best[s] if monitor is not None else None} for s in healthy_slots}
       histories = {s: (history or {}).get(group[s].subject, {}) for s in healthy_slots}
       checkpoints.save(step + 1, parallel.to_host(state), snapshots, histories, healthy_slots)
   return state, failed
+
+
+class HostFeed:
+  """Training batches from the host pipeline (`input_pipeline.train_iterator`): one shuffled stream per
+  fold this process feeds, seeded by the fold's number; a stopped fold's slot gets masked batches."""
+
+  def __init__(self, config, group, source, labels, fsteps: parallel.FoldSteps):
+    self.fsteps, self.k = fsteps, fsteps.num_slots
+    self.example = dict(input_pipeline.example_shapes(config.data, config.train.batch_size),
+                        class_weight=np.zeros((config.train.batch_size,), np.float32))
+    self.idle = parallel.idle_batch(self.example)
+    self.local = parallel.local_slots(fsteps.state_sharding, self.k)   # the slots this process feeds
+    self.streams, self.class_weight = {}, {}
+    for s in self.local:
+      fold = group[s]
+      if fold is None:
+        continue
+      self.streams[s] = input_pipeline.train_iterator(
+          source, fold.train_indices, config.data, config.train.batch_size,
+          seed=config.seed * 100_003 + fold.number, num_threads=config.data.num_threads,
+          normalization=input_pipeline.normalization_for(source, fold.train_indices, config.data))
+      self.class_weight[s] = class_weights(config, np.asarray(labels)[fold.train_indices])
+
+  def restore(self, snapshots: dict) -> None:
+    """Each stream continues from the position it had reached at the checkpoint."""
+    for s, stream in self.streams.items():
+      stream.set_state(snapshots[s])
+
+  def train(self, state, step_keys, step: int):
+    per_slot = {s: self.idle for s in self.local}
+    for s, stream in self.streams.items():
+      batch = next(stream)
+      per_slot[s] = dict(batch, class_weight=self.class_weight[s][batch['label']])
+    batch = parallel.global_batch(per_slot, self.example, self.fsteps.batch_sharding, self.k)
+    return self.fsteps.train(state, batch, step_keys, step)
+
+  def stop(self, slot: int) -> None:
+    self.streams.pop(slot, None)
+
+  def snapshot(self, slot: int):
+    return self.streams[slot].get_state() if slot in self.streams else None
+
+
+class DeviceFeed:
+  """Training batches sampled on the device (`fdp_jax.device_input`) from the step's key: each slot's fold
+  is a small table (training records, class weights, normalisation); a stopped fold's table trains on
+  nothing. Nothing to snapshot: the key and the step are the sampler's whole state."""
+
+  def __init__(self, config, group, source, labels, fsteps: parallel.FoldSteps):
+    from fdp_jax import device_input
+    self.fsteps = fsteps
+    width, num_classes = len(fsteps.corpus.lengths), int(config.data.num_classes)
+    self.tables = [device_input.idle_table(width, num_classes) if fold is None else device_input.fold_table(
+        fold.train_indices, class_weights(config, np.asarray(labels)[fold.train_indices]),
+        input_pipeline.normalization_for(source, fold.train_indices, config.data), width)
+        for fold in group]
+    self._place()
+
+  def _place(self) -> None:
+    self.device_tables = parallel.stack_states(self.tables, self.fsteps.state_sharding)
+
+  def restore(self, snapshots: dict) -> None:
+    del snapshots
+
+  def train(self, state, step_keys, step: int):
+    return self.fsteps.train_on_device(state, self.device_tables, step_keys, step, self.fsteps.corpus.arrays)
+
+  def stop(self, slot: int) -> None:
+    self.tables[slot] = dict(self.tables[slot], active=np.bool_(False))
+    self._place()
+
+  def snapshot(self, slot: int):
+    return None
 
 
 def _restore_records(checkpoints: ckpt.GroupCheckpoints, group: list, start: int,
