@@ -49,13 +49,18 @@ def measure(topology: str, config_path: str, routing: str, dtype: str, folds_per
   devices = aot.tpu_devices(topology)
   config = load_config(config_path)
   config.train.conv_routing, config.train.compute_dtype = routing, dtype
-  fsteps, train, evaluation = aot.compile_group_steps(config, devices, folds_per_chip)
   kind = devices[0].device_kind
   peak, hbm, bandwidth = TPU_DEVICES.get(kind, (None, None, None))
   row = {'topology': topology, 'device_kind': kind, 'devices': len(devices), 'config': config_path,
-         'model': fsteps.options.family.name, 'batch': int(config.train.batch_size), 'folds': fsteps.num_slots,
-         'folds_per_device': folds_per_chip, 'conv_routing': routing, 'compute_dtype': dtype,
-         'hbm_gib': round(hbm / 2**30, 1) if hbm else None}
+         'batch': int(config.train.batch_size), 'folds_per_device': folds_per_chip, 'conv_routing': routing,
+         'compute_dtype': dtype, 'hbm_gib': round(hbm / 2**30, 1) if hbm else None}
+  try:
+    fsteps, train, evaluation = aot.compile_group_steps(config, devices, folds_per_chip)
+  except Exception as e:   # the compiler refuses a step that cannot fit the chip: that is the finding
+    if 'RESOURCE_EXHAUSTED' not in str(e):
+      raise
+    return dict(row, does_not_fit=str(e).split('RESOURCE_EXHAUSTED: ', 1)[-1].split('\n')[0])
+  row.update(model=fsteps.options.family.name, folds=fsteps.num_slots)
   for name, cost in (('train', train), ('eval', evaluation)):
     row[name] = {'gflop': round(cost.flops / 1e9, 1) if cost.flops else None,
                  'gb_accessed': round(cost.bytes_accessed / 1e9, 2) if cost.bytes_accessed else None,
@@ -74,6 +79,10 @@ def table(rows: list[dict]) -> str:
            'roofline ms (compute, memory) | eval memory (GiB) | compile s |',
            '|---|---|---|---|---:|---:|---:|---:|---|---:|---:|']
   for r in rows:
+    if 'does_not_fit' in r:
+      lines.append(f"| {r['topology']} | {r['config']} | {r['conv_routing']} | {r['compute_dtype']} | | does not fit: "
+                   f"{r['does_not_fit']} | | | | | |")
+      continue
     t, e = r['train'], r['eval']
     lines.append(f"| {r['topology']} | {r['model']} | {r['conv_routing']} | {r['compute_dtype']} | {r['folds']} | "
                  f"{t['gflop']} | {t['gb_accessed']} | {t['memory_gib']} / {r['hbm_gib']} | "

@@ -8,7 +8,8 @@ resumed fold sees the randomness it would have seen.
 Mixed precision (`StepOptions.compute_dtype`): parameters, optimiser state and BatchNorm statistics stay
 float32; a step casts the parameters and frames to the compute dtype, so activations and matrix work run in
 it, and the model's outputs back to float32 for the losses and the softmax. BatchNorm statistics, attention
-softmax and the rank-pooling sum are computed in float32 inside the models.
+softmax and the rank-pooling sum are computed in float32 inside the models, and the designed FDP carries its
+frame features in float32 from the encoder's output on (pooling differences near-identical frames).
 """
 
 from __future__ import annotations

@@ -141,3 +141,22 @@ def test_bf16_training_steps_keep_float32_state_and_lower_the_loss():
   probabilities = steps.eval(state, batch)['probabilities']
   assert probabilities.dtype == jnp.float32
   np.testing.assert_allclose(np.asarray(probabilities).sum(-1), 1.0, atol=1e-5)
+
+
+def test_bf16_fdp_encodes_in_bf16_and_pools_float32_features():
+  """The encoder's work runs in bfloat16, the frame features that rank pooling differences are float32, and
+  they match the float32 model's within the bfloat16 tolerance."""
+  from configs import synthetic
+  from fdp_jax.families import build_model
+  config = synthetic.get_config()
+  model = build_model(config.model, 5, 32)
+  frames = np.random.default_rng(1).uniform(-1, 1, (2, 4, 32, 32, 1)).astype(np.float32)
+  variables = model.init(jax.random.key(0), frames, train=False)
+  wanted = lambda module, _: module.name in ('frame_encoder', 'feature_proj_norm')
+  _, inner32 = model.apply(variables, frames, train=False, capture_intermediates=wanted)
+  _, inner16 = model.apply(in_bf16(variables), bf16(frames), train=False, capture_intermediates=wanted)
+  (encoded,) = inner16['intermediates']['frame_encoder']['__call__']
+  (features16,) = inner16['intermediates']['feature_proj_norm']['__call__']
+  (features32,) = inner32['intermediates']['feature_proj_norm']['__call__']
+  assert encoded.dtype == jnp.bfloat16 and features16.dtype == jnp.float32
+  assert_within(features16, features32, BF16_TOLERANCE)

@@ -157,6 +157,10 @@ of the network's; configs name them alike (`configs/fdp_sizes.py`, `fdp_jax.fami
     """(B, T, H, W, 1) → frame features (B, T, h, w, feature_dim); one encoder call over all B·T frames."""
     b, t = frames.shape[:2]
     x = LGFAT(self.encoder, name='frame_encoder')(frames.reshape((b * t,) + frames.shape[2:]), train=train)
+    # Under bfloat16 compute the encoder (nearly all of the FLOPs) stays in bfloat16, but the frame features
+    # go on in float32: rank pooling takes a weighted difference of near-identical ME frames, which
+    # bfloat16's 8-bit mantissa rounds away (a bfloat16 synthetic LOSO lost 0.05 UF1; see benchmarks/README).
+    x = x.astype(jnp.float32)
     x = conv(self.feature_dim, 1, name='feature_proj_conv')(x)
     x = batch_norm(train, 'feature_proj_norm')(x)
     return x.reshape((b, t) + x.shape[1:])

@@ -181,6 +181,9 @@ class Conv(nn.Module):
     kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
     p = k // 2 if self.padding is None else self.padding
     if uses_xla_conv(k, s, x.shape[-1], self.features):
+      if x.dtype != kernel.dtype:   # e.g. float32 maps into a bfloat16 conv: computed in the wider type
+        dtype = jnp.result_type(x, kernel)
+        x, kernel = x.astype(dtype), kernel.astype(dtype)
       y = jax.lax.conv_general_dilated(x, kernel, (s, s), ((p, p), (p, p)),
                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
       return y + self.param('bias', nn.initializers.zeros, (self.features,)) if self.use_bias else y
