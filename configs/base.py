@@ -12,6 +12,8 @@ def base_config(builder: str, builder_config: str, num_classes: int) -> ml_colle
   config = ml_collections.ConfigDict()
   config.seed = 0
   config.progress_bar = True
+  # Where the recipe's settings were chosen, copied into results.json and report.md ('' = not stated).
+  config.settings_chosen_on = ''
 
   data = config.data = ml_collections.ConfigDict()
   data.builder = builder                # a folder datasets/<builder>/
@@ -70,6 +72,11 @@ def base_config(builder: str, builder_config: str, num_classes: int) -> ml_colle
 
   cv = config.cv = ml_collections.ConfigDict()
   cv.protocol = 'loso'
+  # How settings are chosen: 'none' (the config as it is) or 'inner_loso': per outer fold, the config and each
+  # candidate of selection_grid ('key=value;key=value|key=value') scored by LOSO over its training subjects
+  # only; the best is retrained and scored once on the held-out subject (fdp_jax/cv/selection.py).
+  cv.selection = 'none'
+  cv.selection_grid = ''
   cv.subjects = 'all'                   # or comma-separated held-out subjects for a partial run: 's00,s03'
   # Folds trained at once (fdp_jax.cv.parallel): stacked, vmapped, sharded over the `fold` mesh axis.
   # 0 = as many as fit (one per device on CPU; on GPU/TPU as many as 80 % of device memory holds);

@@ -24,6 +24,8 @@ def corpus_config(builder: str, builder_config: str, arg: str | None = None) -> 
     raise ValueError(f'builder config {builder_config!r} names no class protocol (e.g. 5class_raw_64)')
   num_classes = len(protocols.get(builder, protocol.group(0)).classes)
   config = base.base_config(builder, builder_config, num_classes)
+  config.settings_chosen_on = ('nothing: the released schedule with the paper design\'s losses, not tuned on '
+                               'any corpus')
   config.model = fdp_sizes.fdp_model('released')
 
   loss = config.loss = ml_collections.ConfigDict()

@@ -14,6 +14,7 @@ from configs import base
 
 def mol_config(builder: str, builder_config: str, num_classes: int) -> ml_collections.ConfigDict:
   config = base.base_config(builder, builder_config, num_classes)
+  config.settings_chosen_on = 'nothing here: the released MOL code\'s settings, as published'
   data = config.data
   data.image_size = 128
   data.window = 'whole'

@@ -14,6 +14,7 @@ from configs import base, fdp_sizes
 
 def released_config(builder: str, builder_config: str, num_classes: int) -> ml_collections.ConfigDict:
   config = base.base_config(builder, builder_config, num_classes)
+  config.settings_chosen_on = 'nothing here: the released code\'s settings, as published'
   data = config.data
   data.window = 'whole'              # the release samples the whole sample folder
   data.frame_sampling = 'released'   # i·(n // 8)

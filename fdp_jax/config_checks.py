@@ -47,6 +47,7 @@ def check_before_work(config) -> None:
   if not 0 <= config.train.get('ema_decay', 0.0) < 1:
     raise ConfigError(f'train.ema_decay must be in [0, 1) (0: no moving average), got {config.train.ema_decay!r}')
   check_single_frame_baseline(config)
+  check_selection(config)
   data = config.data
   try:   # the code that interprets each choice, on a dummy clip
     transform = input_pipeline.ClipTransform(data, train=True)
@@ -75,6 +76,33 @@ def check_single_frame_baseline(config) -> None:
                       'Use --config=configs/synthetic.py:static')
 
 
+def check_selection(config) -> None:
+  """`cv.selection` and its grid: every candidate names keys the config has and can run."""
+  from fdp_jax.cv import selection
+  rule = config.cv.get('selection', 'none')
+  if rule not in selection.SELECTIONS:
+    raise ConfigError(f'unknown cv.selection {rule!r}: use one of {selection.SELECTIONS}')
+  grid = config.cv.get('selection_grid', '')
+  if rule == 'none':
+    if grid.strip():
+      raise ConfigError("cv.selection_grid is set but cv.selection is 'none': set --config.cv.selection="
+                        'inner_loso to choose among its candidates, or leave the grid empty')
+    return
+  try:
+    candidates = selection.candidates(config)
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
+  if len(candidates) < 2:
+    raise ConfigError("cv.selection='inner_loso' needs candidates in cv.selection_grid (e.g. "
+                      "'train.learning_rate=1e-3|train.learning_rate=4e-3'); the config itself is candidate 0")
+  for overrides in candidates[1:]:
+    try:
+      candidate = selection.candidate_config(config, overrides)
+    except (KeyError, TypeError, ValueError) as e:
+      raise ConfigError(f'cv.selection_grid candidate {overrides}: {e}') from e
+    check_before_work(candidate)
+
+
 def check_against_corpus(config, index) -> None:
   """What depends on the corpus: the class count, and T ≤ the shortest window sampled from (a clip with
   fewer frames than T would repeat frames, feeding a dynamic image and rank pooling duplicate frames)."""
@@ -82,6 +110,10 @@ def check_against_corpus(config, index) -> None:
     raise ConfigError(f'config.data.num_classes is {config.data.num_classes} but the corpus has '
                       f'{len(index.class_names)} classes {list(index.class_names)}: set '
                       f'--config.data.num_classes={len(index.class_names)}')
+  if config.cv.get('selection', 'none') == 'inner_loso' and len(set(index.subjects)) < 3:
+    raise ConfigError('cv.selection=inner_loso needs at least 3 subjects: an outer fold\'s inner LOSO holds out '
+                      f'one of its training subjects and trains on the others; the corpus has '
+                      f'{len(set(index.subjects))}')
   lengths = index.window_lengths if config.data.window == 'onset_offset' else index.num_frames
   t = int(config.data.num_frames)
   short = np.flatnonzero(lengths < t)

@@ -16,7 +16,7 @@ import tqdm
 from absl import app, flags, logging
 
 from fdp_jax import data_sources, families, report, rundir, scoring
-from fdp_jax.cv import checkpoints, parallel, protocol
+from fdp_jax.cv import checkpoints, parallel, protocol, selection
 from fdp_jax.cv.evaluation import score_group
 from fdp_jax.cv.folds import loso_folds
 
@@ -39,12 +39,37 @@ def evaluate_run(workdir: str) -> dict:
   if [f.subject for f in folds] != subjects:
     raise ValueError(f'the corpus at {config.data.builder}/{config.data.builder_config} no longer has the '
                      f"run's folds {subjects}")
+  # A fold the guard stopped has no final model: its entry is carried over, its slot left idle.
+  failed = {f['subject']: f for f in previous['folds'] if f.get('status') == 'failed'}
+  by_subject = {}
+  if config.cv.get('selection', 'none') == 'inner_loso':   # each fold with the candidate it was trained with
+    chosen = {f['subject']: f['inner_selection'] for f in previous['folds'] if 'inner_selection' in f}
+    for c, overrides in enumerate(selection.candidates(config)):
+      subset = [f for f in folds if f.subject in chosen and chosen[f.subject]['chosen'] == c]
+      if subset:
+        for entry in _rescore(selection.candidate_config(config, overrides), subset, source, index, timing,
+                              failed, workdir):
+          by_subject[entry['subject']] = dict(entry, inner_selection=chosen[entry['subject']])
+    for f in folds:   # failed before any choice was recorded
+      by_subject.setdefault(f.subject, failed.get(f.subject))
+  else:
+    by_subject = {e['subject']: e for e in _rescore(config, folds, source, index, timing, failed, workdir)}
+  fold_results = [by_subject[f.subject] for f in folds]
+  optimistic = previous.get('optimistic_best_test')
+  results = scoring.results_dict(
+      config, info, index, fold_results,
+      {'every_steps': optimistic['every_steps'], 'folds': optimistic['folds']} if optimistic else None)
+  rundir.write_json(rundir.path(workdir, rundir.RESULTS), results)
+  report.write_report(workdir, results)
+  return results
+
+
+def _rescore(config, folds, source, index, timing, failed, workdir: str) -> list[dict]:
+  """The folds' results.json entries, each restored from its final checkpoint and scored with `config`."""
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
   config.cv.parallel_folds = int(timing['parallel_folds'])   # the run's groups: the same numerics
   fsteps = protocol.make_group_steps(config, model, len(folds), protocol.device_clips(config, source, index))
   template = protocol.fold_template(config, model)
-  # A fold the guard stopped has no final model: its entry is carried over, its slot left idle.
-  failed = {f['subject']: f for f in previous['folds'] if f.get('status') == 'failed'}
   fold_results = []
   for group in tqdm.tqdm(parallel.fold_groups(folds, fsteps.num_slots), desc='evaluating', unit='group'):
     active = [None if fold is None or fold.subject in failed else fold for fold in group]
@@ -57,13 +82,7 @@ def evaluate_run(workdir: str) -> dict:
       stacked = parallel.stack_states(states, fsteps.state_sharding)
       entries = score_group(config, active, source, index, fsteps, stacked)
     fold_results += [failed.get(fold.subject) or entry for fold, entry in zip(group, entries) if fold is not None]
-  optimistic = previous.get('optimistic_best_test')
-  results = scoring.results_dict(
-      config, info, index, fold_results,
-      {'every_steps': optimistic['every_steps'], 'folds': optimistic['folds']} if optimistic else None)
-  rundir.write_json(rundir.path(workdir, rundir.RESULTS), results)
-  report.write_report(workdir, results)
-  return results
+  return fold_results
 
 
 def main(argv):

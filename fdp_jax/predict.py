@@ -5,7 +5,8 @@
 
 The clip goes through the builders' preprocessing (`fdp_jax.preprocess.clips`: dlib face on the onset frame,
 68 landmarks on every frame, one alignment matrix per clip), then the run's frame sampling and
-normalisation (`input_pipeline.ClipTransform` in evaluation mode), then the model of one fold (by default
+normalisation (`input_pipeline.ClipTransform` in evaluation mode; under `released_per_split`, the fold's
+training-split statistics recorded in results.json), then the model of one fold (by default
 the run's first; any fold's model never saw its own subject). Written to DIR:
 
   prediction.json     class probabilities, the predicted class, the window and frames used, the checkpoint
@@ -154,6 +155,20 @@ def flow_landmarks_sheet(frames: np.ndarray, flow: np.ndarray, landmarks: np.nda
   cv2.imwrite(path, np.concatenate(columns, axis=1))
 
 
+def fold_normalization(data_config, run_results: dict, fold: str, workdir: str):
+  """The (shift, scale) the fold's model saw its training frames with (None: 'standard'). A single new clip
+  is never normalised by its own statistics: under 'released_per_split' the run records each fold's
+  training-split statistics in results.json."""
+  if data_config.get('normalization', 'standard') == 'standard':
+    return None
+  entry = next(f for f in run_results['folds'] if f['subject'] == fold)
+  if 'train_normalization' not in entry:
+    raise PredictError(f'{workdir} does not record fold {fold}\'s training statistics, which '
+                       f'data.normalization={data_config.normalization!r} needs: re-score the run with '
+                       f'`python -m fdp_jax.evaluate --workdir={workdir}` (it records them)')
+  return entry['train_normalization']['shift'], entry['train_normalization']['scale']
+
+
 def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', onset: int | None = None,
                  offset: int | None = None) -> dict:
   """Everything `python -m fdp_jax.predict` does; returns prediction.json's dict."""
@@ -186,7 +201,7 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
 
   data_config = config.data.copy_and_resolve_references()
   data_config.targets = 'mer'      # prediction needs no flow/landmark targets
-  normalization = input_pipeline.normalization_for([record], [0], data_config)
+  normalization = fold_normalization(data_config, run_results, fold, workdir)
   transform = input_pipeline.ClipTransform(data_config, train=False, normalization=normalization)
   example = transform(record)
   start, stop = transform.window(record)

@@ -79,20 +79,35 @@ def write_report(workdir: str, results: dict) -> str:
   confusion_figure(a['confusion_matrix'], names,
                    f"LOSO, {a['num_folds']} folds: UF1 {a['uf1']:.3f}, UAR {a['uar']:.3f}",
                    rundir.path(workdir, rundir.CONFUSION_PNG))
+  normalization = results.get('test_normalization', {})
+  column = (scoring.selection_label(results) if normalization.get('transductive')
+            else f'honest ({scoring.selection_label(results)})')
   lines = [f"# LOSO on {results['dataset']['name']}/{results['dataset']['config']}", '',
            f"{a['num_folds']} folds, {a['num_samples']} clips, seed {results['seed']}, selection "
            f"`{results['selection']}` (each fold scored with the model at the end of its schedule).", '',
+           f"- Settings chosen on: {results.get('settings_chosen_on', scoring.NOT_STATED)}.",
+           f"- Test-split normalisation: {normalization.get('description', 'not recorded')}.",
+           f"- Settings per fold: {results.get('settings_selection', {}).get('description', 'as configured')}.", '',
            *([f"**INCOMPLETE**: fold(s) {', '.join(a['failed_folds'])} failed (non-finite loss); the scores "
               'below cover the other folds only.', ''] if a.get('failed_folds') else []),
-           '| score (summed confusion matrix) | value |', '|---|---:|']
+           *([f"**PARTIAL RUN**: {len(a['subjects_not_evaluated'])} subject(s) of the corpus were not held out "
+              f"(`cv.subjects`): {', '.join(a['subjects_not_evaluated'])}.", '']
+             if a.get('subjects_not_evaluated') else []),
+           f'| score (summed confusion matrix; {column}) | value |', '|---|---:|']
   for key in ('uf1', 'uar', 'accuracy', 'wf1', 'war'):
     lines.append(f'| {key.upper() if key != "accuracy" else "accuracy"} | {a[key]:.4f} |')
+  if a.get('per_corpus'):
+    lines += ['', 'Per corpus: each corpus\'s slice of the pooled predictions, scored from its own confusion '
+              'matrix.', '', '| corpus | clips | UF1 | UAR | accuracy |', '|---|---:|---:|---:|---:|',
+              f"| **all (pooled)** | {a['num_samples']} | {a['uf1']:.4f} | {a['uar']:.4f} | {a['accuracy']:.4f} |"]
+    for corpus, c in a['per_corpus'].items():
+      lines.append(f"| {corpus} | {c['num_samples']} | {c['uf1']:.4f} | {c['uar']:.4f} | {c['accuracy']:.4f} |")
   if 'optimistic_best_test' in results:
     o = results['optimistic_best_test']['aggregate']
     lines += ['', '**Optimistic, not an estimate** — the released selection rule (each fold keeps the step '
               'with the best accuracy on its own test subject, checked every '
               f"{results['optimistic_best_test']['every_steps']} steps):", '',
-              '| | honest (end of schedule) | OPTIMISTIC (best test step) |', '|---|---:|---:|']
+              f'| | {column} | OPTIMISTIC (best test step) |', '|---|---:|---:|']
     for key in ('uf1', 'uar', 'accuracy'):
       lines.append(f'| {key} | {a[key]:.4f} | {o[key]:.4f} |')
   lines += ['', '## Per fold', '', scoring.markdown_table(results), '',

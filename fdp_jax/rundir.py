@@ -36,9 +36,10 @@ CURVES_PNG = 'training_curves.png'
 RUNS_ROOT = 'runs'
 
 # Config keys that may differ between the first start of a run and its resumption without changing its
-# results: where the corpus lives, console output, reader threads, and a multi-host job's per-process settings.
-RESUME_INDEPENDENT = ('progress_bar', 'data.data_dir', 'data.num_threads', 'cv.coordinator_address',
-                      'cv.process_id')
+# results: where the corpus lives, console output, reader threads, the recipe's provenance note, and a
+# multi-host job's per-process settings.
+RESUME_INDEPENDENT = ('progress_bar', 'settings_chosen_on', 'data.data_dir', 'data.num_threads',
+                      'cv.coordinator_address', 'cv.process_id')
 
 
 class RunMismatchError(ValueError):

@@ -79,13 +79,26 @@ def test_markdown_table_lists_every_fold_and_the_aggregate(tiny_run):
   _, _, results = tiny_run
   table = scoring.markdown_table(results)
   assert '| s00 | 10 |' in table and '| s02 | 10 |' in table
-  assert f"UF1 {results['aggregate']['uf1']:.4f}" in table and 'end_of_schedule' in table
+  assert f"UF1 {results['aggregate']['uf1']:.4f}" in table and '(selection: end of schedule)' in table
 
 
-def test_same_seed_gives_identical_results(tiny_run, tiny_data_dir, tmp_path):
-  config, _, results = tiny_run
+def test_same_seed_gives_identical_results_with_or_without_best_test_scoring(tiny_run, tmp_path):
+  """Trained again with the same seed, without scoring the test set every 2 steps (cv.best_test_every_steps
+  = 0): the honest end-of-schedule results are the same to the last digit, only the optimistic record is
+  gone. Scoring the test set mid-training must touch neither the training nor the final model. (The same
+  config twice, optimistic record included, is compared in test_resume and test_fold_parallel.)"""
+  config, workdir, results = tiny_run
+  config = config.copy_and_resolve_references()
+  config.cv.best_test_every_steps = 0
   again = run.main(config, str(tmp_path))
-  assert again == results
+  with_best = json.load(open(os.path.join(workdir, 'results.json')))
+  without = json.load(open(tmp_path / 'results.json'))
+  assert with_best.pop('optimistic_best_test')['folds'] and 'optimistic_best_test' not in without
+  assert without == with_best                  # predictions, probabilities, metrics, aggregate
+  assert again == {k: v for k, v in results.items() if k != 'optimistic_best_test'}
+  # The training curves too: the scoring between steps left every training step as it was.
+  assert (open(tmp_path / 'train_history.json').read()
+          == open(os.path.join(workdir, 'train_history.json')).read())
 
 
 def test_run_records_its_seed_and_software_versions(tiny_run):

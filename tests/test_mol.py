@@ -25,9 +25,12 @@ def convert_piece(module, state_dict, *args, **kwargs):
 
 
 def assert_parity(got, want):
+  # float32 on CPU, either conv routing, is within 6.1e-7 of max|ref| of PyTorch (the 3D-CNN head; conv stack
+  # 3.8e-7, FCC 1.5e-7, CCC exact): 1e-6 of that scale holds them all, the tightest with a margin of 1.6×.
   want = np.asarray(want)
   assert got.shape == want.shape
-  assert np.abs(np.asarray(got) - want).max() <= 1e-4 * np.abs(want).max() + 1e-6
+  err = np.abs(np.asarray(got) - want).max()
+  assert err <= 1e-6 * np.abs(want).max(), err / np.abs(want).max()
 
 
 @pytest.mark.parametrize('routing', layers.CONV_ROUTINGS[1:])
@@ -172,12 +175,18 @@ def test_a_mol_train_step_lowers_the_loss():
   config.train.learning_rate, config.train.num_steps = 1e-3, 8
   steps = OneFold(config, model, batch)
   state = steps.init(jax.random.key(0))
-  losses = []
+  losses, mer, accuracy = [], [], []
   for i in range(8):
     state, metrics = steps.train(state, batch, i)
     losses.append(float(metrics['loss']))
+    mer.append(float(metrics['loss_mer']))
+    accuracy.append(float(metrics['accuracy']))
     assert {'loss_mer', 'loss_flow', 'loss_landmarks'} <= set(metrics)
   assert np.all(np.isfinite(losses)) and losses[-1] < 0.85 * losses[0], losses
+  # Flow (weight 10) and landmarks (0.5) are 16 of the first total of 17 and fall enough to pass the check
+  # above on their own; the MER term must learn too: measured, cross-entropy 1.12 → 0.004, accuracy ½ → 1.
+  assert mer[-1] < 0.05 * mer[0], mer
+  assert accuracy[0] <= 0.5 and accuracy[-3:] == [1.0] * 3, accuracy
   out = steps.eval(state, batch)
   assert out['flow_epe'].shape == (2,) and out['landmark_nme'].shape == (2,)
 

@@ -71,23 +71,78 @@ def test_evaluate_reproduces_results_json_bit_for_bit(tiny_run):
   assert 'Aggregate over the summed confusion matrix' in proc.stdout
 
 
-def test_evaluation_views_average_probabilities(tiny_run, tmp_path):
-  """eval.num_views=3 re-scores the run with three temporal views per clip: probabilities still sum to 1
-  and predictions are their argmax (the 3-step tiny model barely depends on its input, so the averaged
-  numbers are not compared with one view's here; the views' frames are in test_input_pipeline)."""
+def test_evaluation_views_average_probabilities(tiny_run, tmp_path, monkeypatch):
+  """eval.num_views=3 re-scores the run with three temporal views per clip: every view gives the model other
+  frames of the clips, and the probabilities reported are the mean of each view's own, the predictions their
+  argmax.
+
+  The 3-step tiny model scores every view alike to 6 decimals, so evaluation's probabilities are replaced by
+  a score of the frames it is given (class c: the mean grey level of frame c mod T), which differs between
+  views as their frames do; the views' frames and their averaging are the machinery under test."""
   import shutil
-  from fdp_jax import evaluate
+  import jax
+  from fdp_jax import data_sources, evaluate, input_pipeline, rundir
+  from fdp_jax.cv import protocol
+
+  def frame_score(frames, num_classes):
+    """(..., T, H, W, 1) frames → (..., num_classes) probabilities."""
+    means = frames.mean((-3, -2, -1))
+    return jax.nn.softmax(50 * means[..., np.arange(num_classes) % means.shape[-1]], -1)
+
+  seen = {}                                   # (view position, record) → the frames evaluation was given
+  transform = input_pipeline.ClipTransform.__call__
+
+  def recording(self, record, rng=None):
+    example = transform(self, record, rng)
+    if not self.train:
+      seen[self.view_position, record['_index']] = example['frames']
+    return example
+  monkeypatch.setattr(input_pipeline.ClipTransform, '__call__', recording)
+
+  make_group_steps = protocol.make_group_steps
+
+  def frame_scored(*args, **kwargs):
+    fsteps = make_group_steps(*args, **kwargs)
+    assert fsteps.corpus is None              # host batches: every clip passes through ClipTransform
+
+    def scored(state, batch):
+      out = dict(fsteps.eval(state, batch))
+      out['probabilities'] = frame_score(batch['frames'], out['probabilities'].shape[-1])
+      out['prediction'] = out['probabilities'].argmax(-1).astype(out['prediction'].dtype)
+      return out
+    return fsteps._replace(eval=scored)
+  monkeypatch.setattr(protocol, 'make_group_steps', frame_scored)
+
   copy = str(tmp_path / 'views')
   shutil.copytree(tiny_run, copy)
   config = json.load(open(os.path.join(copy, 'config.json')))
   config['eval']['num_views'] = 3
   json.dump(config, open(os.path.join(copy, 'config.json'), 'w'))
-  single = json.load(open(os.path.join(tiny_run, 'results.json')))
-  views = evaluate.evaluate_run(copy)
-  for a, b in zip(single['folds'], views['folds']):
-    p = np.asarray(b['probabilities'])
+  folds = evaluate.evaluate_run(copy)['folds']
+
+  positions = sorted({p for p, _ in seen})
+  records = sorted({r for _, r in seen})
+  assert len(positions) == 3 and len(seen) == 3 * len(records)
+  assert len(records) == sum(f['num_test'] for f in folds)
+  # Positions 1/6, 1/2, 5/6 of each segment: two views coincide only where a segment is too short to hold
+  # both (the 8-frame windows' 2-frame segments, for 1/2 and 5/6); the outer views never do.
+  for i, p in enumerate(positions):
+    for q in positions[i + 1:]:
+      differ = [not np.array_equal(seen[p, r], seen[q, r]) for r in records]
+      assert np.mean(differ) >= 0.9, (p, q, np.mean(differ))
+  assert all(not np.array_equal(seen[positions[0], r], seen[positions[-1], r]) for r in records)
+
+  _, index, _ = data_sources.load_corpus(rundir.load_config(copy).data)
+  record_of = {sample_id: r for r, sample_id in enumerate(index.sample_ids)}
+  for fold in folds:
+    clips = [record_of[sample_id] for sample_id in fold['sample_ids']]
+    p = np.asarray(fold['probabilities'])
+    per_view = np.stack([frame_score(np.stack([seen[v, r] for r in clips]), p.shape[1]) for v in positions])
+    assert np.abs(per_view[0] - per_view[-1]).max() > 0.1        # views that would be told apart
+    # results.json rounds to 6 decimals.
+    np.testing.assert_allclose(p, per_view.mean(0), rtol=0, atol=1e-6)
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
-    assert b['predictions'] == p.argmax(1).tolist() and a['sample_ids'] == b['sample_ids']
+    assert fold['predictions'] == p.argmax(1).tolist()
 
 
 def test_predict_on_a_folder_of_frames(tiny_run, astronaut_frames, tmp_path):

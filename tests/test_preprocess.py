@@ -27,7 +27,8 @@ def test_dlib_landmarks_match_the_release(reference, landmarker):
   face = landmarker.detect(image)
   assert face is not None
   landmarks = landmarker.landmarks(image, face)
-  assert np.abs(landmarks - reference['landmarks_raw']).max() <= 0.5
+  # The same dlib model on the same image: the same integer pixel positions, not merely close ones.
+  np.testing.assert_array_equal(landmarks, reference['landmarks_raw'])
 
 
 @pytest.mark.parametrize('size', [64, 144])
@@ -37,13 +38,20 @@ def test_alignment_matches_the_release(reference, landmarker, size):
   aligned, mapped = face_alignment.align_face(image, landmarks, size)
   want = reference[f'aligned_bgr_{size}']
   assert aligned.shape == want.shape
-  close = np.abs(aligned.astype(int) - want.astype(int)) <= 2
-  assert close.mean() >= 0.99, close.mean()
-  assert np.abs(mapped.ravel() - reference[f'landmarks_aligned_{size}']).max() <= 0.5
-  # The grey frames the builders store: warping the grey image ≈ greying the warped colour image.
+  # Measured (64 px / 144 px): 90.1 % / 89.9 % of values exact, 99.93 % / 99.94 % within 1 grey level, none
+  # beyond 2 / 3 levels. The warp is that sensitive: moving it by 0.01 px leaves 78 % / 87 % exact.
+  diff = np.abs(aligned.astype(int) - want.astype(int))
+  assert (diff == 0).mean() >= 0.895, (diff == 0).mean()
+  assert (diff <= 1).mean() >= 0.999, (diff <= 1).mean()
+  assert diff.max() <= 3
+  np.testing.assert_allclose(mapped.ravel(), reference[f'landmarks_aligned_{size}'], rtol=0, atol=1e-6)
+  # The grey frames the builders store: warping the grey image ≈ greying the warped colour image (measured:
+  # 99.90 % / 99.88 % within 1 grey level, none beyond 2).
   grey = face_alignment.warp_face(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY),
                                   face_alignment.alignment_matrix(landmarks, size), size)
-  assert (np.abs(grey.astype(int) - cv2.cvtColor(want, cv2.COLOR_BGR2GRAY).astype(int)) <= 2).mean() >= 0.99
+  grey_diff = np.abs(grey.astype(int) - cv2.cvtColor(want, cv2.COLOR_BGR2GRAY).astype(int))
+  assert (grey_diff <= 1).mean() >= 0.998, (grey_diff <= 1).mean()
+  assert grey_diff.max() <= 2
 
 
 def test_alignment_levels_the_eyes_and_fills_the_box():

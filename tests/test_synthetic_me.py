@@ -260,3 +260,18 @@ def test_others_never_draw_a_bilateral_lip_corner_pull():
   assert not any({'AU12L', 'AU12R'} <= aus for aus in draws)
   assert sum('AU12L' in aus for aus in draws) > 50 and sum('AU12R' in aus for aus in draws) > 50
   assert all(set(sf._class_aus(np.random.default_rng(i), 0)) >= {'AU12'} for i in range(20))
+
+
+def test_dev_config_draws_other_subjects_by_the_same_rules():
+  """`dev` (where the default config's settings are chosen) has `default`'s shape and generative rules but
+  other subjects: no face of one appears in the other."""
+  configs = {c.name: c for c in builder_lib.Builder.BUILDER_CONFIGS}
+  default, dev = configs['default'], configs['dev']
+  assert dataclasses.replace(dev, name='default', seed=default.seed, description=default.description) == default
+  assert dev.seed != default.seed
+  size = default.image_size
+  faces = {seed: [sf.render_frames(sf.make_subject(seed, s, size),
+                                   sf.make_motion(sf.make_subject(seed, s, size), 0, 0, seed, 20, 20))[0]
+                  for s in range(default.num_subjects)] for seed in (default.seed, dev.seed)}
+  for a in faces[default.seed]:
+    assert min(np.abs(a.astype(float) - b).mean() for b in faces[dev.seed]) > 2

@@ -35,12 +35,18 @@ def test_train_steps_lower_the_loss_on_a_tiny_batch(pooling):
   # with the moving average the EMA test below uses: the same compiled steps, and the loss is unaffected
   config, steps, batch = _setup(pooling, ema_decay=0.9)
   state = steps.init(jax.random.key(0))
-  values = []
+  values, mer, accuracy = [], [], []
   for i in range(12):
     state, m = steps.train(state, batch, i)
     values.append(float(m['loss']))
+    mer.append(float(m['loss_mer']))
+    accuracy.append(float(m['accuracy']))
   assert all(np.isfinite(values))
   assert np.mean(values[-3:]) < 0.8 * np.mean(values[:3]), values
+  # The classification itself learns, not only the dynamic-image and ranking targets, which can lower the
+  # total alone: measured, the cross-entropy falls from 1.6 to 1e-4 and the batch goes from 0 to 4 of 4 right.
+  assert np.mean(mer[-3:]) < 0.05 * np.mean(mer[:3]), mer
+  assert accuracy[0] <= 0.25 and accuracy[-3:] == [1.0] * 3, accuracy
   assert int(steps.unstack(state).step) == 12
 
 

@@ -20,7 +20,7 @@ from tensorboardX import SummaryWriter
 
 from fdp_jax import config_checks, data_sources, families, input_pipeline, rundir, scoring, train
 from fdp_jax.cv import checkpoints as ckpt
-from fdp_jax.cv import parallel
+from fdp_jax.cv import parallel, selection
 from fdp_jax.cv.evaluation import BestTestRecord, score_group
 from fdp_jax.cv.folds import loso_folds, select_folds
 from fdp_jax.cv.training import train_group
@@ -90,7 +90,8 @@ def fold_template(config, model) -> train.TrainState:
 
 def run_loso(config, workdir: str) -> dict:
   """Trains and scores every selected LOSO fold, `cv.parallel_folds` at a time; writes the run directory
-  (process 0 of a multi-process job); returns results.json's dict.
+  (process 0 of a multi-process job); returns results.json's dict. With `cv.selection='inner_loso'` each
+  fold's settings are first chosen by LOSO over its training subjects (`fdp_jax.cv.selection`).
 
   A run directory that already holds this config's run is continued (`fdp_jax.cv.checkpoints`): finished
   folds are read back, an interrupted group restarts from its newest complete checkpoint."""
@@ -105,16 +106,77 @@ def run_loso(config, workdir: str) -> dict:
   if primary:
     rundir.record_environment(workdir, rundir.environment(config), resuming)
   folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
-  model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
-  fsteps = make_group_steps(config, model, len(folds), device_clips(config, source, index))
+  if config.cv.get('selection', 'none') == 'inner_loso':
+    results_by_subject, best_test, history, timing = _select_then_train(config, folds, source, index, workdir,
+                                                                        primary)
+  else:
+    results_by_subject, best_test, history, timing = train_folds(config, folds, source, index, workdir, primary)
+  fold_results = [results_by_subject[fold.subject] for fold in folds]
+  optimistic = [best_test[fold.subject] for fold in folds if fold.subject in best_test]
+  every = int(config.cv.get('best_test_every_steps', 0))
+  run_results = scoring.results_dict(config, info, index, fold_results,
+                                     {'every_steps': every, 'folds': optimistic} if optimistic else None)
+  if primary:
+    rundir.write_json(rundir.path(workdir, rundir.RESULTS), run_results)
+    rundir.write_json(rundir.path(workdir, rundir.TIMING), timing)
+    rundir.write_json(rundir.path(workdir, rundir.HISTORY),
+                      {fold.subject: history[fold.subject] for fold in folds if fold.subject in history})
+  return run_results
+
+
+def _select_then_train(config, folds, source, index, workdir, primary) -> tuple[dict, dict, dict, dict]:
+  """`cv.selection='inner_loso'`: every candidate scored by LOSO over each outer fold's training subjects
+  (all outer folds' inner folds trained together), then each outer fold trained with its chosen candidate."""
+  grid = selection.candidates(config)
+  configs = [selection.candidate_config(config, overrides) for overrides in grid]
+  inner = selection.inner_folds(folds, index.subjects)
+  inner_results, timing, steps = [], {'selection': []}, []
+  for c, candidate in enumerate(configs):
+    quiet = candidate.copy_and_resolve_references()
+    quiet.cv.best_test_every_steps = 0   # the inner runs are for choosing only
+    logging.info('selection: candidate %d %s on %d inner folds', c, grid[c] or '(the config)', len(inner))
+    model = families.build_model(candidate.model, candidate.data.num_classes, candidate.data.image_size)
+    # One compiled program per candidate, for its inner folds and then for the outer folds that choose it.
+    steps.append((model, make_group_steps(candidate, model, len(inner), device_clips(candidate, source, index))))
+    results, _, _, t = train_folds(quiet, inner, source, index, os.path.join(workdir, 'selection', f'{c}'),
+                                   primary, desc=f'selection, candidate {c}', steps=steps[c])
+    inner_results.append(results)
+    timing['selection'].append(t)
+  choice = selection.choose(folds, inner_results, len(index.class_names))
+  results_by_subject, best_test, history, timing['groups'] = {}, {}, {}, []
+  for c, candidate in enumerate(configs):
+    chosen = [fold for fold in folds if choice[fold.subject]['chosen'] == c]
+    if not chosen:
+      continue
+    results, best, hist, t = train_folds(candidate, chosen, source, index, workdir, primary, steps=steps[c])
+    results_by_subject.update(results)
+    best_test.update(best)
+    history.update(hist)
+    timing['groups'] += t['groups']
+    timing.update({k: v for k, v in t.items() if k != 'groups'})
+  for fold in folds:
+    results_by_subject[fold.subject] = dict(results_by_subject[fold.subject], inner_selection={
+        **choice[fold.subject], 'overrides': grid[choice[fold.subject]['chosen']]})
+  return results_by_subject, best_test, history, timing
+
+
+def train_folds(config, folds, source, index, workdir: str, primary: bool,
+                desc: str = 'LOSO training', steps: tuple | None = None) -> tuple[dict, dict, dict, dict]:
+  """Trains and scores `folds` with `config`, in groups of `cv.parallel_folds`, checkpointing into `workdir`
+  (folds finished in an earlier start are read back): (results.json entry, optimistic record and training
+  history, each by subject; timing). `steps`: (model, FoldSteps) already built for this config."""
+  if steps is None:
+    model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
+    steps = model, make_group_steps(config, model, len(folds), device_clips(config, source, index))
+  model, fsteps = steps
   k, mesh = fsteps.num_slots, fsteps.mesh
-  logging.info('%s: %d samples, %d subjects, %d folds to run, %d at a time on a %s mesh', info.full_name,
-               len(index), len(set(index.subjects)), len(folds), k, dict(mesh.shape))
+  logging.info('%d samples, %d subjects, %d folds to run, %d at a time on a %s mesh', len(index),
+               len(set(index.subjects)), len(folds), k, dict(mesh.shape))
   every = int(config.cv.get('best_test_every_steps', 0))
   template = fold_template(config, model)
   results_by_subject, best_test, history = {}, {}, {}
   timing = {'parallel_folds': k, 'mesh': dict(mesh.shape), 'groups': []}
-  with tqdm.tqdm(total=len(folds) * config.train.num_steps, desc='LOSO training', unit='fold-step',
+  with tqdm.tqdm(total=len(folds) * config.train.num_steps, desc=desc, unit='fold-step',
                  dynamic_ncols=True, disable=not (config.get('progress_bar', True) and primary)) as progress:
     for group in parallel.fold_groups(folds, k):
       start = time.perf_counter()
@@ -144,16 +206,7 @@ def run_loso(config, workdir: str) -> dict:
       timing['groups'].append({'subjects': [fold.subject for fold in active if fold is not None],
                                'seconds': round(time.perf_counter() - start, 2), **seconds,
                                **({'resumed_from_step': resumed_from} if resumed_from else {})})
-  fold_results = [results_by_subject[fold.subject] for fold in folds]
-  optimistic = [best_test[fold.subject] for fold in folds if fold.subject in best_test]
-  run_results = scoring.results_dict(config, info, index, fold_results,
-                                     {'every_steps': every, 'folds': optimistic} if optimistic else None)
-  if primary:
-    rundir.write_json(rundir.path(workdir, rundir.RESULTS), run_results)
-    rundir.write_json(rundir.path(workdir, rundir.TIMING), timing)
-    rundir.write_json(rundir.path(workdir, rundir.HISTORY),
-                      {fold.subject: history[fold.subject] for fold in folds if fold.subject in history})
-  return run_results
+  return results_by_subject, best_test, history, timing
 
 
 def _run_group(config, group, source, index, fsteps, checkpoints, every, workdir, primary, progress,
