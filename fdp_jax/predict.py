@@ -169,6 +169,26 @@ def fold_normalization(data_config, run_results: dict, fold: str, workdir: str):
   return entry['train_normalization']['shift'], entry['train_normalization']['scale']
 
 
+def check_face_throughout(paths: list[str], onset: int, offset: int, landmarker) -> None:
+  """Every frame of the window must show a face: the clip is aligned once, from its onset frame, so a frame
+  where the face has gone would still be warped and classified. The first frame without a face is named
+  (a video's frames are the PNG files written beside the output), with a window that avoids it."""
+  import cv2
+  for i in range(onset, offset + 1):
+    try:
+      grey = cv2.cvtColor(clips.read_frame(paths[i]), cv2.COLOR_BGR2GRAY)
+    except clips.ClipError as e:
+      raise PredictError(str(e)) from e
+    if landmarker.detect(grey) is not None:
+      continue
+    if i == onset:
+      raise PredictError(f'no face found in {paths[i]} (frame {i}, the onset of the window {onset}–{offset}); '
+                         'the predictor needs a frontal face on every frame of the window')
+    raise PredictError(f'the face is lost in frame {i} ({paths[i]}) of the window {onset}–{offset}: a clip is '
+                       f'classified only where every frame shows the face. Pass --onset/--offset for a window '
+                       f'that avoids it, e.g. --onset={onset} --offset={i - 1}')
+
+
 def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', onset: int | None = None,
                  offset: int | None = None) -> dict:
   """Everything `python -m fdp_jax.predict` does; returns prediction.json's dict."""
@@ -183,6 +203,8 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
   os.makedirs(output, exist_ok=True)
   paths = input_frames(input_path, output)
   onset, offset = window(len(paths), onset, offset)
+  landmarker = face_alignment.FaceLandmarker()
+  check_face_throughout(paths, onset, offset, landmarker)
 
   stored_size = int(round(config.data.image_size / config.data.get('crop_scale', 1.0)))
   spec = clips.ClipSpec(sample_id=os.path.basename(os.path.normpath(input_path)), subject='', clip='',
@@ -190,7 +212,7 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
                         onset=onset, apex=(onset + offset) // 2, offset=offset)
   try:
     record = clips.preprocess_clip(spec, clips.AlignmentOptions(image_size=stored_size),
-                                   face_alignment.FaceLandmarker())
+                                   landmarker)
   except clips.ClipError as e:
     raise PredictError(f'{e}: the predictor needs a frontal face on the onset frame ({paths[onset]})') from e
   # The window alone goes on, so that every config's sampling (onset_offset or whole) sees just it.

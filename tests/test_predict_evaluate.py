@@ -191,6 +191,19 @@ def test_predict_without_a_face_names_the_frame(tiny_run, tmp_path):
     predict.predict_clip(tiny_run, str(folder), str(tmp_path / 'out'))
 
 
+def test_predict_refuses_a_window_where_the_face_is_lost(tiny_run, tmp_path):
+  """The face leaves after frame 7: the whole clip is refused, naming frame 8; the window it suggests works."""
+  folder = tmp_path / 'leaves'
+  folder.mkdir()
+  frames = corpus_fixtures.face_frames(8, seed=1) + corpus_fixtures.faceless_frames(4, seed=1)
+  for i, frame in enumerate(frames):
+    cv2.imwrite(str(folder / f'img{i + 1}.jpg'), frame)
+  with pytest.raises(predict.PredictError, match=r'face is lost in frame 8 \(.*img9\.jpg\).*--onset=0 --offset=7'):
+    predict.predict_clip(tiny_run, str(folder), str(tmp_path / 'out'))
+  prediction = predict.predict_clip(tiny_run, str(folder), str(tmp_path / 'out'), onset=0, offset=7)
+  assert (prediction['window']['onset'], prediction['window']['offset']) == (0, 7)
+
+
 def test_predict_refuses_an_unreadable_video_and_a_bad_window(tiny_run, astronaut_frames, tmp_path):
   bad = tmp_path / 'clip.mp4'
   bad.write_text('not a video')
