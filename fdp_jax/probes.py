@@ -92,8 +92,9 @@ def run_probe(config, feature: str, workdir: str, l2: float = DEFAULT_L2) -> dic
     class_weight = (losses.balanced_class_weights(train_labels, num_classes)
                     if config.loss.get('class_balance', False) else np.ones(num_classes, np.float32))
     weights[f, fold.train_indices] = class_weight[train_labels]
-  probabilities = np.asarray(jax.jit(jax.vmap(
-      lambda w: fit_predict(jnp.asarray(x), jnp.asarray(labels), w, num_classes, l2)))(jnp.asarray(weights)))
+  # The clips are arguments, not constants folded into the program; the folds are one vmapped fit.
+  fit_folds = jax.jit(jax.vmap(lambda x, y, w: fit_predict(x, y, w, num_classes, l2), in_axes=(None, None, 0)))
+  probabilities = np.asarray(fit_folds(x, labels, weights))
   fold_results = []
   for f, fold in enumerate(folds):
     test = np.asarray(fold.test_indices)
