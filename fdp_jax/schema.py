@@ -70,3 +70,54 @@ def check_example(example: dict, image_size: int, with_flow: bool = False) -> No
     raise ValueError(f'{sid}: need 0 <= onset <= apex <= offset < {t}, got {on}, {ap}, {off}')
   if with_flow and np.asarray(example['flow']).shape != (t - 1, image_size, image_size, 2):
     raise ValueError(f'{sid}: flow must be ({t - 1}, {image_size}, {image_size}, 2)')
+
+
+# Long videos (spotting): one record is one whole video with every annotated interval in it.
+#   video_id, corpus, subject   str
+#   fps            float32 frames per second of the stored frames (after any frame step)
+#   frames         uint8 (N, S, S, 1) grey faces aligned by their temporally smoothed landmarks; a frame
+#                  without a face is mid-grey
+#   frame_numbers  int32 (N,) source frame number of each stored frame
+#   landmarks      float32 (N, 68, 2) in pixels of `frames` (zeros where no face)
+#   face_present   bool (N,) a face was detected on the frame
+#   intervals      sequence of {onset, apex, offset: int32 indices into frames, type: micro | macro,
+#                  emotion: str ('' when the corpus codes none)}
+INTERVAL_TYPES = ('micro', 'macro')
+
+
+def long_video_features(image_size: int) -> tfds.features.FeaturesDict:
+  s = image_size
+  return tfds.features.FeaturesDict({
+      'video_id': tfds.features.Text(),
+      'corpus': tfds.features.Text(),
+      'subject': tfds.features.Text(),
+      'fps': tfds.features.Scalar(dtype=np.float32),
+      'frames': tfds.features.Tensor(shape=(None, s, s, 1), dtype=np.uint8, encoding='zlib'),
+      'frame_numbers': tfds.features.Tensor(shape=(None,), dtype=np.int32),
+      'landmarks': tfds.features.Tensor(shape=(None, NUM_LANDMARKS, 2), dtype=np.float32, encoding='zlib'),
+      'face_present': tfds.features.Tensor(shape=(None,), dtype=np.bool_),
+      'intervals': tfds.features.Sequence({
+          'onset': tfds.features.Scalar(dtype=np.int32),
+          'apex': tfds.features.Scalar(dtype=np.int32),
+          'offset': tfds.features.Scalar(dtype=np.int32),
+          'type': tfds.features.ClassLabel(names=list(INTERVAL_TYPES)),
+          'emotion': tfds.features.Text(),
+      }),
+  })
+
+
+def check_long_video(example: dict, image_size: int) -> None:
+  """Raises ValueError naming the video when a record breaks the long-video schema's invariants."""
+  vid = example.get('video_id', '<no video_id>')
+  frames = np.asarray(example['frames'])
+  n = frames.shape[0]
+  if frames.ndim != 4 or frames.shape[1:] != (image_size, image_size, 1) or frames.dtype != np.uint8:
+    raise ValueError(f'{vid}: frames must be uint8 (N, {image_size}, {image_size}, 1), got {frames.dtype} '
+                     f'{frames.shape}')
+  for key, shape in (('landmarks', (n, NUM_LANDMARKS, 2)), ('frame_numbers', (n,)), ('face_present', (n,))):
+    if np.shape(example[key]) != shape:
+      raise ValueError(f'{vid}: {key} must be {shape}, got {np.shape(example[key])}')
+  intervals = example['intervals']
+  for on, ap, off in zip(intervals['onset'], intervals['apex'], intervals['offset']):
+    if not 0 <= on <= ap <= off < n:
+      raise ValueError(f'{vid}: need 0 <= onset <= apex <= offset < {n}, got {on}, {ap}, {off}')

@@ -119,24 +119,30 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
     self._record_report(report, written)
 
   def _record_report(self, report: phases.BuildReport, written: int) -> None:
-    for name, why in report.skipped:
-      logging.warning('%s skipped %s: %s', self.name, name, why)
-    for name, what in report.repairs:
-      logging.info('%s repaired %s: %s', self.name, name, what)
-    self.info.metadata.clear()
-    self.info.metadata.update({'num_examples': written, **report.as_dict()})
-    # The description is what `tfds` and `builder.info` show users; TFDS has no public setter for it.
-    self.info.as_proto.description = (f'{self.DESCRIPTION}\n\nBuild report: {report.summary()}'
-                                      + self._next_steps(report))
+    record_report(self, report, written)
 
-  def _next_steps(self, report: phases.BuildReport) -> str:
-    if not report.skipped and not report.repairs:
-      return ''
-    # A prepared dataset is never regenerated in place, so "build again" has to say what to delete. During
-    # the build `self.data_dir` is TFDS's incomplete.* folder; the final one is under data_dir_root.
-    final = os.path.join(str(self.data_dir_root), self.name, self.builder_config.name)
-    return ('\nTo recover a skipped sample or change a repair (rules R1–R4 in fdp_jax/corpora/phases.py), '
-            f'do what its line says, delete {final} and build again.')
+
+def record_report(builder: tfds.core.DatasetBuilder, report: phases.BuildReport, written: int) -> None:
+  """Logs every skip and repair and puts the report in the dataset's metadata and description."""
+  for name, why in report.skipped:
+    logging.warning('%s skipped %s: %s', builder.name, name, why)
+  for name, what in report.repairs:
+    logging.info('%s repaired %s: %s', builder.name, name, what)
+  builder.info.metadata.clear()
+  builder.info.metadata.update({'num_examples': written, **report.as_dict()})
+  # The description is what `tfds` and `builder.info` show users; TFDS has no public setter for it.
+  builder.info.as_proto.description = (f'{builder.DESCRIPTION}\n\nBuild report: {report.summary()}'
+                                       + _next_steps(builder, report))
+
+
+def _next_steps(builder: tfds.core.DatasetBuilder, report: phases.BuildReport) -> str:
+  if not report.skipped and not report.repairs:
+    return ''
+  # A prepared dataset is never regenerated in place, so "build again" has to say what to delete. During
+  # the build `builder.data_dir` is TFDS's incomplete.* folder; the final one is under data_dir_root.
+  final = os.path.join(str(builder.data_dir_root), builder.name, builder.builder_config.name)
+  return ('\nTo recover a skipped sample or change a repair (rules R1–R4 in fdp_jax/corpora/phases.py), '
+          f'do what its line says, delete {final} and build again.')
 
 
 def label_samples(specs: Sequence[clips.ClipSpec], corpus: str, protocol: protocols.Protocol,

@@ -1,7 +1,12 @@
 """CAS(ME)²: whole-video frame folders `rawpic/s15/15_0101disgustingteeth/img<N>.jpg` and
-`CAS(ME)^2code_final.xlsx`, whose first sheet has no header (subject number, clip name, onset, apex,
-offset (0 = unknown), AUs, emotion, expression type, self-report); sheet 2 maps subject number → folder
-id and sheet 3 maps clip stem ('anger1') → video code ('0401')."""
+`CAS(ME)^2code_final.xlsx` (or `…code_final(Updated).xlsx`), whose first sheet has no header (subject
+number, clip name, onset, apex, offset (0 = unknown), AUs, emotion, expression type, self-report); sheet 2
+maps subject number → folder id and sheet 3 maps clip stem ('anger1') → video code ('0401').
+
+The distributed sheets 2 and 3 read `15 | s15 | 1` (folder id, folder name, subject number) and
+`0101 | disgust1` (video code, clip stem): genbing99/SoftNet-SpotME load_label.py reads sheet 2's third
+column as the subject and its second as the folder, and sheet 3's second column as the stem and its first
+as the code. The two-column spellings `1 | 15` and `anger1 | 0401` are read as well."""
 
 from __future__ import annotations
 
@@ -14,8 +19,12 @@ from fdp_jax.corpora import workbooks
 
 CORPUS = 'casme_sq'
 FRAME_DIRS = {'raw': ('rawpic',), 'cropped': ('cropped',)}
-ANNOTATION = r'CAS\(ME\)\^?2.*code.*\.xlsx'
+# `CAS(ME)^2code_final.xlsx`, `…code_final(Updated).xlsx` (sorted first, so the corrected one is read when
+# both are there), `code_final.xlsx` (as SoftNet-SpotME renames it); not the corpus's
+# `CAS(ME)^2blink-code.xlsx`, which sorts before them and is no code workbook.
+ANNOTATION = r'(?!~\$)(CAS\(ME\)\^?2)?[\s_-]*code[\s_-]*final.*\.xlsx'
 EXPRESSION_TYPES = {'micro': 'micro-expression', 'macro': 'macro-expression'}
+_PLAIN_NUMBER = re.compile(r'\s*\d+(\.0)?\s*')
 
 INSTRUCTIONS = """\
 CAS(ME)² is licensed by the Institute of Psychology, Chinese Academy of Sciences: request it at
@@ -27,10 +36,15 @@ http://casme.psych.ac.cn/casme/e3 (signed licence agreement). Place in the manua
 
 
 def _subject_folders(rows) -> dict[int, int]:
+  """{subject number (sheet 1's first column): frame-folder id} from sheet 2's rows."""
   mapping = {}
   for row in rows:
     cells = [c for c in row if c is not None and str(c).strip()]
-    if len(cells) >= 2:
+    if (len(cells) >= 3 and re.fullmatch(r'\s*[sS]\d+\s*', str(cells[1]))
+        and _PLAIN_NUMBER.fullmatch(str(cells[-1]))):
+      # `15 | s15 | 1`: the folder is the one named, the subject number the last column.
+      mapping[workbooks.subject_number(cells[-1])] = workbooks.subject_number(cells[1])
+    elif len(cells) >= 2:
       number, folder = workbooks.subject_number(cells[0]), workbooks.subject_number(cells[1])
       if number is not None and folder is not None and re.fullmatch(r'\s*[sS]?\d+(\.0)?\s*', str(cells[0])):
         mapping[number] = folder
@@ -38,6 +52,8 @@ def _subject_folders(rows) -> dict[int, int]:
 
 
 def _video_codes(rows) -> dict[str, str]:
+  """{clip stem, lower case: four-digit video code} from sheet 3's rows; a code typed as a number (101)
+  reads '0101'."""
   codes = {}
   for row in rows:
     cells = [c for c in row if c is not None and str(c).strip()]
@@ -45,6 +61,9 @@ def _video_codes(rows) -> dict[str, str]:
       code = workbooks.subject_number(cells[1])
       if code is not None:
         codes[str(cells[0]).strip().lower()] = f'{code:04d}'
+    elif (len(cells) >= 2 and re.fullmatch(r'[A-Za-z]+\d*', str(cells[1]).strip())
+          and _PLAIN_NUMBER.fullmatch(str(cells[0]))):
+      codes[str(cells[1]).strip().lower()] = f'{workbooks.subject_number(cells[0]):04d}'  # `0101 | disgust1`
   return codes
 
 
