@@ -4,6 +4,7 @@ trains with and their weights, and the outputs the trainer and evaluation read.
   'fdp'           FDP as the paper describes it (`models.fdp.FDP`), `model.name='fdp'`, variant 'paper'
   'fdp_released'  FDP exactly as released (`models.fdp_released.ReleasedFDP`), variant 'released'
   'mol'           MOL as released (`models.mol.ReleasedMOL`), `model.name='mol'`
+  'spotter'       the snippet scorer of spotting (`models.spotter.Spotter`), `model.name='spotter'`
 
 Every family's outputs become one dict for the trainer: 'logits' (B, C) always; FDP's 'dynamic_image'
 (B, H, W) and, for the paper design, 'rank_scores' (B, T); MOL's 'flow' (B, T−1, H, W, 2) and 'landmarks'
@@ -24,6 +25,7 @@ from fdp_jax.models.fdp import FDP
 from fdp_jax.models.fdp_released import VOLUME_SHAPE, ReleasedFDP
 from fdp_jax.models.lgfat import EncoderSpec
 from fdp_jax.models.mol import ReleasedMOL
+from fdp_jax.models.spotter import Spotter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +66,12 @@ def _mol_module(model_config, num_classes: int, image_size: int) -> ReleasedMOL:
   return ReleasedMOL(num_classes=num_classes, dropout=model_config.dropout, knn=model_config.knn)
 
 
+def _spotter_module(model_config, num_classes: int, image_size: int) -> Spotter:
+  del image_size   # any side the conv stack can halve len(channels) times
+  return Spotter(num_classes=num_classes, channels=tuple(model_config.channels), hidden=model_config.hidden,
+                 dropout=model_config.dropout)
+
+
 def _mol_eval_metrics(outputs: dict, batch: dict) -> dict:
   """Each clip's flow end-point error (pixels, mean over pixels and pairs) and landmark NME (mean error
   over the inter-pupil distance), when the batch carries the targets."""
@@ -81,16 +89,17 @@ FAMILIES = {
                            losses=functools.partial(losses.fdp_losses, with_rank=False)),
     'mol': Family('mol', _mol_module, outputs=lambda out: dict(zip(('logits', 'flow', 'landmarks'), out)),
                   losses=losses.mol_losses, eval_metrics=_mol_eval_metrics),
+    'spotter': Family('spotter', _spotter_module, outputs=lambda out: out, losses=losses.classification_losses),
 }
 
 
 def family(model_config) -> Family:
   """The family of `config.model`: its name ('fdp' | 'mol') and, for FDP, its variant ('paper' |
   'released')."""
-  if model_config.name == 'mol':
-    return FAMILIES['mol']
+  if model_config.name in ('mol', 'spotter'):
+    return FAMILIES[model_config.name]
   if model_config.name != 'fdp':
-    raise ValueError(f"unknown model name {model_config.name!r}: use 'fdp' or 'mol'")
+    raise ValueError(f"unknown model name {model_config.name!r}: use 'fdp', 'mol' or 'spotter'")
   variant = model_config.get('variant', 'paper')
   if variant not in ('paper', 'released'):
     raise ValueError(f"unknown FDP variant {variant!r}: use 'paper' or 'released'")

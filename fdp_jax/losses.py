@@ -47,6 +47,13 @@ def fdp_losses(outputs: dict, batch: dict, loss_config, with_rank: bool = True) 
   return terms
 
 
+def classification_losses(outputs: dict, batch: dict, loss_config) -> dict[str, jax.Array]:
+  """The class cross-entropy alone ('loss_mer'; the spotter's none / micro / macro); 'loss' = mer·CE."""
+  terms = {'loss_mer': _clip_mean(_cross_entropy(outputs, batch), batch)}
+  terms['loss'] = loss_config.mer * terms['loss_mer']
+  return terms
+
+
 def interpupil_distance(landmarks: jax.Array) -> jax.Array:
   """(..., 68, 2) → (...,): distance between the eye centres (means of points 36–41 and 42–47)."""
   return jnp.linalg.norm(landmarks[..., 36:42, :].mean(-2) - landmarks[..., 42:48, :].mean(-2), axis=-1)

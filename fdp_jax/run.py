@@ -39,6 +39,8 @@ def main(config, workdir: str) -> dict:
   try:
     config_checks.check_before_work(config)
     parallel.initialize_distributed(config.cv)   # before any JAX computation
+    if config.get('task', 'recognition') == 'spotting':
+      return _spotting(config, workdir)
     results = protocol.run_loso(config, workdir)
   except STOPS_BEFORE_WORK as e:
     sys.exit(str(e))
@@ -52,4 +54,18 @@ def main(config, workdir: str) -> dict:
   if failed:
     sys.exit(f'{len(failed)} fold(s) failed ({", ".join(failed)}): the aggregate covers the other folds only. '
              f'Each failure, and what to do, is in {rundir.path(workdir, rundir.RESULTS)} under folds[].error.')
+  return results
+
+
+def _spotting(config, workdir: str) -> dict:
+  """A spotting config (`config.task='spotting'`): `fdp_jax.spotting.protocol`, its report and table."""
+  from fdp_jax.spotting import protocol as spotting, report as spotting_report
+  results = spotting.run_spotting(config, workdir)
+  if jax.process_index() == 0:
+    path = spotting_report.write_report(workdir, results)
+    print(spotting.markdown_table(results))
+    print(f'Run directory: {workdir} (report: {path})')
+  if results['failed_folds']:
+    sys.exit(f"{len(results['failed_folds'])} spotter fold(s) failed ({', '.join(results['failed_folds'])}): "
+             f'the scores cover the other folds only; see {rundir.path(workdir, rundir.RESULTS)}.')
   return results

@@ -198,3 +198,16 @@ def record_environment(workdir: str, current: dict, resuming: bool) -> None:
                     'resumed steps may round differently from an uninterrupted run', workdir, env_path)
     current = dict(recorded, resumed_in=recorded.get('resumed_in', []) + [current])
   write_json(env_path, current)
+
+
+def prepare(workdir: str, config, primary: bool) -> bool:
+  """Opens `workdir` for `config`'s run: refuses another config's run there (RunMismatchError), creates the
+  folder, writes config.json for a new run and environment.json (process 0). Returns whether an earlier
+  start of the same run is continued."""
+  resuming = check_same_run(workdir, config)
+  os.makedirs(workdir, exist_ok=True)
+  if primary and not resuming:
+    write_config(workdir, config)
+  if primary:
+    record_environment(workdir, environment(config), resuming)
+  return resuming

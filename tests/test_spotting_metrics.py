@@ -3,7 +3,7 @@ pooling over videos, and spot-then-recognise."""
 
 import pytest
 
-from fdp_jax.spotting_metrics import Interval, iou, match, spotting_scores, strs
+from fdp_jax.spotting.metrics import Interval, iou, match, spotting_scores, strs
 
 
 def test_iou_counts_inclusive_frames_and_the_boundary_is_a_true_positive():

@@ -326,19 +326,29 @@ def make_motion(subject: Subject, clip_index: int, label: int, seed: int, min_fr
   angle, shift = _head_jitter(rng, num_frames, u)
   amplitude = u * rng.uniform(1.0, 2.0)
   # Label-dependent draws come last, so everything above (and every neutral frame) is label-independent.
+  centres, sigmas, vectors = au_field(subject, rng, _class_aus(rng, label), amplitude)
+  return ClipMotion((subject.image_size - 1) / 2, angle, shift, intensity, centres, sigmas, vectors, onset,
+                    apex, offset)
+
+
+def au_field(subject: Subject, rng: np.random.Generator, aus, amplitude: float, sigma_range=(6, 10),
+             components: list | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """(centres (K, 2), sigmas (K,), vectors (K, 2)) of the displacement field of action units `aus` (names
+  of `_action_units`) or of explicit `components` [(x, y, vx, vy)], placement jittered, scaled so that its
+  largest displacement (on a 4x-supersampled grid) is `amplitude` px; sigmas in 128-px units."""
+  u = subject.image_size / _REF_SIZE
   units = _action_units(subject.geometry, u)
-  comps = np.array([c for au in _class_aus(rng, label) for c in units[au]], np.float64)
+  comps = np.array(components if components is not None else [c for au in aus for c in units[au]], np.float64)
   k = len(comps)
   centres = comps[:, :2] + rng.normal(0, u, (k, 2))
   turn = rng.normal(0, 0.15, k)
   vx, vy = comps[:, 2], comps[:, 3]
   vectors = np.stack([np.cos(turn) * vx - np.sin(turn) * vy, np.sin(turn) * vx + np.cos(turn) * vy], 1)
   vectors *= rng.uniform(0.75, 1.25, (k, 1))
-  motion = ClipMotion((subject.image_size - 1) / 2, angle, shift, intensity, centres,
-                      u * rng.uniform(6, 10, k), vectors, onset, apex, offset)
-  # Scale G so that its maximum magnitude (on a 4x-supersampled grid) is the drawn apex amplitude.
-  peak = np.linalg.norm(motion.au_field(pixel_grid(subject.image_size, 4)), axis=-1).max()
-  return dataclasses.replace(motion, au_vectors=vectors * (amplitude / peak))
+  sigmas = u * rng.uniform(*sigma_range, k)
+  field = ClipMotion(0.0, np.zeros(1), np.zeros((1, 2)), np.ones(1), centres, sigmas, vectors, 0, 0, 0)
+  peak = np.linalg.norm(field.au_field(pixel_grid(subject.image_size, 4)), axis=-1).max()
+  return centres, sigmas, vectors * (amplitude / peak)
 
 
 def pixel_grid(image_size: int, supersample: int = 1) -> np.ndarray:

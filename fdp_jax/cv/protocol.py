@@ -99,12 +99,7 @@ def run_loso(config, workdir: str) -> dict:
   source, index, info = data_sources.load_corpus(config.data)  # first: a corpus not built stops all work
   config_checks.check_against_corpus(config, index)
   primary = jax.process_index() == 0
-  resuming = rundir.check_same_run(workdir, config)
-  os.makedirs(workdir, exist_ok=True)
-  if primary and not resuming:
-    rundir.write_config(workdir, config)
-  if primary:
-    rundir.record_environment(workdir, rundir.environment(config), resuming)
+  rundir.prepare(workdir, config, primary)
   folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
   if config.cv.get('selection', 'none') == 'inner_loso':
     results_by_subject, best_test, history, timing = _select_then_train(config, folds, source, index, workdir,
