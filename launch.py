@@ -47,9 +47,15 @@ FLAGS = flags.FLAGS
 
 def parse_flags(argv: list[str]) -> list[str]:
   try:
-    return app.parse_flags_with_usage(argv)
+    return FLAGS(argv)
   except (AttributeError, KeyError) as e:   # with --config=<file>, the overrides are applied here
     unknown_key_exit(e, argv)
+  except flags.Error as e:
+    # A config argument the config does not accept (configs/arguments.py): its one line, not the traceback
+    # config_flags wraps it in.
+    argument = re.search(r'ConfigArgumentError: (.*)', str(e))
+    sys.exit(f'FATAL {argument.group(1)}' if argument else f'FATAL Flags parsing error: {e}\n'
+             'Pass --helpshort or --helpfull to see help on flags.')
 
 
 def main(argv):

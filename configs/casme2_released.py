@@ -5,9 +5,11 @@ disgust, repression, others); LOSO.
   (build the corpus first: python -m fdp_jax.build_dataset --dataset=casme2 --manual_dir=DIR)
 """
 
-from configs import released_recipe
+from configs import arguments, released_recipe
+
+ARGUMENTS = {None: ''}
 
 
 def get_config(arg: str | None = None):
-  del arg
+  arguments.check(__file__, arg, ARGUMENTS)
   return released_recipe.released_config('casme2', '5class_raw_64', 5)

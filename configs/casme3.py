@@ -6,8 +6,10 @@ Build the corpus first (README, "Real corpora"):
   python -m fdp_jax.build_dataset --dataset=casme3 --config=7class_raw_64 --manual_dir=DIR
 """
 
-from configs import corpus_recipe
+from configs import arguments, corpus_recipe
+
+ARGUMENTS = arguments.builder_configs('casme3', '7class_raw_64')
 
 
 def get_config(arg: str | None = None):
-  return corpus_recipe.corpus_config('casme3', '7class_raw_64', arg)
+  return corpus_recipe.corpus_config('casme3', '7class_raw_64', arguments.check(__file__, arg, ARGUMENTS))

@@ -10,10 +10,13 @@ per fold, lr 3e-4 with warm-up and cosine decay. The faces are stored at 128 px,
 crop (crop_scale 1).
 """
 
-from configs import mol_recipe
+from configs import arguments, mol_recipe
+
+ARGUMENTS = {None: 'MOL as released', 'mer_only': 'the flow/landmark-free ablation'}
 
 
 def get_config(arg: str | None = None):
+  arg = arguments.check(__file__, arg, ARGUMENTS)
   config = mol_recipe.mol_config('synthetic_me', 'mol', 5)
   config.data.crop_scale = 1.0
   config.train.batch_size = 4

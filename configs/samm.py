@@ -6,8 +6,10 @@ Build the corpus first (README, "Real corpora"):
   python -m fdp_jax.build_dataset --dataset=samm --config=5class_raw_64 --manual_dir=DIR
 """
 
-from configs import corpus_recipe
+from configs import arguments, corpus_recipe
+
+ARGUMENTS = arguments.builder_configs('samm', '5class_raw_64')
 
 
 def get_config(arg: str | None = None):
-  return corpus_recipe.corpus_config('samm', '5class_raw_64', arg)
+  return corpus_recipe.corpus_config('samm', '5class_raw_64', arguments.check(__file__, arg, ARGUMENTS))

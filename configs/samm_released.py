@@ -5,9 +5,11 @@ contempt, other); LOSO.
   (build the corpus first: python -m fdp_jax.build_dataset --dataset=samm --manual_dir=DIR)
 """
 
-from configs import released_recipe
+from configs import arguments, released_recipe
+
+ARGUMENTS = {None: ''}
 
 
 def get_config(arg: str | None = None):
-  del arg
+  arguments.check(__file__, arg, ARGUMENTS)
   return released_recipe.released_config('samm', '5class_raw_64', 5)

@@ -7,11 +7,13 @@ Build the corpora first (README, "Real corpora"):
   python -m fdp_jax.build_dataset --dataset=casme3 --config=7class_raw_64 --manual_dir=DIR
 """
 
-from configs import casme3, spot_recipe
+from configs import arguments, casme3, spot_recipe
+
+ARGUMENTS = {None: ''}
 
 
 def get_config(arg: str | None = None):
-  del arg
+  arguments.check(__file__, arg, ARGUMENTS)
   config = spot_recipe.spot_config('casme3_long', 'raw_64', casme3.get_config())
   config.settings_chosen_on = 'nothing: the synthetic recipe, not tuned on CAS(ME)³'
   return config

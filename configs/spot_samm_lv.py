@@ -8,11 +8,13 @@ Build the corpora first (README, "Real corpora"):
   python -m fdp_jax.build_dataset --dataset=samm --config=5class_raw_64 --manual_dir=DIR
 """
 
-from configs import samm, spot_recipe
+from configs import arguments, samm, spot_recipe
+
+ARGUMENTS = {None: ''}
 
 
 def get_config(arg: str | None = None):
-  del arg
+  arguments.check(__file__, arg, ARGUMENTS)
   config = spot_recipe.spot_config('samm_lv', 'raw_64_step7', samm.get_config(), fps=200 / 7)
   config.settings_chosen_on = 'nothing: the synthetic recipe, not tuned on SAMM-LV'
   return config

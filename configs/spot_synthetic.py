@@ -8,11 +8,13 @@ The recogniser is configs/synthetic.py (FDP, the same synthetic faces: `syntheti
 `recognizer_workdir` names a finished run.
 """
 
-from configs import spot_recipe, synthetic
+from configs import arguments, spot_recipe, synthetic
+
+ARGUMENTS = {None: ''}
 
 
 def get_config(arg: str | None = None):
-  del arg
+  arguments.check(__file__, arg, ARGUMENTS)
   config = spot_recipe.spot_config('synthetic_long', 'default', synthetic.get_config())
   config.settings_chosen_on = ('synthetic_long/dev (8 other subjects): frame size, frame reference, frames per '
                                'snippet and the threshold rule (benchmarks/choose_spotting.py); the schedule '

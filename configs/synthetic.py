@@ -11,10 +11,14 @@ benchmarks/README.md ("Choosing the defaults").
 
 import ml_collections
 
-from configs import base, fdp_sizes
+from configs import arguments, base, fdp_sizes
+
+ARGUMENTS = {None: 'FDP small', 'static': 'the single-frame baseline (raw frames)',
+             'small': 'FDP small', 'released': 'FDP at the released widths/depths'}
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+  arg = arguments.check(__file__, arg, ARGUMENTS)
   config = base.base_config('synthetic_me', 'default', 5)
   config.settings_chosen_on = ('synthetic_me/dev: LOSO folds of 5 of its 10 subjects, who are not subjects of '
                                'synthetic_me/default (benchmarks/choose_defaults.py)')
