@@ -75,20 +75,22 @@ def pieces(batch: int, frames: int):
   ]
 
 
-def mol_pieces(batch: int, frames: int):
-  """(name, module, input shape) for every piece of the released MOL (its 7 pairs batched)."""
+def mol_pieces(batch: int, frames: int, width: float = 1.0, size: int = 128):
+  """(name, module, input shape) for every piece of MOL (its 7 pairs batched) at `width` and frame `size`
+  (1, 128: as released)."""
   import flax.linen as nn
   import jax.numpy as jnp
 
   from fdp_jax.models import mol
 
   pairs = batch * (frames - 1)
+  m, c = size // 8, mol.scaled(128, width)
 
   class Stack(nn.Module):
     @nn.compact
     def __call__(self, x, *, train):
       del train
-      return mol.ConvStack()(x)
+      return mol.ConvStack(width)(x)
 
   class Graph(nn.Module):
     @nn.compact
@@ -100,21 +102,21 @@ def mol_pieces(batch: int, frames: int):
     @nn.compact
     def __call__(self, x, *, train):
       del train
-      return mol.LandmarkHead()(x)
+      return mol.LandmarkHead(width)(x)
 
   class Flow(nn.Module):
     @nn.compact
     def __call__(self, x, *, train):
-      f5c = jnp.zeros((pairs, 16, 16, 128), x.dtype)
-      return mol.FlowNet()(x, f5c, f5c, train=train)
+      f5c = jnp.zeros((pairs, m, m, c), x.dtype)
+      return mol.FlowNet(width)(x, f5c, f5c, train=train)
 
   return [
-      ('conv stack (every frame)', Stack(), (batch * frames, 128, 128, 1)),
-      ('FCC (one of the two, every pair)', mol.FCC(), (pairs, 16, 16, 128)),
-      ('CCC (one of the two, every pair)', Graph(), (pairs, 16, 16, 128)),
-      ('MER 3D-CNN', mol.MER3DCNN(), (batch, 16, 16, 2 * (frames - 1), 128)),
-      ('landmark head', Landmarks(), (pairs, 16, 16, 128)),
-      ('FlowNetC (every pair)', Flow(), (batch, frames, 128, 128, 1)),
+      ('conv stack (every frame)', Stack(), (batch * frames, size, size, 1)),
+      ('FCC (one of the two, every pair)', mol.FCC(c // 2), (pairs, m, m, c)),
+      ('CCC (one of the two, every pair)', Graph(), (pairs, m, m, c)),
+      ('MER 3D-CNN', mol.MER3DCNN(width=width), (batch, m, m, 2 * (frames - 1), c)),
+      ('landmark head', Landmarks(), (pairs, m, m, c)),
+      ('FlowNetC (every pair)', Flow(), (batch, frames, size, size, 1)),
   ]
 
 
@@ -146,14 +148,17 @@ def main():
   p.add_argument('--batch', type=int, default=None, help='default: 8 (fdp), 2 (mol)')
   p.add_argument('--frames', type=int, default=8)
   p.add_argument('--repeats', type=int, default=5)
+  p.add_argument('--mol_width', type=float, default=1.0, help='MOL: model.width (1: released)')
+  p.add_argument('--mol_size', type=int, default=128, help='MOL: frame side (128: released)')
   a = p.parse_args()
   import jax
   batch = a.batch or (8 if a.model == 'fdp' else 2)
-  table = pieces if a.model == 'fdp' else mol_pieces
-  rows = [(name, time_piece(module, shape, a.repeats)) for name, module, shape in table(batch, a.frames)]
+  table = pieces(batch, a.frames) if a.model == 'fdp' else mol_pieces(batch, a.frames, a.mol_width, a.mol_size)
+  rows = [(name, time_piece(module, shape, a.repeats)) for name, module, shape in table]
   total = sum(t for _, t in rows)
-  size = 64 if a.model == 'fdp' else 128
-  print(f'\nreleased {a.model.upper()}, batch {batch}×{a.frames}×{size}², forward+backward, best of {a.repeats}, '
+  size = 64 if a.model == 'fdp' else a.mol_size
+  width = '' if a.model == 'fdp' or a.mol_width == 1 else f' at width {a.mol_width:g}'
+  print(f'\nreleased {a.model.upper()}{width}, batch {batch}×{a.frames}×{size}², forward+backward, best of {a.repeats}, '
         f'{jax.devices()[0].device_kind}')
   print('| piece | ms | share |\n|---|---:|---:|')
   for name, t in rows:

@@ -1,5 +1,5 @@
 """FDP and MOL as released, written again in PyTorch: whole-model parity checks of the JAX `released`
-FDP and `ReleasedMOL`, and a same-machine PyTorch training-step baseline of FDP.
+FDP and `MOL`, and a same-machine PyTorch training-step baseline of FDP.
 
   python benchmarks/torch_released.py                        # --check: JAX vs PyTorch, eval mode, batch 2
   python benchmarks/torch_released.py --check_train          # the same in training mode (no drop path)
@@ -527,7 +527,7 @@ def models(name: str, small: bool = False):
   sizes unless `small`, with stochastic depth and dropout off on both sides (their random draws cannot
   match; eval mode does not use them)."""
   from fdp_jax.models.fdp_released import RELEASED_ENCODER, ReleasedFDP
-  from fdp_jax.models.mol import ReleasedMOL
+  from fdp_jax.models.mol import MOL
   if name == 'fdp':
     sizes = SMALL_FDP if small else {}
     encoder = {k: v for k, v in sizes.items() if k != 'segnet_channels'}
@@ -536,7 +536,7 @@ def models(name: str, small: bool = False):
     return module, ReleasedFDPTorch(drop_path_rate=0.0, **sizes), (8, 64, 64)
   if name == 'mol':
     size = SMALL_MOL_IMAGE if small else 128
-    return ReleasedMOL(dropout=0.0), ReleasedMOLTorch(dropout=0.0, image_size=size), (8, size, size)
+    return MOL(dropout=0.0), ReleasedMOLTorch(dropout=0.0, image_size=size), (8, size, size)
   raise ValueError(f"unknown released model {name!r}: 'fdp' or 'mol'")
 
 

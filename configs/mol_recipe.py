@@ -10,6 +10,7 @@ stored per-frame flows, landmark targets of the second frame of each pair.
 import ml_collections
 
 from configs import base
+from fdp_jax import mol_evidence
 
 
 def mol_config(builder: str, builder_config: str, num_classes: int) -> ml_collections.ConfigDict:
@@ -26,6 +27,10 @@ def mol_config(builder: str, builder_config: str, num_classes: int) -> ml_collec
   model.name = 'mol'
   model.dropout = 0.5
   model.knn = 4
+  model.width = 1.0                  # every channel count × width (models/mol.py)
+  model.landmark_units = 'pixels'    # the landmark head's outputs: 'pixels' (released) | 'centred'
+  model.pair_batch_norm = True       # BatchNorm statistics per frame / per pair, as the release loops
+  model.correlation_patch = 21       # FlowNetC's displacements per axis; 0: those that can land on the map
 
   loss = config.loss = ml_collections.ConfigDict()
   loss.mer = 1.0
@@ -46,8 +51,6 @@ def mol_config(builder: str, builder_config: str, num_classes: int) -> ml_collec
   return config
 
 
-def without_auxiliary_tasks(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """The flow/landmark-free ablation: the same network and data, trained on the MER loss alone."""
-  config.loss.flow = 0.0
-  config.loss.landmarks = 0.0
-  return config
+# The flow/landmark-free ablation (configs/mol_*.py:mer_only): the function a `compare_ablation` run trains
+# its ablation with, so that the two are one recipe.
+without_auxiliary_tasks = mol_evidence.without_auxiliary_tasks

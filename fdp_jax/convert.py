@@ -1,5 +1,5 @@
 """Weight conversion between the released PyTorch models and their Linen counterparts: FDP
-(`models.fdp_released.ReleasedFDP`) and MOL (`models.mol.ReleasedMOL`).
+(`models.fdp_released.ReleasedFDP`) and MOL (`models.mol.MOL`).
 
   python -m fdp_jax.convert --pth=released.pth --out=/path/to/converted       # PyTorch → orbax
   python -m fdp_jax.convert --to_pth --checkpoint=/path/to/converted --out=again.pth   # orbax → PyTorch
@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from fdp_jax.models.mol import ReleasedMOL
+from fdp_jax.models.mol import MOL
 from fdp_jax.models.fdp_released import ReleasedFDP
 
 COUNTERS = 'num_batches_tracked'
@@ -172,12 +172,12 @@ def to_released_state_dict(variables: Mapping[str, Any], model: str | None = Non
   return {key: state_dict[key] for key in sorted(state_dict, key=order)}
 
 
-def released_model(name: str) -> ReleasedFDP | ReleasedMOL:
+def released_model(name: str) -> ReleasedFDP | MOL:
   """The Linen module of a released model, at the released sizes."""
   if name == 'fdp':
     return ReleasedFDP()
   if name == 'mol':
-    return ReleasedMOL()
+    return MOL()
   raise ValueError(f"unknown released model {name!r}: the converter knows 'fdp' and 'mol'")
 
 

@@ -15,7 +15,7 @@ import sys
 import tqdm
 from absl import app, flags, logging
 
-from fdp_jax import data_sources, families, report, rundir, scoring
+from fdp_jax import data_sources, families, mol_evidence, report, rundir, scoring
 from fdp_jax.cv import checkpoints, parallel, protocol, selection
 from fdp_jax.cv.evaluation import score_group
 from fdp_jax.cv.folds import loso_folds
@@ -59,6 +59,7 @@ def evaluate_run(workdir: str) -> dict:
   results = scoring.results_dict(
       config, info, index, fold_results,
       {'every_steps': optimistic['every_steps'], 'folds': optimistic['folds']} if optimistic else None)
+  results.update({key: previous[key] for key in mol_evidence.RESULT_KEYS if key in previous})
   rundir.write_json(rundir.path(workdir, rundir.RESULTS), results)
   report.write_report(workdir, results)
   return results

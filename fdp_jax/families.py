@@ -3,7 +3,8 @@ trains with and their weights, and the outputs the trainer and evaluation read.
 
   'fdp'           FDP as the paper describes it (`models.fdp.FDP`), `model.name='fdp'`, variant 'paper'
   'fdp_released'  FDP exactly as released (`models.fdp_released.ReleasedFDP`), variant 'released'
-  'mol'           MOL as released (`models.mol.ReleasedMOL`), `model.name='mol'`
+  'mol'           MOL (`models.mol.MOL`: as released, or at a width and in target units of the config),
+                  `model.name='mol'`
   'spotter'       the snippet scorer of spotting (`models.spotter.Spotter`), `model.name='spotter'`
 
 Every family's outputs become one dict for the trainer: 'logits' (B, C) always; FDP's 'dynamic_image'
@@ -24,7 +25,7 @@ from fdp_jax import losses
 from fdp_jax.models.fdp import FDP
 from fdp_jax.models.fdp_released import VOLUME_SHAPE, ReleasedFDP
 from fdp_jax.models.lgfat import EncoderSpec
-from fdp_jax.models.mol import ReleasedMOL
+from fdp_jax.models.mol import MOL
 from fdp_jax.models.spotter import Spotter
 
 
@@ -60,10 +61,18 @@ def _released_fdp_module(model_config, num_classes: int, image_size: int) -> Rel
                      feature_dim=model_config.feature_dim, segnet_channels=tuple(model_config.segnet_channels))
 
 
-def _mol_module(model_config, num_classes: int, image_size: int) -> ReleasedMOL:
-  if image_size != 128:
-    raise ValueError(f'MOL as released takes 128×128 frames (its F5C maps are 16×16); got {image_size}')
-  return ReleasedMOL(num_classes=num_classes, dropout=model_config.dropout, knn=model_config.knn)
+def _mol_module(model_config, num_classes: int, image_size: int) -> MOL:
+  width = model_config.get('width', 1.0)
+  if width == 1.0 and image_size != 128:
+    raise ValueError(f'MOL as released takes 128×128 frames (its F5C maps are 16×16); got {image_size}. '
+                     f'Other sides are for other widths (model.width, configs/mol_synthetic.py:small)')
+  if image_size % 64 or image_size > 256:
+    raise ValueError(f'MOL needs a frame side that is a multiple of 64 (its FlowNet halves it six times) and '
+                     f'at most 256 (its F5C maps are a side/8, the FCC meta kernels 32 long); got {image_size}')
+  return MOL(num_classes=num_classes, dropout=model_config.dropout, knn=model_config.knn, width=width,
+             landmark_units=model_config.get('landmark_units', 'pixels'),
+             pair_batch_norm=model_config.get('pair_batch_norm', True),
+             correlation_patch=model_config.get('correlation_patch', 21))
 
 
 def _spotter_module(model_config, num_classes: int, image_size: int) -> Spotter:

@@ -32,7 +32,7 @@ from absl import app, flags, logging
 
 from fdp_jax import families, input_pipeline, rundir, train
 from fdp_jax.cv import checkpoints, protocol
-from fdp_jax.preprocess import clips, face_alignment, frame_folders
+from fdp_jax.preprocess import clips, face_alignment, frame_folders, optical_flow
 
 FLAGS = flags.FLAGS
 
@@ -132,26 +132,18 @@ def contact_sheet(frames: np.ndarray, sampled: np.ndarray, path: str) -> None:
   cv2.imwrite(path, _grid(tiles, min(8, len(tiles))))
 
 
-def flow_colour(flow: np.ndarray) -> np.ndarray:
-  """(H, W, 2) flow → (H, W, 3) BGR: hue = direction, brightness = magnitude (the Middlebury convention)."""
-  import cv2
-  magnitude, angle = cv2.cartToPolar(flow[..., 0].astype(np.float32), flow[..., 1].astype(np.float32))
-  hsv = np.zeros(flow.shape[:2] + (3,), np.uint8)
-  hsv[..., 0] = (angle * 90 / np.pi).astype(np.uint8)
-  hsv[..., 1] = 255
-  hsv[..., 2] = np.clip(magnitude / max(float(magnitude.max()), 1e-6) * 255, 0, 255).astype(np.uint8)
-  return cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
-
-
 def flow_landmarks_sheet(frames: np.ndarray, flow: np.ndarray, landmarks: np.ndarray, path: str) -> None:
-  """frames (T, S, S) uint8 sampled; flow (T−1, S, S, 2) and landmarks (T−1, 68, 2) predicted for pairs."""
+  """frames (T, S, S) uint8 sampled; flow (T−1, S, S, 2) and landmarks (T−1, 68, 2) predicted for pairs.
+  Every pair's flow on one scale: the largest predicted magnitude is full saturation."""
   import cv2
+  scale = max(float(np.linalg.norm(flow, axis=-1).max()), 1e-6)
   columns = []
   for t in range(flow.shape[0]):
     face = cv2.cvtColor(frames[t + 1], cv2.COLOR_GRAY2BGR)
     for x, y in landmarks[t]:
       cv2.circle(face, (int(round(float(x))), int(round(float(y)))), 1, (0, 255, 0), -1)
-    columns.append(np.concatenate([face, flow_colour(flow[t])], axis=0))
+    colour = cv2.cvtColor(optical_flow.flow_colour(flow[t], scale), cv2.COLOR_RGB2BGR)   # Middlebury coding
+    columns.append(np.concatenate([face, colour], axis=0))
   cv2.imwrite(path, np.concatenate(columns, axis=1))
 
 

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from fdp_jax import rundir, scoring
+from fdp_jax import mol_evidence, rundir, scoring
 
 
 def _pyplot():
@@ -115,6 +115,7 @@ def write_report(workdir: str, results: dict) -> str:
   fmt = lambda v: '—' if v is None else f'{v:.3f}'   # undefined: no such labels or predictions
   for name, c in a['per_class'].items():
     lines.append(f"| {name} | {fmt(c['precision'])} | {fmt(c['recall'])} | {fmt(c['f1'])} | {c['support']} |")
+  lines += mol_evidence.report_lines(results)
   lines += ['', f'![confusion matrix]({rundir.CONFUSION_PNG})']
   history_path = rundir.path(workdir, rundir.HISTORY)
   if os.path.exists(history_path):

@@ -8,7 +8,7 @@ import sys
 import jax
 from absl import logging
 
-from fdp_jax import config_checks, data_sources, report, rundir, scoring
+from fdp_jax import config_checks, data_sources, mol_evidence, report, rundir, scoring
 from fdp_jax.cv import parallel, protocol
 
 # What stops a run before any work, with a message that says what to do (no traceback).
@@ -42,11 +42,17 @@ def main(config, workdir: str) -> dict:
     if config.get('task', 'recognition') == 'spotting':
       return _spotting(config, workdir)
     results = protocol.run_loso(config, workdir)
+    if config.get('compare_ablation', False):
+      results = _with_ablation(config, workdir, results)
   except STOPS_BEFORE_WORK as e:
     sys.exit(str(e))
   if jax.process_index() == 0:
+    if mol_evidence.applies(config):
+      results = mol_evidence.add_to_run(config, workdir, results)
     path = report.write_report(workdir, results)
     print(scoring.markdown_table(results))
+    if 'mol_references' in results:
+      print('\n' + '\n'.join(mol_evidence.comparison_table(results)))
     print(f'Run directory: {workdir} (report: {path}; TensorBoard: tensorboard --logdir '
           f'{rundir.tensorboard_dir(workdir)})')
   logging.info('results written to %s', rundir.path(workdir, rundir.RESULTS))
@@ -54,6 +60,22 @@ def main(config, workdir: str) -> dict:
   if failed:
     sys.exit(f'{len(failed)} fold(s) failed ({", ".join(failed)}): the aggregate covers the other folds only. '
              f'Each failure, and what to do, is in {rundir.path(workdir, rundir.RESULTS)} under folds[].error.')
+  return results
+
+
+def _with_ablation(config, workdir: str, results: dict) -> dict:
+  """`config.compare_ablation`: the same run on the MER loss alone (`mol_evidence.without_auxiliary_tasks`:
+  same data, folds, steps and seed) in `workdir/ablation`, continued like any run; its aggregate joins
+  results.json as 'ablation'."""
+  ablation = mol_evidence.without_auxiliary_tasks(config)
+  subdir = os.path.join(workdir, mol_evidence.ABLATION_DIR)
+  ablated = protocol.run_loso(ablation, subdir)
+  if jax.process_index() == 0:
+    report.write_report(subdir, ablated)
+  results = dict(results, ablation={'workdir': mol_evidence.ABLATION_DIR, 'aggregate': ablated['aggregate'],
+                                    'loss': ablation.loss.to_dict()})
+  if jax.process_index() == 0:
+    rundir.write_json(rundir.path(workdir, rundir.RESULTS), results)
   return results
 
 

@@ -49,11 +49,11 @@ def test_builder_config_arguments_come_from_the_builder():
 
 def test_launch_stops_before_any_work(tmp_path):
   env = dict(os.environ, TFDS_DATA_DIR=str(tmp_path / 'tfds'), JAX_PLATFORMS='cpu')
-  done = subprocess.run([sys.executable, 'launch.py', '--config=configs/mol_synthetic.py:small',
+  done = subprocess.run([sys.executable, 'launch.py', '--config=configs/mol_synthetic.py:smal',
                          f'--workdir={tmp_path / "run"}'], cwd=REPO, env=env, capture_output=True, text=True,
                         timeout=120)
   assert done.returncode == 1
   assert done.stderr.strip().splitlines()[-1].startswith(
-      "FATAL configs/mol_synthetic.py does not accept the argument 'small'")
-  assert 'Traceback' not in done.stderr and "'mer_only'" in done.stderr
+      "FATAL configs/mol_synthetic.py does not accept the argument 'smal'")
+  assert 'Traceback' not in done.stderr and "'mer_only'" in done.stderr and "'small'" in done.stderr
   assert not (tmp_path / 'run').exists() and not (tmp_path / 'tfds').exists()

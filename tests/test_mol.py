@@ -162,7 +162,7 @@ def test_a_mol_train_step_lowers_the_loss():
   """A 64-px MOL (8×8 F5C maps: the same code path at a quarter of the cost), 4 frames, batch 2, through the
   trainer's own steps."""
   from configs import mol_recipe
-  model = mol.ReleasedMOL(num_classes=3, dropout=0.0)
+  model = mol.MOL(num_classes=3, dropout=0.0)
   rng = np.random.default_rng(4)
   batch = {
       'frames': rng.standard_normal((2, 4, 64, 64, 1)).astype(np.float32),
@@ -240,7 +240,7 @@ def test_released_mol_groups_every_batch_norm_as_the_release_calls_it():
   import flax.linen as nn
   from fdp_jax.models import layers
   b, t = 2, 4
-  model = mol.ReleasedMOL(num_classes=3)
+  model = mol.MOL(num_classes=3)
   seen = {}
 
   def record(next_fun, args, kwargs, context):
@@ -270,7 +270,7 @@ def test_build_model_makes_mol_from_its_config():
   from configs import mol_synthetic
   from fdp_jax.families import build_model
   config = mol_synthetic.get_config()
-  assert isinstance(build_model(config.model, 5, 128), mol.ReleasedMOL)
+  assert isinstance(build_model(config.model, 5, 128), mol.MOL)
   with pytest.raises(ValueError, match='128×128'):
     build_model(config.model, 5, 64)
   ablation = mol_synthetic.get_config('mer_only')

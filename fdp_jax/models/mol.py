@@ -40,14 +40,20 @@ class Declared(nn.Module):
       self.variable('batch_stats', name, jnp.ones if name == 'var' else jnp.zeros, shape)
 
 
+def scaled(channels: int, width: float) -> int:
+  """A released channel count at `width` (1 = as released), at least 1."""
+  return max(1, int(round(channels * width)))
+
+
 class ConvStack(nn.Module):
-  """conv 1→8 k4 s2, 8→32 k3 s2, 32→64 k2 s2 pad 1, 64→128 k1, no activations: (N, 128, 128, 1) →
-  (N, 16, 16, 128)."""
+  """conv 1→8 k4 s2, 8→32 k3 s2, 32→64 k2 s2 pad 1, 64→128 k1 (channels × width), no activations:
+  (N, 128, 128, 1) → (N, 16, 16, 128·width); a side S gives maps of S/8."""
+  width: float = 1.0
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     for i, (features, k, s, p) in enumerate(((8, 4, 2, 0), (32, 3, 2, 0), (64, 2, 2, 1), (128, 1, 1, 0))):
-      x = _conv(features, k, s, p, True, f'conv_stack__{i}')(x)
+      x = _conv(scaled(features, self.width), k, s, p, True, f'conv_stack__{i}')(x)
     return x
 
 
@@ -160,43 +166,62 @@ class Conv1dAsDense(nn.Module):
 class MER3DCNN(nn.Module):
   """The MER head on the 14 collected F5C maps: x (N, H, W, 14, C) (time last, as the release stacks it)
   → Conv3d C→32 k(2, 2, 5) s(2, 2, 1) → MaxPool3d 2 → dropout → Linear 2560→256 → ReLU → dropout →
-  Linear classes. The flatten follows PyTorch's channels-first order so converted weights apply."""
+  Linear classes (32 and 256 × width; 2560 is the flattened map of 16×16 F5C maps). The flatten follows
+  PyTorch's channels-first order so converted weights apply."""
   num_classes: int = 5
   dropout: float = 0.5
+  width: float = 1.0
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
-    x = nn.Conv(32, (2, 2, 5), (2, 2, 1), 'VALID', kernel_init=layers.TORCH_DEFAULT_INIT, name='conv3d')(x)
+    x = nn.Conv(scaled(32, self.width), (2, 2, 5), (2, 2, 1), 'VALID', kernel_init=layers.TORCH_DEFAULT_INIT, name='conv3d')(x)
     n, d, h, w, c = x.shape
     x = x[:, :d // 2 * 2, :h // 2 * 2, :w // 2 * 2].reshape(n, d // 2, 2, h // 2, 2, w // 2, 2, c).max((2, 4, 6))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     x = jnp.moveaxis(x, -1, 1).reshape(n, -1)
-    x = jax.nn.relu(nn.Dense(256, name='fc1')(x))
+    x = jax.nn.relu(nn.Dense(scaled(256, self.width), name='fc1')(x))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     return nn.Dense(self.num_classes, name='fc2')(x)
 
 
+LANDMARK_UNITS = ('pixels', 'centred')
+
+
 class LandmarkHead(nn.Module):
   """ldm_predictor: a frame's F5C map (N, 16, 16, 128) → conv 128→32 k3 (no padding) → ReLU → Linear
-  6272→512 → ReLU → Linear 136 → (N, 68, 2) (x, y) pixels of the 128-px crop."""
+  6272→512 → ReLU → Linear 136 (32 and 512 × width) → (N, 68, 2) (x, y) pixels of the `side`-px crop.
+
+  units: what the last Linear's outputs are. 'pixels' (the release): the pixel coordinates themselves, so a
+  freshly initialised head (outputs ≈ 0) starts every point at the crop's corner, 64–90 px from where faces
+  are, and Adam's steps of ≈ lr per parameter need thousands of steps to get there. 'centred': offsets from
+  the crop's centre in half-sides (a point = side/2 · (1 + output)), which starts every point inside the
+  face and keeps the outputs in [−1, 1]. The loss and metrics see pixels either way."""
+  width: float = 1.0
+  units: str = 'pixels'
+  side: int = 128
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    x = jax.nn.relu(_conv(32, 3, 1, 0, True, 'convldm')(x))
+    if self.units not in LANDMARK_UNITS:
+      raise ValueError(f'unknown landmark units {self.units!r}: use one of {LANDMARK_UNITS}')
+    x = jax.nn.relu(_conv(scaled(32, self.width), 3, 1, 0, True, 'convldm')(x))
     n = x.shape[0]
     x = jnp.moveaxis(x, -1, 1).reshape(n, -1)                 # PyTorch's (C, H, W) flatten
-    x = jax.nn.relu(nn.Dense(512, name='fc1')(x))
-    return nn.Dense(136, name='fc2')(x).reshape(n, 68, 2)
+    x = jax.nn.relu(nn.Dense(scaled(512, self.width), name='fc1')(x))
+    points = nn.Dense(136, name='fc2')(x).reshape(n, 68, 2)
+    if self.units == 'centred':
+      points = (self.side / 2) * (1.0 + points)
+    return points
 
 
-# The correlation's displacements: patch 21, dilation 2 → dy, dx ∈ {−20, −18, …, 20}, row-major (dy, dx).
+# The release's correlation: patch 21, dilation 2 → dy, dx ∈ {−20, −18, …, 20}, row-major (dy, dx).
 CORRELATION_PATCH, CORRELATION_DILATION = 21, 2
 
 
-def _correlation_index(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+def _correlation_index(h: int, w: int, patch: int) -> tuple[np.ndarray, np.ndarray]:
   """For every position (y, x) and displacement d: the flat index of (y + dy, x + dx) and whether it is
-  inside the map. Shapes (h·w, 441)."""
-  offsets = (np.arange(CORRELATION_PATCH) - CORRELATION_PATCH // 2) * CORRELATION_DILATION
+  inside the map. Shapes (h·w, patch²)."""
+  offsets = (np.arange(patch) - patch // 2) * CORRELATION_DILATION
   dy, dx = np.meshgrid(offsets, offsets, indexing='ij')
   y, x = np.divmod(np.arange(h * w), w)
   ty, tx = y[:, None] + dy.ravel()[None], x[:, None] + dx.ravel()[None]
@@ -204,18 +229,25 @@ def _correlation_index(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
   return np.where(inside, ty * w + tx, 0), inside
 
 
-def correlation(a: jax.Array, b: jax.Array) -> jax.Array:
-  """FlowNetC's correlation (kernel 1, patch 21, dilation 2, zero outside the map), divided by the channel
-  count: a, b (N, H, W, C) → (N, H, W, 441), channel d = (dy index)·21 + (dx index).
+def correlation(a: jax.Array, b: jax.Array, patch: int = CORRELATION_PATCH) -> jax.Array:
+  """FlowNetC's correlation (kernel 1, dilation 2, zero outside the map), divided by the channel count:
+  a, b (N, H, W, C) → (N, H, W, patch²), channel d = (dy index)·patch + (dx index).
 
-  All-pairs similarity as one batched matrix product, then a static gather of the 441 displacements:
-  on a 16×16 map the ±20-pixel window covers the whole map, so nothing is wasted.
+  All-pairs similarity as one batched matrix product, then a static gather of the patch² displacements:
+  on the release's 16×16 map its ±20-pixel window covers the whole map, so nothing is wasted.
   """
   n, h, w, c = a.shape
   similarity = jnp.einsum('npc,nqc->npq', a.reshape(n, h * w, c), b.reshape(n, h * w, c)) / c
-  index, inside = _correlation_index(h, w)
+  index, inside = _correlation_index(h, w, patch)
   picked = jnp.take_along_axis(similarity, jnp.asarray(index)[None], axis=2)
   return jnp.where(jnp.asarray(inside)[None], picked, 0).reshape(n, h, w, -1)
+
+
+def covering_patch(map_side: int) -> int:
+  """The smallest patch whose window (dilation 2) covers a map of this side, capped at the release's 21
+  (whose ±20 window covers its 16×16 map): on an 8×8 map, 7 — the displacements a 21 would add fall outside
+  the map, where the correlation is zero on every input."""
+  return min(CORRELATION_PATCH, 2 * ((map_side - 1) // CORRELATION_DILATION) + 1)
 
 
 def conv_transpose(x: jax.Array, kernel: jax.Array, stride: int = 2, padding: int = 1) -> jax.Array:
@@ -278,10 +310,22 @@ class FlowNet(nn.Module):
   conv_redir(conv3 of the first) and both F5C maps are concatenated (729 channels) → conv3_1 … conv6_1 →
   coarse-to-fine: at each level predict a flow, upsample it by a transposed conv, deconvolve the features
   and concatenate with the encoder's map of that level (the raw first frame at full resolution).
+
+  width scales every channel count but the correlation's and the flows' 2. correlation_patch: the
+  correlation's displacements per axis (21 as released; 0: `covering_patch` of the map, the displacements
+  that can land on it — 7 on the 8×8 maps of 64-px frames, where 392 of the release's 441 are always 0). pair_batch_norm False
+  trains every BatchNorm with one set of statistics over all frames (or pairs) of the batch instead of the
+  release's per-frame / per-pair groups, whose statistics come from B examples each — 4 values per channel
+  on conv6's 1×1 map of a 64-px batch of 4.
   """
+  width: float = 1.0
+  pair_batch_norm: bool = True
+  correlation_patch: int = CORRELATION_PATCH
 
   def _conv_bn(self, x, features, k, s, name, train, groups, order=None):
-    x = _conv(features, k, s, (k - 1) // 2, False, f'{name}__0')(x)
+    x = _conv(scaled(features, self.width), k, s, (k - 1) // 2, False, f'{name}__0')(x)
+    if not self.pair_batch_norm:
+      groups = order = None
     return nn.leaky_relu(layers.batch_norm(train, f'{name}__1', groups, order)(x), LEAKY_SLOPE)
 
   @nn.compact
@@ -299,7 +343,9 @@ class FlowNet(nn.Module):
     c2 = self._conv_bn(c1, 128, 4, 2, 'conv2', **frame)
     c3 = self._conv_bn(c2, 256, 2, 2, 'conv3', **frame)
     conv3a = pairs(c3, 'first')
-    corr = nn.leaky_relu(correlation(conv3a, pairs(c3, 'second')), LEAKY_SLOPE)
+    patch = self.correlation_patch or covering_patch(conv3a.shape[1])
+    corr = correlation(conv3a, pairs(c3, 'second'), patch)
+    corr = nn.leaky_relu(corr, LEAKY_SLOPE)
     pair = dict(train=train, groups=t - 1)
     redir = self._conv_bn(conv3a, 32, 1, 1, 'conv_redir', **pair)
     x = jnp.concatenate([redir, corr, fa, fb], axis=-1)
@@ -313,41 +359,52 @@ class FlowNet(nn.Module):
     for next_level, skip, features in skips:    # six decoder levels (a loop over layers, not data)
       flow = _conv(2, 3, 1, 1, False, f'predict_flow{level}')(x)
       flow_up = ConvTranspose(2, name=f'upsampled_flow{level}_to_{next_level}')(flow)
-      deconv = nn.leaky_relu(ConvTranspose(features, name=f'deconv{next_level}__0')(x), LEAKY_SLOPE)
-      x = jnp.concatenate([skip, deconv, flow_up], axis=-1)
+      deconv = ConvTranspose(scaled(features, self.width), name=f'deconv{next_level}__0')(x)
+      x = jnp.concatenate([skip, nn.leaky_relu(deconv, LEAKY_SLOPE), flow_up], axis=-1)
       level = next_level
     return _conv(2, 3, 1, 1, False, 'predict_flow0')(x)
 
 
-class ReleasedMOL(nn.Module):
-  """MOL as released: frames (B, T, 128, 128, 1) → (logits (B, classes), flow (B, T−1, 128, 128, 2),
-  landmarks (B, T−1, 68, 2)). Pair t encodes frame t with FCC_1/CCC_1 and frame t+1 with FCC_2/CCC_2;
+class MOL(nn.Module):
+  """MOL: frames (B, T, S, S, 1) → (logits (B, classes), flow (B, T−1, S, S, 2) pixels, landmarks
+  (B, T−1, 68, 2) pixels). Pair t encodes frame t with FCC_1/CCC_1 and frame t+1 with FCC_2/CCC_2;
   the F5C maps are collected as [first(0), second(0), first(1), …] for the MER head; landmarks and flow
-  are those of frame t+1 / from t to t+1."""
+  are those of frame t+1 / from t to t+1.
+
+  With the defaults this is MOL as released (S = 128, `fdp_jax.convert` loads its weights). The other
+  settings keep the structure and change its size or its training: width (every channel count × width),
+  S (a multiple of 64, the FlowNet's coarsest stride, up to 256, where the F5C maps still fit the FCC's meta
+  kernels), landmark_units, pair_batch_norm and correlation_patch (`LandmarkHead`, `FlowNet`)."""
   num_classes: int = 5
   dropout: float = 0.5
   knn: int = 4
+  width: float = 1.0
+  landmark_units: str = 'pixels'
+  pair_batch_norm: bool = True
+  correlation_patch: int = CORRELATION_PATCH
 
   @nn.compact
   def __call__(self, frames: jax.Array, frame_mask: jax.Array | None = None, *, train: bool):
     del frame_mask  # MOL always sees all T frames
     bsz, t, h, w, _ = frames.shape
     flat = frames.reshape(bsz * t, h, w, 1)
-    maps = ConvStack(name='conv_stack')(flat)
+    maps = ConvStack(self.width, name='conv_stack')(flat)
     _, mh, mw, c = maps.shape
     maps = maps.reshape(bsz, t, mh, mw, c)
     pairs = bsz * (t - 1)
     first, second = maps[:, :-1].reshape(pairs, mh, mw, c), maps[:, 1:].reshape(pairs, mh, mw, c)
 
     def f5c(x, index):
-      x = FCC(c // 2, bn_groups=t - 1, name=f'FCC_{index}')(x, train=train)
+      x = FCC(c // 2, bn_groups=t - 1 if self.pair_batch_norm else None, name=f'FCC_{index}')(x, train=train)
       _, edges = CCC(self.knn, name=f'CCC_{index}')(x.reshape(pairs, mh * mw, c))
       return x + edges.reshape(pairs, mh, mw, c)
 
     first, second = f5c(first, 1), f5c(second, 2)
     collected = jnp.stack([first.reshape(bsz, t - 1, mh, mw, c), second.reshape(bsz, t - 1, mh, mw, c)], 2)
     collected = jnp.moveaxis(collected.reshape(bsz, 2 * (t - 1), mh, mw, c), 1, 3)  # (B, mh, mw, 14, C)
-    logits = MER3DCNN(self.num_classes, self.dropout, name='mer_3dcnn')(collected, train=train)
-    landmarks = LandmarkHead(name='ldm_predictor')(second).reshape(bsz, t - 1, 68, 2)
-    flow = FlowNet(name='flownet')(frames, first, second, train=train)
+    logits = MER3DCNN(self.num_classes, self.dropout, self.width, name='mer_3dcnn')(collected, train=train)
+    landmarks = LandmarkHead(self.width, self.landmark_units, h, name='ldm_predictor')(second)
+    landmarks = landmarks.reshape(bsz, t - 1, 68, 2)
+    flow = FlowNet(self.width, self.pair_batch_norm, self.correlation_patch, name='flownet')(frames, first, second,
+                                                                                          train=train)
     return logits, flow.reshape(bsz, t - 1, h, w, 2), landmarks
