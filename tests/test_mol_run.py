@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import mol_synthetic
-from fdp_jax import mol_evidence, run
+from fdp_jax import evaluate, mol_evidence, run
 from fdp_jax.corpora import synthetic_faces
 from fdp_jax.preprocess import face_alignment, optical_flow
 
@@ -76,6 +76,13 @@ def test_a_small_mol_run_trains_its_ablation_and_scores_the_references(tiny_data
   again = run.main(tiny_mol_config(tiny_data_dir), workdir)
   assert again['aggregate']['uf1'] == results['aggregate']['uf1']
   assert again['ablation']['aggregate'] == results['ablation']['aggregate']
+
+  # re-scoring the run from its checkpoints keeps what only a MOL run has
+  rescored = evaluate.evaluate_run(workdir)
+  assert rescored['aggregate']['flow_epe'] == pytest.approx(results['aggregate']['flow_epe'], rel=1e-5)
+  for key in mol_evidence.RESULT_KEYS:
+    assert rescored[key] == again[key], key
+  assert 'reference: zero flow' in open(os.path.join(workdir, 'report.md')).read()
 
 
 def _clip(index: int, size: int = 128) -> dict:
