@@ -21,7 +21,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from fdp_jax import losses
+from fdp_jax import losses, training_signals
 from fdp_jax.models.fdp import FDP
 from fdp_jax.models.fdp_released import VOLUME_SHAPE, ReleasedFDP
 from fdp_jax.models.lgfat import EncoderSpec
@@ -37,6 +37,9 @@ class Family:
   losses: Callable[[dict, dict, Any], dict]         # (outputs, batch, loss weights) → terms and 'loss'
   # (outputs, batch) → per-clip evaluation values beside the class probabilities, {name: (B,)}
   eval_metrics: Callable[[dict, dict], dict] = lambda outputs, batch: {}
+  # config.model → (outputs, batch) → scalars logged during training beside the loss terms that show the
+  # family's auxiliary parts at work (`training_signals`)
+  train_metrics: Callable[[Any], Callable[[dict, dict], dict]] = lambda model_config: None
 
   def loss_weights(self, config) -> Any:
     """The weights `losses` reads (config.loss); the ranking loss weighs nothing without a rank scorer."""
@@ -91,13 +94,22 @@ def _mol_eval_metrics(outputs: dict, batch: dict) -> dict:
           'landmark_nme': (error / jnp.maximum(losses.interpupil_distance(batch['landmarks']), 1e-3)).mean(-1)}
 
 
+def _fdp_train_metrics(model_config) -> Callable[[dict, dict], dict]:
+  """The decoder's unexplained share of the dynamic images and, with a rank scorer, its Kendall τ."""
+  with_scorer = model_config.get('variant', 'paper') == 'paper' and model_config.temporal_pooling == 'rank'
+  return functools.partial(training_signals.fdp_signals, with_scorer=with_scorer)
+
+
 FAMILIES = {
-    'fdp': Family('fdp', _fdp_module, outputs=lambda out: out, losses=losses.fdp_losses),
+    'fdp': Family('fdp', _fdp_module, outputs=lambda out: out, losses=losses.fdp_losses,
+                  train_metrics=_fdp_train_metrics),
     'fdp_released': Family('fdp_released', _released_fdp_module,
                            outputs=lambda out: dict(zip(('logits', 'dynamic_image'), out)),
-                           losses=functools.partial(losses.fdp_losses, with_rank=False)),
+                           losses=functools.partial(losses.fdp_losses, with_rank=False),
+                           train_metrics=_fdp_train_metrics),
     'mol': Family('mol', _mol_module, outputs=lambda out: dict(zip(('logits', 'flow', 'landmarks'), out)),
-                  losses=losses.mol_losses, eval_metrics=_mol_eval_metrics),
+                  losses=losses.mol_losses, eval_metrics=_mol_eval_metrics,
+                  train_metrics=lambda model_config: training_signals.mol_signals),
     'spotter': Family('spotter', _spotter_module, outputs=lambda out: out, losses=losses.classification_losses),
 }
 

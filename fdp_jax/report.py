@@ -43,8 +43,14 @@ def confusion_figure(cm: np.ndarray, class_names, title: str, path: str) -> None
   plt.close(fig)
 
 
+# The trivial value of a training signal (`fdp_jax.training_signals`), drawn dashed in its panel.
+SIGNAL_REFERENCES = {'rank_tau': (0.0, 'no order'), 'di_unexplained': (1.0, "the batch's mean image"),
+                     'flow_epe_vs_zero': (1.0, 'zero flow')}
+
+
 def curves_figure(history: dict, path: str) -> None:
-  """One panel per logged metric (loss terms, train accuracy, learning rate), one line per fold."""
+  """One panel per logged metric (loss terms, train accuracy, learning rate, training signals), one line per
+  fold; each point is the mean over the steps since the previous one. A signal's trivial value is dashed."""
   plt = _pyplot()
   keys = sorted({k for fold in history.values() for k in fold if k != 'step'},
                 key=lambda k: (k != 'loss', not k.startswith('loss'), k))
@@ -55,8 +61,11 @@ def curves_figure(history: dict, path: str) -> None:
     for subject, fold in history.items():
       if key in fold:
         ax.plot(fold['step'], fold[key], label=subject, lw=1)
+    if key in SIGNAL_REFERENCES:
+      value, name = SIGNAL_REFERENCES[key]
+      ax.axhline(value, color='grey', ls='--', lw=1, label=name)
     ax.set_title(key)
-    ax.set_xlabel('step')
+    ax.set_xlabel('step (mean over the steps since the previous point)')
   for ax in list(axes.flat)[len(keys):]:
     ax.axis('off')
   if len(history) <= 12 and keys:

@@ -46,6 +46,9 @@ class StepOptions(NamedTuple):
   ema_decay: float = 0.0           # > 0: the state keeps a moving average of the parameters
   conv_routing: str = 'cpu'        # 'cpu' | 'xla' (`layers.conv_routing`)
   compute_dtype: str = 'float32'   # 'float32' | 'bfloat16'
+  log_every_steps: int = 0         # > 0: a state with `metric_sums` reports interval means (`train_step`)
+  # (outputs, batch) → the family's scalars that show its auxiliary parts working (`Family.train_metrics`)
+  train_metrics: Callable[[dict, dict], dict] | None = None
 
 
 def options_for(config, platform: str | None = None) -> StepOptions:
@@ -54,7 +57,8 @@ def options_for(config, platform: str | None = None) -> StepOptions:
   family = families.family(config.model)
   return StepOptions(family, family.loss_weights(config), float(config.train.get('ema_decay', 0.0)),
                      layers.resolve_conv_routing(config.train.get('conv_routing', 'auto'), platform),
-                     resolve_compute_dtype(config.train.get('compute_dtype', 'auto'), platform))
+                     resolve_compute_dtype(config.train.get('compute_dtype', 'auto'), platform),
+                     int(config.train.log_every_steps), family.train_metrics(config.model))
 
 
 def _in_compute_dtype(tree, dtype: str):
@@ -84,6 +88,9 @@ def apply_model(state: 'TrainState', params, batch: dict, options: StepOptions, 
 class TrainState(train_state.TrainState):
   batch_stats: Any = None
   ema_params: Any = None   # with train.ema_decay > 0: the moving average of the parameters evaluation uses
+  # {'steps': (), 'sums': {metric: ()}}: the metrics summed over the steps since the last logging point, so
+  # that what is logged is every step's mean, not one batch's value (`with_metric_sums`, `train_step`).
+  metric_sums: Any = None
 
 
 def eval_params(state: TrainState):
@@ -148,10 +155,33 @@ def create_train_state(model: nn.Module, train_config, example_batch: dict, rng:
                            tx=make_optimizer(train_config), ema_params=ema)
 
 
+def with_metric_sums(state: TrainState, example_batch: dict, options: StepOptions) -> TrainState:
+  """`state` with zero `metric_sums` for the metrics `train_step` returns on batches like `example_batch`
+  (arrays or shapes; only their shapes are used). Inside a jitted initialisation this costs a trace, no
+  compute."""
+  shapes = jax.eval_shape(lambda s, b: train_step(s, b, jax.random.key(0), options)[1], state, example_batch)
+  return state.replace(metric_sums={'steps': jnp.zeros((), jnp.float32),
+                                    'sums': jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)})
+
+
+def _interval_means(sums: dict, metrics: dict, step: jax.Array, log_every: int) -> tuple[dict, dict]:
+  """Adds a step's metrics to the sums, which restart at every multiple of `log_every` (the step after a
+  logging point); returns the new sums and their means, what the host reads when it logs."""
+  restart = (step % log_every == 0) if log_every > 0 else jnp.bool_(False)
+  keep = lambda total: jnp.where(restart, jnp.zeros_like(total), total)  # noqa: E731
+  steps = keep(sums['steps']) + 1.0
+  totals = jax.tree.map(lambda total, value: keep(total) + value, sums['sums'], metrics)
+  return {'steps': steps, 'sums': totals}, jax.tree.map(lambda total: total / steps, totals)
+
+
 def train_step(state: TrainState, batch: dict, rng: jax.Array, options: StepOptions) -> tuple[TrainState, dict]:
   """One optimiser step on a batch; returns the new state and scalar metrics (the family's loss terms,
-  'accuracy', 'grad_norm'). With a state that keeps `ema_params`, they follow the new parameters with the
-  options' `ema_decay` (`update_ema`)."""
+  'accuracy', 'grad_norm' and the options' `train_metrics`). With a state that keeps `ema_params`, they follow
+  the new parameters with the options' `ema_decay` (`update_ema`). With a state that keeps `metric_sums`
+  (`with_metric_sums`; the cross-validation trainer's do), the metrics returned are the means over every step
+  since the last multiple of `log_every_steps` — accumulated here, on the device, so logging every N steps
+  costs one transfer every N steps and still sees every batch."""
+  step = state.step
 
   def loss_fn(params):
     outputs, updates = apply_model(state, params, batch, options, train=True, rngs={'dropout': rng},
@@ -166,6 +196,11 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, options: StepOpti
   correct = (jnp.argmax(outputs['logits'], -1) == batch['label']) & batch['mask']
   metrics = dict(terms, accuracy=correct.sum() / jnp.maximum(batch['mask'].sum(), 1),
                  grad_norm=optax.tree.norm(grads))
+  if options.train_metrics is not None:
+    metrics.update(jax.lax.stop_gradient(options.train_metrics(outputs, batch)))
+  if state.metric_sums is not None:
+    sums, metrics = _interval_means(state.metric_sums, metrics, step, options.log_every_steps)
+    state = state.replace(metric_sums=sums)
   return state, metrics
 
 

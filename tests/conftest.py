@@ -102,9 +102,13 @@ class OneFold:
   single-fold interface: batches without the slot axis, metrics and outputs without it. The state keeps
   its slot axis of 1 (`unstack` takes it off for inspection); `train` donates it, as the trainer does."""
 
-  def __init__(self, config, model, batch: dict):
+  def __init__(self, config, model, batch: dict, log_every_steps: int = 1):
+    """log_every_steps: the metrics `train` returns are means over the steps since the last multiple of it
+    (`fdp_jax.train.train_step`); 1, the default here, makes them each step's own."""
     import numpy as np
     from fdp_jax.cv import protocol
+    config = config.copy_and_resolve_references()
+    config.train.log_every_steps = log_every_steps
     self.fsteps = protocol.fold_steps(config, model, {k: np.asarray(v) for k, v in batch.items()}, 1)
 
   def _keys(self, key):

@@ -101,7 +101,7 @@ def test_auto_routing_and_dtype_follow_the_platform():
     options = train.options_for(config, platform)
     assert (options.conv_routing, options.compute_dtype) == ('xla', 'bfloat16')
   config.train.conv_routing, config.train.compute_dtype = 'cpu', 'float32'       # overrides for experiments
-  assert train.options_for(config, 'tpu')[3:] == ('cpu', 'float32')
+  assert train.options_for(config, 'tpu')[3:5] == ('cpu', 'float32')
   with pytest.raises(ValueError, match='conv routing'):
     layers.resolve_conv_routing('mxu')
   with pytest.raises(ValueError, match='compute_dtype'):

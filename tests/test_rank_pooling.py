@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 
 from conftest import FIXTURES
 from fdp_jax.models import rank_pooling as rp
@@ -128,6 +129,23 @@ def test_ranking_loss_prefers_rising_scores_and_respects_mask():
   assert np.all(np.isfinite(jax.grad(rp.ranking_loss)(jnp.zeros((2, 6)), few)))
   two = jnp.concatenate([rising, rising]), jnp.concatenate([mask, few[:1]])
   np.testing.assert_allclose(rp.ranking_loss(*two), base, rtol=1e-6)
+
+
+def test_ranking_loss_scores_ties_like_an_order_with_spearman_half():
+  # With hard ranks the loss is (n² − 1)(1 − ρ) / 6n² (ρ: Spearman's with time): 0 for rising scores, its
+  # maximum for falling ones — and ties, where a fresh scorer starts, read like ρ = 0.5. A scorer whose
+  # order has ρ < 0.5 therefore *raises* the loss as its scores spread (benchmarks/README.md).
+  n = 8
+  rng = np.random.default_rng(0)
+  for _ in range(5):
+    scores = 50.0 * rng.permutation(n).astype(np.float32)
+    rho = stats.spearmanr(np.arange(n), scores).statistic
+    np.testing.assert_allclose(rp.ranking_loss(jnp.asarray(scores)[None]), (n * n - 1) * (1 - rho) / (6 * n * n),
+                               rtol=1e-4)
+  np.testing.assert_allclose(rp.ranking_loss(jnp.zeros((1, n))), (n * n - 1) / (12 * n * n), rtol=1e-6)
+  assert float(rp.ranking_loss(50.0 * jnp.arange(n, dtype=jnp.float32)[None])) < 1e-6
+  np.testing.assert_allclose(rp.ranking_loss(-50.0 * jnp.arange(n, dtype=jnp.float32)[None]),
+                             (n * n - 1) * 2 / (6 * n * n), rtol=1e-4)
 
 
 def test_everything_jits():

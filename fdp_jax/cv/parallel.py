@@ -174,7 +174,12 @@ def make_fold_steps(model, train_config, options: train.StepOptions, example_bat
   batch_sh = NamedSharding(mesh, P('fold', 'data'))
   replicated = NamedSharding(mesh, P())
 
-  init_one = lambda key: train.create_train_state(model, train_config, shapes, key)
+  batch_shapes = {k: jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype) for k, v in example_batch.items()}
+
+  def init_one(key):
+    state = train.create_train_state(model, train_config, shapes, key)
+    return train.with_metric_sums(state, batch_shapes, options)
+
   init = train.jit_init(per_device(init_one, mesh, num_slots, 1), in_shardings=state_sh, out_shardings=state_sh)
 
   def train_group(state, batch, step_keys, step):

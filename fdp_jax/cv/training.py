@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Sequence
 
+import jax
 import numpy as np
 import tqdm
 from absl import logging
@@ -52,6 +53,11 @@ def train_group(config, group: list[Fold | None], source, labels: np.ndarray, fs
   start = checkpoints.start if checkpoints is not None else 0
   if start:
     state = parallel.stack_states(checkpoints.restore(start), fsteps.state_sharding)
+    # Checkpoints (every multiple of the logging interval, `config_checks`) fall where the metric sums
+    # restart, so they are not saved: a resumed group starts them from zero, as the step would.
+    fresh = jax.eval_shape(fsteps.init, parallel.slot_keys([key for key, _ in keys], fsteps.state_sharding))
+    state = state.replace(metric_sums=jax.device_put(
+        jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), fresh.metric_sums), fsteps.state_sharding))
   else:
     state = fsteps.init(parallel.slot_keys([key for key, _ in keys], fsteps.state_sharding))
   step_keys = parallel.slot_keys([key for _, key in keys], fsteps.state_sharding)

@@ -1,0 +1,155 @@
+"""What each of FDP's parts adds: LOSO runs of the default config with one part removed or replaced, several
+seeds each, summarised as mean ± standard deviation of UF1 and UAR.
+
+  python benchmarks/ablate.py                               # synthetic_me/default, all folds, seeds 0,1,2
+  python benchmarks/ablate.py --builder_config=dev --folds=s00,s01,s02,s03,s04 --seeds=0
+  python benchmarks/ablate.py --only=full,static            # some variants
+  python benchmarks/ablate.py --output=/tmp/abl --config.train.num_steps=20   # any other argument goes to launch.py
+
+Every run is one `launch.py` run of `configs/synthetic.py` with the variant's overrides and `--config.seed`
+(parameter initialisation, dropout and the order of the training batches), in its own run directory under
+`--output`: same steps, schedule and evaluation for all. Folds train as `cv.parallel_folds` says (in parallel
+on accelerators). The sweep is resumable: a run with results is read back, an interrupted one continues from
+its checkpoints. The table (Markdown and JSON) is rewritten after every run, so a partial sweep shows what it
+has; it also gives each variant's last logged training signals (`fdp_jax.training_signals`, mean over folds
+and seeds): the rank scorer's Kendall τ with frame order and the decoder's unexplained share of the dynamic
+images.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# name -> (what differs from full FDP, config argument, launch.py overrides)
+VARIANTS = {
+    'full': ('FDP as configured: rank scorer + ranking loss, rank pooling, dynamic-image decoder', '', []),
+    'no_rank_loss': ('no ranking loss (the scorer still modulates the features)', '', ['--config.loss.rank=0.0']),
+    'no_di_loss': ('no dynamic-image loss (the decoder is not trained)', '', ['--config.loss.dynamic_image=0.0']),
+    'arp': ('plain approximate rank pooling of the frame features, no scorer', '',
+            ['--config.model.temporal_pooling=arp']),
+    'conv3d_released': ("the release's Conv3d temporal pooling instead of rank pooling", '',
+                        ['--config.model.temporal_pooling=conv3d_released']),
+    'static': ('the centre frame only, raw (`configs/synthetic.py:static`)', ':static', []),
+}
+SIGNALS = ('rank_tau', 'di_unexplained')
+
+
+def run_dir(args, variant: str, seed: int) -> str:
+  return os.path.join(args.output, args.builder_config, variant, f'seed{seed}')
+
+
+def train(args, variant: str, seed: int, extra: list[str]) -> float | None:
+  """Runs (or continues) one variant × seed; returns its wall time, None when it had results already."""
+  workdir = run_dir(args, variant, seed)
+  if os.path.exists(os.path.join(workdir, 'results.json')):
+    return None
+  _, argument, overrides = VARIANTS[variant]
+  cmd = [sys.executable, os.path.join(REPO, 'launch.py'), f'--config=configs/synthetic.py{argument}',
+         '--config.progress_bar=False', f'--config.seed={seed}', f'--config.data.builder_config={args.builder_config}',
+         f'--workdir={workdir}', *overrides, *extra]
+  if args.folds != 'all':
+    cmd.append(f'--config.cv.subjects={args.folds}')
+  start = time.perf_counter()
+  proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+  if proc.returncode:
+    sys.exit(f'{" ".join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
+  wall = time.perf_counter() - start
+  with open(os.path.join(workdir, 'ablation_wall_s.txt'), 'w') as f:
+    f.write(f'{wall:.1f}\n')
+  return wall
+
+
+def read_run(workdir: str) -> dict | None:
+  """UF1, UAR, wall time and the last logged training signals (mean over folds) of a finished run."""
+  if not os.path.exists(os.path.join(workdir, 'results.json')):
+    return None
+  with open(os.path.join(workdir, 'results.json')) as f:
+    aggregate = json.load(f)['aggregate']
+  row = {'uf1': aggregate['uf1'], 'uar': aggregate['uar'], 'num_folds': aggregate['num_folds']}
+  with open(os.path.join(workdir, 'train_history.json')) as f:
+    history = json.load(f)
+  for key in SIGNALS:
+    last = [fold[key][-1] for fold in history.values() if fold.get(key)]
+    row[key] = statistics.fmean(last) if last else None
+  wall = os.path.join(workdir, 'ablation_wall_s.txt')
+  row['wall_s'] = float(open(wall).read()) if os.path.exists(wall) else None
+  return row
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+  """Mean and sample standard deviation (0 for one value)."""
+  return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def summarise(args, variants: list[str], seeds: list[int]) -> dict:
+  rows = {}
+  for variant in variants:
+    runs = {seed: read_run(run_dir(args, variant, seed)) for seed in seeds}
+    done = {seed: run for seed, run in runs.items() if run is not None}
+    if not done:
+      continue
+    row = {'setting': VARIANTS[variant][0], 'seeds': sorted(done), 'runs': done}
+    for key in ('uf1', 'uar'):
+      row[key], row[f'{key}_sd'] = mean_sd([run[key] for run in done.values()])
+    for key in SIGNALS:
+      values = [run[key] for run in done.values() if run[key] is not None]
+      row[key] = statistics.fmean(values) if values else None
+    walls = [run['wall_s'] for run in done.values() if run['wall_s']]
+    row['wall_s'] = statistics.fmean(walls) if walls else None
+    rows[variant] = row
+  return rows
+
+
+def markdown(args, rows: dict, seeds: list[int]) -> str:
+  folds = 'all subjects' if args.folds == 'all' else args.folds
+  lines = [f'FDP ablation on `synthetic_me/{args.builder_config}` (LOSO, held out: {folds}), seeds {seeds}; '
+           'mean ± sample standard deviation over seeds. τ: the rank scorer\'s Kendall τ with frame order, DI: '
+           'the decoder\'s unexplained share of the dynamic images (1 = the batch\'s mean image), both the last '
+           'logged training interval, mean over folds and seeds.', '',
+           '| variant | UF1 | UAR | UF1 per seed | τ | DI | ΔUF1 vs full | min/run |',
+           '|---|---:|---:|---|---:|---:|---:|---:|']
+  base = rows.get('full', {}).get('uf1')
+  for variant, row in rows.items():
+    per_seed = ', '.join(f'{row["runs"][s]["uf1"]:.3f}' for s in row['seeds'])
+    fmt = lambda v: '–' if v is None else f'{v:.2f}'  # noqa: E731
+    delta = '' if base is None or variant == 'full' else f'{row["uf1"] - base:+.3f}'
+    wall = '–' if row['wall_s'] is None else f'{row["wall_s"] / 60:.1f}'
+    lines.append(f'| `{variant}` | {row["uf1"]:.3f} ± {row["uf1_sd"]:.3f} | {row["uar"]:.3f} ± {row["uar_sd"]:.3f} '
+                 f'| {per_seed} | {fmt(row["rank_tau"])} | {fmt(row["di_unexplained"])} | {delta} | {wall} |')
+  return '\n'.join(lines) + '\n'
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--builder_config', default='default', help="synthetic_me's corpus: 'default' or 'dev'")
+  parser.add_argument('--folds', default='all', help="held-out subjects (comma-separated) or 'all'")
+  parser.add_argument('--seeds', default='0,1,2')
+  parser.add_argument('--only', default=','.join(VARIANTS), help='comma-separated variants')
+  parser.add_argument('--output', default=os.path.join(REPO, 'runs', 'ablate'))
+  args, extra = parser.parse_known_args()
+  variants = args.only.split(',')
+  unknown = [v for v in variants if v not in VARIANTS]
+  if unknown:
+    sys.exit(f'unknown variants {unknown}: choose from {list(VARIANTS)}')
+  seeds = [int(s) for s in args.seeds.split(',')]
+  table = os.path.join(args.output, args.builder_config, 'ablation')
+  for seed in seeds:            # seed by seed, so that a partial sweep has every variant at seed 0 first
+    for variant in variants:
+      wall = train(args, variant, seed, extra)
+      rows = summarise(args, variants, seeds)
+      with open(table + '.json', 'w') as f:
+        json.dump(rows, f, indent=1)
+      with open(table + '.md', 'w') as f:
+        f.write(markdown(args, rows, seeds))
+      print(f'{variant} seed {seed}: ' + ('had results' if wall is None else f'{wall / 60:.1f} min'), flush=True)
+  print(open(table + '.md').read())
+
+
+if __name__ == '__main__':
+  main()
