@@ -10,7 +10,7 @@ Every run is one `launch.py` run of `configs/synthetic.py` with the variant's ov
 (parameter initialisation, dropout and the order of the training batches), in its own run directory under
 `--output`: same steps, schedule and evaluation for all. Folds train as `cv.parallel_folds` says (in parallel
 on accelerators). The sweep is resumable: a run with results is read back, an interrupted one continues from
-its checkpoints. The table (Markdown and JSON) is rewritten after every run, so a partial sweep shows what it
+its checkpoints; sweeps started side by side share the runs (a lock file per run). The table (Markdown and JSON) is rewritten after every run, so a partial sweep shows what it
 has; it also gives each variant's last logged training signals (`fdp_jax.training_signals`, mean over folds
 and seeds): the rank scorer's Kendall τ with frame order and the decoder's unexplained share of the dynamic
 images.
@@ -44,11 +44,40 @@ def run_dir(args, variant: str, seed: int) -> str:
   return os.path.join(args.output, args.builder_config, variant, f'seed{seed}')
 
 
-def train(args, variant: str, seed: int, extra: list[str]) -> float | None:
-  """Runs (or continues) one variant × seed; returns its wall time, None when it had results already."""
+def claim(workdir: str) -> bool:
+  """Whether this process may run `workdir`: a lock file beside it holds the PID of the sweep running it, so
+  several sweeps started at once (on a machine with cores to spare) share the runs instead of repeating them."""
+  lock = workdir + '.lock'
+  os.makedirs(os.path.dirname(lock), exist_ok=True)
+  try:
+    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+  except FileExistsError:
+    try:
+      os.kill(int(open(lock).read() or 0), 0)
+      return False                                    # a live sweep has it
+    except (ProcessLookupError, ValueError):
+      os.remove(lock)                                 # left by a sweep that was stopped
+      return claim(workdir)
+  os.write(fd, str(os.getpid()).encode())
+  os.close(fd)
+  return True
+
+
+def train(args, variant: str, seed: int, extra: list[str]) -> float | str | None:
+  """Runs (or continues) one variant × seed; returns its wall time, None when it had results already,
+  'elsewhere' when another sweep is running it."""
   workdir = run_dir(args, variant, seed)
   if os.path.exists(os.path.join(workdir, 'results.json')):
     return None
+  if not claim(workdir):
+    return 'elsewhere'
+  try:
+    return _launch(args, variant, seed, extra, workdir)
+  finally:
+    os.remove(workdir + '.lock')
+
+
+def _launch(args, variant: str, seed: int, extra: list[str], workdir: str) -> float:
   _, argument, overrides = VARIANTS[variant]
   cmd = [sys.executable, os.path.join(REPO, 'launch.py'), f'--config=configs/synthetic.py{argument}',
          '--config.progress_bar=False', f'--config.seed={seed}', f'--config.data.builder_config={args.builder_config}',
@@ -147,7 +176,9 @@ def main():
         json.dump(rows, f, indent=1)
       with open(table + '.md', 'w') as f:
         f.write(markdown(args, rows, seeds))
-      print(f'{variant} seed {seed}: ' + ('had results' if wall is None else f'{wall / 60:.1f} min'), flush=True)
+      done = {None: 'had results', 'elsewhere': 'run by another sweep'}.get(wall) if not isinstance(wall, float) \
+          else f'{wall / 60:.1f} min'
+      print(f'{variant} seed {seed}: {done}', flush=True)
   print(open(table + '.md').read())
 
 
