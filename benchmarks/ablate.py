@@ -10,10 +10,11 @@ Every run is one `launch.py` run of `configs/synthetic.py` with the variant's ov
 (parameter initialisation, dropout and the order of the training batches), in its own run directory under
 `--output`: same steps, schedule and evaluation for all. Folds train as `cv.parallel_folds` says (in parallel
 on accelerators). The sweep is resumable: a run with results is read back, an interrupted one continues from
-its checkpoints; sweeps started side by side share the runs (a lock file per run). The table (Markdown and JSON) is rewritten after every run, so a partial sweep shows what it
-has; it also gives each variant's last logged training signals (`fdp_jax.training_signals`, mean over folds
-and seeds): the rank scorer's Kendall τ with frame order and the decoder's unexplained share of the dynamic
-images.
+its checkpoints; sweeps started side by side share the runs (a lock file per run). The table (Markdown and
+JSON) is rewritten after every run, so a partial sweep shows what it has. Beside UF1 and UAR it gives each
+variant's difference from full FDP with the p of Welch's t-test over the seeds, and its last logged training
+signals (`fdp_jax.training_signals`, mean over folds and seeds): the rank scorer's Kendall τ with frame order
+and the decoder's unexplained share of the dynamic images.
 """
 
 import argparse
@@ -23,6 +24,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+from scipy import stats
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -107,8 +110,15 @@ def read_run(workdir: str) -> dict | None:
     last = [fold[key][-1] for fold in history.values() if fold.get(key)]
     row[key] = statistics.fmean(last) if last else None
   wall = os.path.join(workdir, 'ablation_wall_s.txt')
-  row['wall_s'] = float(open(wall).read()) if os.path.exists(wall) else None
+  row['wall_s'] = float(open(wall).read()) if os.path.exists(wall) and not resumed(workdir) else None
   return row
+
+
+def resumed(workdir: str) -> bool:
+  """Whether the run's last launch continued earlier work (its wall time then covers only the rest)."""
+  with open(os.path.join(workdir, 'timing.json')) as f:
+    groups = json.load(f)['groups']
+  return any(group.get('finished_earlier') or group.get('resumed_from_step') for group in groups)
 
 
 def mean_sd(values: list[float]) -> tuple[float, float]:
@@ -132,7 +142,19 @@ def summarise(args, variants: list[str], seeds: list[int]) -> dict:
     walls = [run['wall_s'] for run in done.values() if run['wall_s']]
     row['wall_s'] = statistics.fmean(walls) if walls else None
     rows[variant] = row
+  full = rows.get('full')
+  for variant, row in rows.items():
+    row['uf1_p'] = None if variant == 'full' or full is None else welch_p(
+        [run['uf1'] for run in row['runs'].values()], [run['uf1'] for run in full['runs'].values()])
   return rows
+
+
+def welch_p(a: list[float], b: list[float]) -> float | None:
+  """Two-sided p of Welch's t-test that two variants' per-seed scores share a mean (None below 2 seeds each
+  or with no spread at all): with 3 seeds only a difference several spreads wide reads as one."""
+  if len(a) < 2 or len(b) < 2 or statistics.stdev(a) + statistics.stdev(b) == 0:
+    return None
+  return float(stats.ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def markdown(args, rows: dict, seeds: list[int]) -> str:
@@ -140,17 +162,20 @@ def markdown(args, rows: dict, seeds: list[int]) -> str:
   lines = [f'FDP ablation on `synthetic_me/{args.builder_config}` (LOSO, held out: {folds}), seeds {seeds}; '
            'mean ± sample standard deviation over seeds. τ: the rank scorer\'s Kendall τ with frame order, DI: '
            'the decoder\'s unexplained share of the dynamic images (1 = the batch\'s mean image), both the last '
-           'logged training interval, mean over folds and seeds.', '',
-           '| variant | UF1 | UAR | UF1 per seed | τ | DI | ΔUF1 vs full | min/run |',
-           '|---|---:|---:|---|---:|---:|---:|---:|']
+           'logged training interval, mean over folds and seeds. p: Welch\'s t-test of the per-seed UF1 against '
+           'full FDP\'s. min/run: wall time of the runs that were not resumed (other work on the machine lengthens '
+           'it).', '',
+           '| variant | UF1 | UAR | UF1 per seed | τ | DI | ΔUF1 vs full | p | min/run |',
+           '|---|---:|---:|---|---:|---:|---:|---:|---:|']
   base = rows.get('full', {}).get('uf1')
   for variant, row in rows.items():
     per_seed = ', '.join(f'{row["runs"][s]["uf1"]:.3f}' for s in row['seeds'])
     fmt = lambda v: '–' if v is None else f'{v:.2f}'  # noqa: E731
     delta = '' if base is None or variant == 'full' else f'{row["uf1"] - base:+.3f}'
     wall = '–' if row['wall_s'] is None else f'{row["wall_s"] / 60:.1f}'
+    p = '' if row['uf1_p'] is None else f'{row["uf1_p"]:.2g}'
     lines.append(f'| `{variant}` | {row["uf1"]:.3f} ± {row["uf1_sd"]:.3f} | {row["uar"]:.3f} ± {row["uar_sd"]:.3f} '
-                 f'| {per_seed} | {fmt(row["rank_tau"])} | {fmt(row["di_unexplained"])} | {delta} | {wall} |')
+                 f'| {per_seed} | {fmt(row["rank_tau"])} | {fmt(row["di_unexplained"])} | {delta} | {p} | {wall} |')
   return '\n'.join(lines) + '\n'
 
 
