@@ -4,7 +4,8 @@
 
 Each fold's final checkpoint is restored and its held-out subject scored again, in the groups and on the
 mesh the run trained with (`timing.json`), so `results.json` comes out identical to the one training wrote
-(a different device count can change the last float digits). The optimistic best-test-step record cannot be
+on the same platform, device count and CPU instruction set (elsewhere the last float digits change, and a
+warning says so: `fdp_jax.environment`). The optimistic best-test-step record cannot be
 recomputed from final checkpoints; it is carried over from the existing `results.json`.
 """
 
@@ -15,7 +16,7 @@ import sys
 import tqdm
 from absl import app, flags, logging
 
-from fdp_jax import data_sources, families, mol_evidence, report, rundir, scoring
+from fdp_jax import data_sources, environment, families, mol_evidence, report, rundir, scoring
 from fdp_jax.cv import checkpoints, parallel, protocol, selection
 from fdp_jax.cv.evaluation import score_group
 from fdp_jax.cv.folds import loso_folds
@@ -32,6 +33,7 @@ def evaluate_run(workdir: str) -> dict:
   """Re-scores every fold of the run in `workdir`; rewrites results.json and the report; returns results."""
   config = rundir.load_config(workdir)
   previous = rundir.read_json(workdir, rundir.RESULTS)
+  rundir.record_environment(workdir, environment.current(config), resuming=True, what='re-scored')
   timing = rundir.read_json(workdir, rundir.TIMING)
   source, index, info = data_sources.load_corpus(config.data)
   subjects = [f['subject'] for f in previous['folds']]

@@ -2,7 +2,8 @@
 these paths.
 
   config.json             the resolved config
-  environment.json        seed, software versions, devices and processes (what reproducibility depends on)
+  environment.json        seed, software versions, devices, CPU instruction set, XLA flags: what decides the
+                          floats (`fdp_jax.environment`); where a run was continued or re-scored elsewhere
   results.json            per fold and `aggregate` (deterministic for a given config and seed)
   timing.json             wall-clock per group of parallel folds, split into training and scoring (kept out
                           of results.json so that results stay reproducible)
@@ -22,6 +23,8 @@ import json
 import os
 
 import ml_collections
+
+from fdp_jax import environment
 
 CONFIG = 'config.json'
 ENVIRONMENT = 'environment.json'
@@ -162,42 +165,25 @@ def find_interrupted_run(runs_root: str, config) -> str | None:
   return None
 
 
-def environment(config) -> dict:
-  """What a run's numbers depend on besides its config: results are bit-for-bit reproducible with the same
-  seed, software versions and device layout (float rounding differs across these)."""
-  import importlib.metadata
-  import platform
-
-  import jax
-  packages = ('jax', 'jaxlib', 'flax', 'optax', 'orbax-checkpoint', 'grain', 'tensorflow-datasets', 'numpy',
-              'ml-collections', 'opencv-contrib-python-headless', 'dlib-bin')
-  versions = {}
-  for name in packages:
-    try:
-      versions[name] = importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-      versions[name] = None
-  device = jax.devices()[0]
-  return {'seed': int(config.seed), 'python': platform.python_version(), 'packages': versions,
-          'platform': device.platform, 'device_kind': device.device_kind, 'device_count': jax.device_count(),
-          'process_count': jax.process_count()}
-
-
-def record_environment(workdir: str, current: dict, resuming: bool) -> None:
-  """environment.json: the first start's environment; a resumption in another one is appended under
-  `resumed_in` with a warning (its steps round differently from an uninterrupted run's)."""
+def record_environment(workdir: str, now: dict, resuming: bool, what: str = 'continued') -> None:
+  """environment.json: the first start's environment (`fdp_jax.environment.current`). A run continued
+  (`what`: 'continued', or 're-scored' by `fdp_jax.evaluate`) in another environment prints one warning that
+  names what differs, and that environment is appended once under `resumed_in` (or `rescored_in`)."""
   from absl import logging
   env_path = path(workdir, ENVIRONMENT)
-  if resuming and os.path.exists(env_path):
-    with open(env_path) as f:
-      recorded = json.load(f)
-    first = {k: v for k, v in recorded.items() if k != 'resumed_in'}
-    if first == current or current in recorded.get('resumed_in', []):
-      return
-    logging.warning('%s is continued with other software or devices than it started with (see %s): the '
-                    'resumed steps may round differently from an uninterrupted run', workdir, env_path)
-    current = dict(recorded, resumed_in=recorded.get('resumed_in', []) + [current])
-  write_json(env_path, current)
+  if not (resuming and os.path.exists(env_path)):
+    write_json(env_path, now)
+    return
+  with open(env_path) as f:
+    recorded = json.load(f)
+  first = {k: v for k, v in recorded.items() if k not in ('resumed_in', 'rescored_in')}
+  changed = environment.differences(first, now)
+  if not changed:
+    return
+  logging.warning(environment.warning(workdir, what, changed))
+  key = 'rescored_in' if what == 're-scored' else 'resumed_in'
+  if now not in recorded.get(key, []):
+    write_json(env_path, dict(recorded, **{key: recorded.get(key, []) + [now]}))
 
 
 def prepare(workdir: str, config, primary: bool) -> bool:
@@ -209,5 +195,5 @@ def prepare(workdir: str, config, primary: bool) -> bool:
   if primary and not resuming:
     write_config(workdir, config)
   if primary:
-    record_environment(workdir, environment(config), resuming)
+    record_environment(workdir, environment.current(config), resuming)
   return resuming

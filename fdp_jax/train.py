@@ -164,10 +164,12 @@ def with_metric_sums(state: TrainState, example_batch: dict, options: StepOption
                                     'sums': jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)})
 
 
-def _interval_means(sums: dict, metrics: dict, step: jax.Array, log_every: int) -> tuple[dict, dict]:
+def _interval_means(sums: dict, metrics: dict, step: jax.Array,
+                    log_every: int | jax.Array) -> tuple[dict, dict]:
   """Adds a step's metrics to the sums, which restart at every multiple of `log_every` (the step after a
   logging point); returns the new sums and their means, what the host reads when it logs."""
-  restart = (step % log_every == 0) if log_every > 0 else jnp.bool_(False)
+  # Written for a traced `log_every` too, so one compiled step can be run at several logging intervals.
+  restart = (log_every > 0) & (step % jnp.maximum(log_every, 1) == 0)
   keep = lambda total: jnp.where(restart, jnp.zeros_like(total), total)  # noqa: E731
   steps = keep(sums['steps']) + 1.0
   totals = jax.tree.map(lambda total, value: keep(total) + value, sums['sums'], metrics)

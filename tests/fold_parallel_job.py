@@ -28,8 +28,8 @@ if __name__ == '__main__':
   parser.add_argument('--stall_at_step', type=int, default=0)
   args = parser.parse_args()
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  from conftest import TEST_XLA_FLAGS, fold_parallel_job_config
-  os.environ['XLA_FLAGS'] = f'--xla_force_host_platform_device_count={args.devices} {TEST_XLA_FLAGS}'
+  from conftest import fold_parallel_job_config, xla_flags
+  os.environ['XLA_FLAGS'] = xla_flags(args.devices)
   os.environ['JAX_PLATFORMS'] = 'cpu'
 
   import time

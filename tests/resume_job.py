@@ -23,8 +23,8 @@ if __name__ == '__main__':
   parser.add_argument('--die_at', default='')
   args = parser.parse_args()
   sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  from conftest import TEST_XLA_FLAGS, resume_job_config
-  os.environ['XLA_FLAGS'] = f'--xla_force_host_platform_device_count=2 {TEST_XLA_FLAGS}'
+  from conftest import resume_job_config, xla_flags
+  os.environ['XLA_FLAGS'] = xla_flags(2)
   os.environ['JAX_PLATFORMS'] = 'cpu'
 
   from fdp_jax import run

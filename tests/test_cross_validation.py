@@ -7,8 +7,8 @@ import os
 import numpy as np
 import pytest
 
-from conftest import resume_job_config
-from fdp_jax import metrics, run, scoring
+from conftest import assert_predictions_are_argmax, resume_job_config
+from fdp_jax import environment, metrics, run, scoring
 from fdp_jax.cv import checkpoints
 
 
@@ -21,6 +21,7 @@ def tiny_run(tiny_data_dir, tmp_path_factory):
   return config, workdir, results
 
 
+@pytest.mark.numerics
 def test_results_json_structure(tiny_run):
   config, workdir, results = tiny_run
   with open(os.path.join(workdir, 'results.json')) as f:
@@ -35,7 +36,7 @@ def test_results_json_structure(tiny_run):
     assert all(sid.startswith(fold['subject'] + '/') for sid in fold['sample_ids'])
     assert fold['num_train'] == 30 and fold['steps'] == config.train.num_steps
     np.testing.assert_allclose(np.sum(fold['probabilities'], axis=1), 1.0, atol=1e-5)
-    assert fold['predictions'] == np.argmax(fold['probabilities'], axis=1).tolist()
+    assert_predictions_are_argmax(fold['predictions'], fold['probabilities'])
     cm = metrics.confusion_matrix(fold['labels'], fold['predictions'], 5)
     assert fold['confusion_matrix'] == cm.tolist()
     assert fold['metrics'] == metrics.scores_from_confusion(cm)
@@ -82,6 +83,7 @@ def test_markdown_table_lists_every_fold_and_the_aggregate(tiny_run):
   assert f"UF1 {results['aggregate']['uf1']:.4f}" in table and '(selection: end of schedule)' in table
 
 
+@pytest.mark.numerics
 def test_same_seed_gives_identical_results_with_or_without_best_test_scoring(tiny_run, tmp_path):
   """Trained again with the same seed, without scoring the test set every 2 steps (cv.best_test_every_steps
   = 0): the honest end-of-schedule results are the same to the last digit, only the optimistic record is
@@ -109,3 +111,7 @@ def test_run_records_its_seed_and_software_versions(tiny_run):
   assert env['packages']['jax'] == importlib.metadata.version('jax')
   assert env['packages']['flax'] == importlib.metadata.version('flax')
   assert env['platform'] == 'cpu' and env['device_count'] == 2 and env['process_count'] == 1
+  # what XLA compiled for: the suite's flags, and this CPU's instruction set under any --xla_cpu_max_isa
+  assert env['xla_flags'] == os.environ['XLA_FLAGS'] and '--xla_force_host_platform_device_count=2' in env['xla_flags']
+  assert env['cpu_instruction_set'] == environment.cpu_instruction_set()
+  assert env['cpu_instruction_set'] in [name for name, _ in environment.X86_LEVELS] + ['NEON']

@@ -33,6 +33,7 @@ def host_eval_batch(source, records, data, position, normalization=None):
   return next(input_pipeline.eval_batches(source, records, data, len(records), normalization, position))
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('overrides, position', [
     ({}, None),                                                           # segments, onset–offset window
     ({'frame_sampling': 'released', 'window': 'whole'}, 0.3),             # the released rule, a view
@@ -55,6 +56,7 @@ def test_device_evaluation_batches_are_the_hosts(tiny_data_dir, corpus, override
   assert np.abs(np.asarray(device['dynamic_image']) - host['dynamic_image']).max() <= 1 / 255 + 1e-6
 
 
+@pytest.mark.numerics
 def test_cropped_and_resized_evaluation_frames_are_the_hosts_to_a_grey_level(tiny_data_dir, corpus):
   """A centred 24-px crop of the 32-px faces resized back to 32: PIL (host) and jax.image.resize (device)
   interpolate alike, in float32, and both round to the nearest grey level."""
@@ -74,6 +76,7 @@ def _device_positions(n, t, rule, draws, seed=0):
   return np.asarray(jax.vmap(lambda u: device_input._frame_positions(jnp.int32(n), t, rule, u))(u))
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('rule', ['segments', 'released'])
 def test_training_frame_indices_follow_the_hosts_rules(rule):
   """For each window length, every frame index drawn on the device is one the host rule can draw, every

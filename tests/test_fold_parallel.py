@@ -15,7 +15,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import REPO, fold_parallel_job_config
+from conftest import REPO, fold_parallel_job_config, top_two_margins
 from fdp_jax import rundir, run
 from fdp_jax.cv import parallel
 
@@ -44,16 +44,17 @@ def _checkpoint(workdir, subject):
     return manager.restore(manager.latest_step(), args=ocp.args.StandardRestore())
 
 
-def _assert_params_close(a, b, lr=2e-3, largest=0.25):
+def _assert_params_close(a, b, lr, largest=0.25):
   """Equal to float32 tolerance. The same per-device program rounds differently on a 1-device and on a
   4-device mesh of XLA:CPU (a rerun on the same mesh is bitwise equal), and Adam turns rounding noise in
-  near-zero gradients into steps of up to the learning rate. Measured: relative L2 difference 4–6e-6,
-  largest element 4e-5 to 1.03e-4 (0.051·lr, which failed an earlier bound of 0.05·lr in CI); a fold
-  trained on the wrong data or key differs by O(lr) in every parameter, which the L2 bound catches."""
+  near-zero gradients into steps of up to the learning rate. A fold trained on the wrong data or key
+  differs by O(lr) in every parameter, ‖x − y‖ ≈ lr·√N, which the L2 bound (a hundredth of that) catches.
+  Measured at lr 3e-2 (162,751 parameters; natively, and with XLA capped at AVX and at SSE4_2): ‖x − y‖ =
+  5.6–8.7e-4·lr·√N, largest element 0.04–0.09·lr."""
   x = np.concatenate([np.ravel(v) for v in jax.tree.leaves(a)])
   y = np.concatenate([np.ravel(v) for v in jax.tree.leaves(b)])
   assert x.size == y.size > 100_000
-  assert np.linalg.norm(x - y) <= 1e-4 * np.linalg.norm(x)
+  assert np.linalg.norm(x - y) <= 0.01 * lr * np.sqrt(x.size)
   assert np.abs(x - y).max() <= largest * lr
 
 
@@ -97,6 +98,7 @@ def runs(tiny_data_dir, tmp_path_factory):
   return root, outs
 
 
+@pytest.mark.numerics
 def test_parallel_folds_train_as_sequential_folds(runs):
   """4 folds at once (2 per process, vmapped, each batch split over 2 devices) give the sequential
   results: the same predictions, confusion matrices and scores, probabilities and parameters to float32
@@ -106,18 +108,20 @@ def test_parallel_folds_train_as_sequential_folds(runs):
   assert [f['subject'] for f in par['folds']] == ['s00', 's01', 's02', 's03']
   for a, b in zip(seq['folds'], par['folds']):
     assert a['subject'] == b['subject'] and a['sample_ids'] == b['sample_ids']
+    # Two programs: their floats differ in the last digits on every CPU, so a clip whose top two classes
+    # were that close could go either way. The job's learning rate keeps them far apart (conftest).
+    assert top_two_margins(a['probabilities']).min() > 100 * 1e-5, a['subject']
     assert a['predictions'] == b['predictions'] and a['confusion_matrix'] == b['confusion_matrix']
     assert a['metrics'] == b['metrics']
     np.testing.assert_allclose(a['probabilities'], b['probabilities'], atol=1e-5)
   assert seq['aggregate'] == par['aggregate']
   assert seq['optimistic_best_test'] == par['optimistic_best_test']
   # each fold's batch is split over two devices, so its gradient and BatchNorm statistics are sums in
-  # another order (measured with a single-process data-parallel job: relative L2 difference 2e-5,
-  # largest element 1.2e-4); a fold trained on the wrong data or key differs by O(lr) everywhere
+  # another order; a fold trained on the wrong data or key differs by O(lr) everywhere
   for subject in ('s00', 's01', 's02', 's03'):
     p, q = _checkpoint(root / 'sequential', subject), _checkpoint(root / 'two_processes', subject)
     assert int(p['step']) == int(q['step']) == 4
-    _assert_params_close(p['params'], q['params'], largest=0.1)
+    _assert_params_close(p['params'], q['params'], lr=3e-2)
   # the folds really ran at once: one group of 4 on a (fold 2, data 2) mesh, against 4 groups of 1
   timing_seq = json.load(open(root / 'sequential' / 'timing.json'))
   timing_par = json.load(open(root / 'two_processes' / 'timing.json'))

@@ -248,6 +248,7 @@ def test_make_divisible_and_gfa_split():
   assert lgfat.gfa_split(64, 0.75, 8) == (48, 16)                    # narrow: rounded to head_dim
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('features, k, stride, padding, size, xla', [
     (40, 3, 1, None, 6, False),     # a matrix product (the released stem, MHCA, SegNet)
     (40, 3, 2, None, 7, False),     # strided, odd map (PyTorch floors; flax 'SAME' would pad differently)
@@ -313,6 +314,7 @@ def test_unknown_choices_are_rejected():
 
 # The fixtures hold PyTorch state_dicts; `reference_variables` maps them through fdp_jax.convert.
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('routing', layers.CONV_ROUTINGS[1:])
 def test_gfa_block_matches_released(routing):
   fixture = np.load(FIXTURES / 'fdp_gfa_block_96_128_s2_sr2.npz')
@@ -323,6 +325,7 @@ def test_gfa_block_matches_released(routing):
   np.testing.assert_allclose(y, fixture['output/0'].transpose(0, 2, 3, 1), atol=1e-5)
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('routing', layers.CONV_ROUTINGS[1:])
 def test_lfa_encoder_matches_released(routing):
   """The released `frame_rep` (LFA-only LGFAT, global average pool, Linear head) at the fixture's depths

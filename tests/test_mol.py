@@ -33,6 +33,7 @@ def assert_parity(got, want):
   assert err <= 1e-6 * np.abs(want).max(), err / np.abs(want).max()
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('routing', layers.CONV_ROUTINGS[1:])
 def test_conv_stack_matches_the_release(routing):
   params, data = fixture('mol_conv_stack')
@@ -43,6 +44,7 @@ def test_conv_stack_matches_the_release(routing):
   assert_parity(out, data['output/0'].transpose(0, 2, 3, 1))
 
 
+@pytest.mark.numerics
 def test_fcc_matches_the_release():
   params, data = fixture('mol_fcc')
   x = data['input/0'].transpose(0, 2, 3, 1)
@@ -52,6 +54,7 @@ def test_fcc_matches_the_release():
   assert_parity(module.apply(variables, x, train=False), data['output/0'].transpose(0, 2, 3, 1))
 
 
+@pytest.mark.numerics
 def test_ccc_matches_the_release():
   params, data = fixture('mol_ccc')
   x = data['input/0'].transpose(0, 2, 1)                              # (N, positions, channels)
@@ -61,6 +64,7 @@ def test_ccc_matches_the_release():
   assert_parity(edges, data['output/1'].transpose(0, 2, 1))
 
 
+@pytest.mark.numerics
 @pytest.mark.parametrize('routing', layers.CONV_ROUTINGS[1:])
 def test_mer_3dcnn_matches_the_release(routing):
   params, data = fixture('mol_mer_3dcnn')
@@ -71,6 +75,7 @@ def test_mer_3dcnn_matches_the_release(routing):
   assert_parity(out, data['output/0'])
 
 
+@pytest.mark.numerics
 def test_correlation_matches_a_direct_reference():
   rng = np.random.default_rng(0)
   a, b = rng.standard_normal((2, 2, 9, 7, 3)).astype(np.float32)
@@ -88,6 +93,7 @@ def test_correlation_matches_a_direct_reference():
   assert np.count_nonzero(want[:, :, :, 220]) == want[:, :, :, 220].size   # zero displacement: everywhere
 
 
+@pytest.mark.numerics
 def test_conv_transpose_is_pytorchs():
   """PyTorch's ConvTranspose2d(k4, s2, p1) by its definition: every input pixel scatters the kernel."""
   rng = np.random.default_rng(1)
@@ -158,6 +164,7 @@ def test_conversion_names_missing_and_unknown_keys(released_state_dict):
     convert.load_released('mol', broken)
 
 
+@pytest.mark.numerics
 def test_a_mol_train_step_lowers_the_loss():
   """A 64-px MOL (8×8 F5C maps: the same code path at a quarter of the cost), 4 frames, batch 2, through the
   trainer's own steps."""
@@ -191,6 +198,7 @@ def test_a_mol_train_step_lowers_the_loss():
   assert out['flow_epe'].shape == (2,) and out['landmark_nme'].shape == (2,)
 
 
+@pytest.mark.numerics
 def test_mol_trains_its_batch_norms_as_the_release_loops_over_pairs():
   """In training, FlowNet on all B·(T−1) pairs and FCC on all pairs give what the release's loop over
   pairs gives, one PyTorch call per frame or pair (here: the same modules on one pair at a time, T = 2):

@@ -10,6 +10,9 @@ from conftest import FIXTURES, OneFold, reference_variables
 from fdp_jax import convert, train
 from fdp_jax.models import fdp_released, layers, lgfat, mol
 
+# Compared against recorded values or across compiled programs: CI runs it for an older CPU too.
+pytestmark = pytest.mark.numerics
+
 # bfloat16 keeps 8 bits of mantissa: a relative rounding of 2^-9 per operation. Measured against the
 # fixtures' float32 outputs: 4.4e-3 to 9.8e-3 of max|ref| (CLS_Net's logits the largest).
 BF16_TOLERANCE = 2e-2

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import corpus_fixtures
-from conftest import REPO, tiny_config
+from conftest import REPO, assert_predictions_are_argmax, tiny_config
 from fdp_jax import predict, run
 
 
@@ -59,6 +59,7 @@ def test_report_and_figures_after_a_tiny_run(tiny_run):
     assert b'eval/uf1' in events and b'train/loss_mer' in events and b'train/accuracy' in events
 
 
+@pytest.mark.numerics
 def test_evaluate_reproduces_results_json_bit_for_bit(tiny_run):
   path = os.path.join(tiny_run, 'results.json')
   before = open(path, 'rb').read()
@@ -71,6 +72,7 @@ def test_evaluate_reproduces_results_json_bit_for_bit(tiny_run):
   assert 'Aggregate over the summed confusion matrix' in proc.stdout
 
 
+@pytest.mark.numerics
 def test_evaluation_views_average_probabilities(tiny_run, tmp_path, monkeypatch):
   """eval.num_views=3 re-scores the run with three temporal views per clip: every view gives the model other
   frames of the clips, and the probabilities reported are the mean of each view's own, the predictions their
@@ -142,7 +144,7 @@ def test_evaluation_views_average_probabilities(tiny_run, tmp_path, monkeypatch)
     # results.json rounds to 6 decimals.
     np.testing.assert_allclose(p, per_view.mean(0), rtol=0, atol=1e-6)
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
-    assert fold['predictions'] == p.argmax(1).tolist()
+    assert_predictions_are_argmax(fold['predictions'], p)
 
 
 def test_predict_on_a_folder_of_frames(tiny_run, astronaut_frames, tmp_path):

@@ -18,7 +18,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, tiny_config
-from fdp_jax import families, rundir, run, scoring
+from fdp_jax import environment, families, rundir, run, scoring
 from fdp_jax.cv import checkpoints, protocol
 
 JOB = os.path.join(REPO, 'tests', 'resume_job.py')
@@ -224,14 +224,68 @@ def test_sigkilled_corpus_build_never_reads_as_built_and_restarts_cleanly(tiny_d
     np.testing.assert_array_equal(source[i]['frames'], clean_source[i]['frames'])
 
 
-def test_a_resumption_elsewhere_is_recorded_beside_the_first_environment(tmp_path):
+def test_a_resumption_elsewhere_is_recorded_beside_the_first_environment(tmp_path, caplog):
   from fdp_jax.rundir import record_environment
   path = tmp_path / 'environment.json'
-  first = {'seed': 0, 'platform': 'cpu', 'device_count': 2}
+  first = {'seed': 0, 'platform': 'cpu', 'device_count': 2, 'cpu_instruction_set': 'AVX512'}
   record_environment(str(tmp_path), first, resuming=False)
   record_environment(str(tmp_path), first, resuming=True)             # the same environment: unchanged
-  assert json.loads(path.read_text()) == first
+  assert json.loads(path.read_text()) == first and not caplog.records
   other = dict(first, device_count=4)
   record_environment(str(tmp_path), other, resuming=True)
-  record_environment(str(tmp_path), other, resuming=True)             # recorded once
+  record_environment(str(tmp_path), other, resuming=True)             # recorded once, warned each time
   assert json.loads(path.read_text()) == dict(first, resumed_in=[other])
+  warnings = [r.getMessage() for r in caplog.records if r.levelname == 'WARNING']
+  assert len(warnings) == 2 and all("device_count: 2 → 4" in w and 'not be bit-identical' in w for w in warnings)
+  rescored = dict(first, cpu_instruction_set='AVX2')
+  record_environment(str(tmp_path), rescored, resuming=True, what='re-scored')
+  assert json.loads(path.read_text()) == dict(first, resumed_in=[other], rescored_in=[rescored])
+  assert "is re-scored in another environment than it started in (cpu_instruction_set: 'AVX512' → 'AVX2')" in (
+      caplog.records[-1].getMessage())
+  # a run started before a key was recorded: the key reads as absent, which is a difference too
+  assert environment.differences({'seed': 0}, {'seed': 0, 'xla_flags': ''}) == ["xla_flags: '<absent>' → ''"]
+
+
+def test_the_instruction_set_is_the_cpus_own_capped_by_xla_max_isa():
+  avx512 = {'sse4_2', 'avx', 'avx2', 'avx512f', 'avx512_vnni'}
+  assert environment.cpu_instruction_set('', avx512, 'x86_64') == 'AVX512_VNNI'
+  assert environment.cpu_instruction_set('--xla_cpu_max_isa=avx2', avx512, 'x86_64') == 'AVX2'
+  assert environment.cpu_instruction_set('--xla_cpu_max_isa=AMX', {'sse4_2', 'avx'}, 'x86_64') == 'AVX'
+  assert environment.cpu_instruction_set('--xla_cpu_max_isa=AVX2 --xla_cpu_max_isa=SSE4_2', avx512,
+                                         'x86_64') == 'SSE4_2'                     # the last flag counts
+  assert environment.cpu_instruction_set('', {'sse4_2', 'avx2'}, 'x86_64') == 'SSE4_2'   # AVX2 needs AVX
+  assert environment.cpu_instruction_set('', set(), 'aarch64') == 'NEON'
+
+
+def _isa_other_than(level: str) -> str | None:
+  """An instruction-set cap that changes XLA's code here from `level`, or None on a CPU without AVX."""
+  if level == 'SSE4_2':
+    return 'AVX' if environment.cpu_instruction_set('--xla_cpu_max_isa=AVX') == 'AVX' else None
+  return 'SSE4_2'
+
+
+@pytest.mark.numerics
+@pytest.mark.skipif(not environment.cpu_instruction_set().startswith(('SSE', 'AVX', 'AMX')),
+                    reason='needs an x86-64 CPU')
+def test_a_run_continued_on_another_instruction_set_warns_and_finishes(tiny_data_dir, tmp_path, monkeypatch):
+  """Started as the suite is compiled, killed mid-fold, continued with XLA capped at another instruction set:
+  the continuation prints the warning once, names the two instruction sets, finishes, and environment.json
+  keeps both."""
+  workdir = tmp_path / 'run'
+  first = _job(tiny_data_dir, workdir, 'step:2')
+  out, _ = first.communicate(timeout=300)
+  assert first.returncode == -signal.SIGKILL, out[-3000:]
+  started = json.loads((workdir / 'environment.json').read_text())
+  other = _isa_other_than(started['cpu_instruction_set'])
+  if other is None:
+    pytest.skip('this CPU has no second instruction set to compile for')
+  monkeypatch.setenv('XLA_FLAGS', f"{os.environ['XLA_FLAGS']} --xla_cpu_max_isa={other}")
+  proc = _job(tiny_data_dir, workdir)
+  out, _ = proc.communicate(timeout=300)
+  assert proc.returncode == 0, out[-3000:]
+  assert out.count('not be bit-identical to an uninterrupted run') == 1, out[-3000:]
+  assert f"cpu_instruction_set: {started['cpu_instruction_set']!r} → {other!r}" in out
+  recorded = json.loads((workdir / 'environment.json').read_text())
+  assert recorded['resumed_in'][0]['cpu_instruction_set'] == other
+  assert {k: v for k, v in recorded.items() if k != 'resumed_in'} == started
+  assert json.loads((workdir / 'results.json').read_text())['aggregate']['complete']

@@ -110,6 +110,7 @@ def test_inner_loso_run_records_and_follows_each_folds_choice(inner_loso_run):
   assert 'Settings chosen per fold by LOSO over its training subjects' in scoring.markdown_table(results)
 
 
+@pytest.mark.numerics
 def test_inner_loso_run_rescores_identically(inner_loso_run):
   workdir, _, results = inner_loso_run
   again = evaluate.evaluate_run(workdir)

@@ -25,7 +25,8 @@ from conftest import FIXTURES  # noqa: E402
 
 # SegNet's max-unpooling writes each output once (2×2 windows do not overlap), so PyTorch's warning that it
 # has no deterministic implementation does not apply here.
-pytestmark = pytest.mark.filterwarnings('ignore:max_unpooling2d_forward_out does not have a deterministic')
+pytestmark = [pytest.mark.numerics,
+              pytest.mark.filterwarnings('ignore:max_unpooling2d_forward_out does not have a deterministic')]
 
 # max|JAX − PyTorch| / max|PyTorch| allowed per released model and mode ('*': every output and, in training,
 # the running statistics): about 10× the largest error measured over both routings (float32, seed 0, batch 2,

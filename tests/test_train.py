@@ -170,6 +170,7 @@ def test_moving_average_of_parameters_follows_them_and_is_what_evaluation_uses()
                                                               batch)['probabilities']), rtol=1e-6)
 
 
+@pytest.mark.numerics
 def test_initialisation_compiled_at_low_optimisation_gives_the_same_parameters():
   """`train.jit_init` (LLVM level 1, for compile time) draws bitwise the parameters a default compile does,
   with every initializer the models use, so results measured before the switch still reproduce."""
