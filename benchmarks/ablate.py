@@ -197,14 +197,25 @@ def main():
     for variant in variants:
       wall = train(args, variant, seed, extra)
       rows = summarise(args, variants, seeds)
-      with open(table + '.json', 'w') as f:
-        json.dump(rows, f, indent=1)
-      with open(table + '.md', 'w') as f:
-        f.write(markdown(args, rows, seeds))
-      done = {None: 'had results', 'elsewhere': 'run by another sweep'}.get(wall) if not isinstance(wall, float) \
-          else f'{wall / 60:.1f} min'
-      print(f'{variant} seed {seed}: {done}', flush=True)
+      write_tables(table, rows, markdown(args, rows, seeds))
+      print(f'{variant} seed {seed}: {outcome(wall)}', flush=True)
   print(open(table + '.md').read())
+
+
+def write_tables(table: str, rows: dict, text: str) -> None:
+  """A sweep's summary as `table`.json and its Markdown as `table`.md (rewritten after every run)."""
+  os.makedirs(os.path.dirname(table), exist_ok=True)
+  with open(table + '.json', 'w') as f:
+    json.dump(rows, f, indent=1)
+  with open(table + '.md', 'w') as f:
+    f.write(text)
+
+
+def outcome(wall: float | str | None) -> str:
+  """What `train` did, in words."""
+  if isinstance(wall, float):
+    return f'{wall / 60:.1f} min'
+  return {None: 'had results', 'elsewhere': 'run by another sweep'}[wall]
 
 
 if __name__ == '__main__':

@@ -35,6 +35,9 @@ def base_config(builder: str, builder_config: str, num_classes: int) -> ml_colle
   # that reference frame of the same clip, × reference_gain (input_pipeline.subtract_reference).
   data.frame_reference = 'none'
   data.reference_gain = 1.0
+  # 'affine': each sampled frame registered to its clip's mean frame (preprocess/stabilise.py), which undoes
+  # per-frame alignment jitter; MOL's flow and landmark targets follow the frames. 'none': as stored.
+  data.stabilise = 'none'
   # 'standard': (x/255 − 0.5)/0.5; 'released_per_split': then each split shifted by its mean and divided by
   # its max, as the release does (the test split by its own statistics: transductive).
   data.normalization = 'standard'

@@ -31,6 +31,11 @@ def mol_config(builder: str, builder_config: str, num_classes: int) -> ml_collec
   model.landmark_units = 'pixels'    # the landmark head's outputs: 'pixels' (released) | 'centred'
   model.pair_batch_norm = True       # BatchNorm statistics per frame / per pair, as the release loops
   model.correlation_patch = 21       # FlowNetC's displacements per axis; 0: those that can land on the map
+  # What the MER head reads (models/mol.py): as released, the F5C maps as they are ('none'), no BatchNorm
+  # before it, and F5C blocks whose residual branches add at full strength from the start.
+  model.mer_reference = 'none'       # 'clip_mean': the maps minus their mean over the clip
+  model.mer_norm = False             # True: BatchNorm over those maps before the 3D-CNN head
+  model.f5c_layer_scale = False      # True: each F5C branch × a learned per-channel scale that starts at 0
 
   loss = config.loss = ml_collections.ConfigDict()
   loss.mer = 1.0

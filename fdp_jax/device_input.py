@@ -43,10 +43,10 @@ def use_device_input(data_config, index, device) -> bool:
   choice = data_config.get('on_device', 'auto')
   if choice not in ON_DEVICE:
     raise ValueError(f'unknown data.on_device {choice!r}: use one of {ON_DEVICE}')
-  if data_config.get('targets', 'mer') != 'mer':
+  if data_config.get('targets', 'mer') != 'mer' or data_config.get('stabilise', 'none') != 'none':
     if choice == 'always':
-      raise ValueError("data.on_device='always' needs data.targets 'mer': MOL's flow targets are composed "
-                       'on the host')
+      raise ValueError("data.on_device='always' needs data.targets 'mer' and data.stabilise 'none': MOL's "
+                       'flow targets are composed, and frames registered, on the host')
     return False
   if choice != 'auto':
     return choice == 'always'

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from fdp_jax import losses, training_signals
+from fdp_jax import losses, metrics, training_signals
 from fdp_jax.models.fdp import FDP
 from fdp_jax.models.fdp_released import VOLUME_SHAPE, ReleasedFDP
 from fdp_jax.models.lgfat import EncoderSpec
@@ -75,7 +75,9 @@ def _mol_module(model_config, num_classes: int, image_size: int) -> MOL:
   return MOL(num_classes=num_classes, dropout=model_config.dropout, knn=model_config.knn, width=width,
              landmark_units=model_config.get('landmark_units', 'pixels'),
              pair_batch_norm=model_config.get('pair_batch_norm', True),
-             correlation_patch=model_config.get('correlation_patch', 21))
+             correlation_patch=model_config.get('correlation_patch', 21),
+             mer_reference=model_config.mer_reference, mer_norm=model_config.mer_norm,
+             f5c_layer_scale=model_config.f5c_layer_scale)
 
 
 def _spotter_module(model_config, num_classes: int, image_size: int) -> Spotter:
@@ -85,12 +87,17 @@ def _spotter_module(model_config, num_classes: int, image_size: int) -> Spotter:
 
 
 def _mol_eval_metrics(outputs: dict, batch: dict) -> dict:
-  """Each clip's flow end-point error (pixels, mean over pixels and pairs) and landmark NME (mean error
-  over the inter-pupil distance), when the batch carries the targets."""
+  """Each clip's `metrics.MOL_CLIP_ERRORS`, when the batch carries the targets: flow end-point error (pixels,
+  mean over pixels and pairs, and over the moving pixels only: NaN for a clip with none) and landmark NME
+  (mean error over the inter-pupil distance)."""
   if 'flow' not in batch:
     return {}
   error = jnp.linalg.norm(outputs['landmarks'] - batch['landmarks'], axis=-1).mean(-1)
-  return {'flow_epe': jnp.linalg.norm(outputs['flow'] - batch['flow'], axis=-1).mean((1, 2, 3)),
+  epe = jnp.linalg.norm(outputs['flow'] - batch['flow'], axis=-1)                        # (B, T−1, S, S)
+  moving = jnp.linalg.norm(batch['flow'], axis=-1) > metrics.moving_flow_threshold(batch['flow'].shape[-2])
+  count = moving.sum((1, 2, 3))
+  return {'flow_epe': epe.mean((1, 2, 3)),
+          'flow_epe_moving': jnp.where(count > 0, (epe * moving).sum((1, 2, 3)) / jnp.maximum(count, 1), jnp.nan),
           'landmark_nme': (error / jnp.maximum(losses.interpupil_distance(batch['landmarks']), 1e-3)).mean(-1)}
 
 

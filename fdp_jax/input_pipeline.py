@@ -5,7 +5,9 @@ One record of the shared schema (`fdp_jax.schema`) becomes one example:
                                                     data.normalization 'released_per_split' then shifted
                                                     and scaled by the split's statistics (`split_statistics`);
                                                     with data.frame_reference 'clip_mean' or 'first', minus
-                                                    that reference frame (`subtract_reference`)
+                                                    that reference frame (`subtract_reference`); with
+                                                    data.stabilise 'affine', each frame first registered
+                                                    to the clip's mean frame (`preprocess.stabilise`)
   frame_mask     (T,) bool                          all True: sampling always yields T frames
   dynamic_image  (S, S) float32 in [0, 1]           the analytic dynamic image of the sampled frames
   label          () int32
@@ -15,9 +17,10 @@ With data.targets 'mol' (default 'mer' adds nothing), the MOL targets of the T �
   flow           (T−1, S, S, 2) float32             (dx, dy) motion of each output pixel of sampled frame i
                                                     to sampled frame i+1, in output pixels: the stored
                                                     consecutive flows composed (`compose_flows`), cropped and
-                                                    resized like the frames
+                                                    resized like the frames (and carried into the
+                                                    registered frames with data.stabilise)
   landmarks      (T−1, 68, 2) float32               (x, y) of sampled frames 1 … T−1 (the second frame of
-                                                    each pair) in output pixels
+                                                    each pair) in output pixels (idem)
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from fdp_jax.preprocess import stabilise
 from fdp_jax.preprocess.dynamic_image import dynamic_image_uint8
 
 
@@ -131,6 +135,9 @@ class ClipTransform:
     self.normalization = normalization
     self.view_position = view_position     # evaluation: where in each segment to sample (None: the rule's)
     self.targets = data_config.get('targets', 'mer')
+    self.stabilise = data_config.get('stabilise', 'none')
+    if self.stabilise not in stabilise.STABILISE:
+      raise ValueError(f'unknown data.stabilise {self.stabilise!r}: use one of {stabilise.STABILISE}')
     if self.targets not in ('mer', 'mol'):
       raise ValueError(f"unknown data.targets {self.targets!r}: use 'mer' or 'mol'")
     if self.targets == 'mol' and data_config.get('horizontal_flip', False):
@@ -164,6 +171,9 @@ class ClipTransform:
     frames = _resize(frames[:, y:y + crop, x:x + crop], cfg.image_size)
     if self.train and cfg.horizontal_flip and rng.random() < 0.5:
       frames = frames[:, :, ::-1]
+    warps = None
+    if self.stabilise == 'affine':
+      frames, warps = stabilise.register_to_clip_mean(frames)
     frames01 = frames.astype(np.float32) / 255.0
     normalised = (frames01 - 0.5) / 0.5
     if self.normalization is not None:
@@ -180,7 +190,11 @@ class ClipTransform:
         'mask': np.bool_(True),
     }
     if self.targets == 'mol':
-      example.update(self.mol_targets(record, idx, y, x, crop))
+      targets = self.mol_targets(record, idx, y, x, crop)
+      if warps is not None:
+        targets = {'flow': stabilise.carry_flow(targets['flow'], warps),
+                   'landmarks': stabilise.carry_points(targets['landmarks'], warps[1:])}
+      example.update(targets)
     return example
 
   def mol_targets(self, record: dict, idx: np.ndarray, y: int, x: int, crop: int) -> dict:

@@ -71,3 +71,17 @@ def per_class_scores(cm: np.ndarray, class_names: Sequence[str]) -> dict[str, di
         'f1': float(2 * tp[c] / (support[c] + predicted[c])) if support[c] + predicted[c] else None,
     }
   return out
+
+
+# MOL's per-clip errors on its auxiliary tasks, in evaluation: flow end-point error (px) over every pixel and
+# over the moving pixels only, and landmark NME (mean point error / inter-pupil distance).
+MOL_CLIP_ERRORS = ('flow_epe', 'flow_epe_moving', 'landmark_nme')
+
+# A pixel "moves" when its true flow exceeds 1 px on a 128-px face (0.5 px at 64 px): on the synthetic `mol`
+# corpus about the top 10 % of pixels, where the expression's and the larger head and alignment motion live.
+MOVING_FLOW_AT_128 = 1.0
+
+
+def moving_flow_threshold(image_size: int) -> float:
+  """|flow| (px) above which a pixel of an `image_size`-px frame counts as moving."""
+  return MOVING_FLOW_AT_128 * image_size / 128.0

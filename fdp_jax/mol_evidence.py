@@ -2,8 +2,8 @@
 pictures of predicted beside true flow and landmarks.
 
 References, per test clip, in the same evaluation view as the model's own errors (`families._mol_eval_metrics`:
-flow EPE in pixels, mean over pixels and pairs; landmark NME = mean point error / inter-pupil distance,
-mean over pairs):
+flow EPE in pixels, mean over pixels and pairs, and over the moving pixels only; landmark NME = mean point
+error / inter-pupil distance, mean over pairs):
 - flow: zero flow (no motion anywhere), OpenCV's TV-L1 (the estimator the release's flow targets come from)
   and Farnebäck on the same aligned frames;
 - landmarks: the training subjects' mean landmarks (the trivial answer a head that ignores its input
@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from fdp_jax import input_pipeline
+from fdp_jax import input_pipeline, metrics
 from fdp_jax.preprocess import face_alignment, optical_flow
 
 EXAMPLES_DIR = 'mol_examples'
@@ -37,6 +37,13 @@ def _ipd(landmarks: np.ndarray) -> np.ndarray:
 def flow_epe(predicted: np.ndarray, target: np.ndarray) -> float:
   """Mean end-point error (px) of (T−1, S, S, 2) flows."""
   return float(np.linalg.norm(predicted - target, axis=-1).mean())
+
+
+def flow_epe_moving(predicted: np.ndarray, target: np.ndarray) -> float:
+  """Mean end-point error (px) of (T−1, S, S, 2) flows over the pixels whose true flow moves
+  (`metrics.moving_flow_threshold`); NaN when none does."""
+  moving = np.linalg.norm(target, axis=-1) > metrics.moving_flow_threshold(target.shape[-2])
+  return float(np.linalg.norm(predicted - target, axis=-1)[moving].mean()) if moving.any() else float('nan')
 
 
 def landmark_nme(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -67,9 +74,10 @@ def clip_references(view: dict, training_mean: np.ndarray, landmarker: face_alig
   """Every reference's error on one clip's evaluation view; dlib's NME over the frames it found a face on
   ('dlib' None when none) and the count of those frames ('dlib_frames')."""
   frames, flow, landmarks = view['frames'], view['flow'], view['landmarks']
-  out = {'zero_flow': flow_epe(np.zeros_like(flow), flow),
-         'tvl1': flow_epe(optical_flow.tvl1_flow(frames), flow),
-         'farneback': flow_epe(optical_flow.farneback_flow(frames), flow),
+  estimates = {'zero_flow': np.zeros_like(flow), 'tvl1': optical_flow.tvl1_flow(frames),
+               'farneback': optical_flow.farneback_flow(frames)}
+  out = {**{name: flow_epe(f, flow) for name, f in estimates.items()},
+         **{f'{name}_moving': flow_epe_moving(f, flow) for name, f in estimates.items()},
          'training_mean': float(landmark_nme(np.broadcast_to(training_mean, landmarks.shape), landmarks).mean()),
          'clip_mean_oracle': float(landmark_nme(np.broadcast_to(landmarks.mean(0), landmarks.shape),
                                                 landmarks).mean())}
@@ -98,7 +106,8 @@ def references(data_config, source: Sequence[dict], folds) -> dict:
 
 
 def _summary(clips: list[dict]) -> dict:
-  out = {key: float(np.mean([c[key] for c in clips])) for key in FLOW_REFERENCES + LANDMARK_REFERENCES
+  out = {key: float(np.nanmean([c[key] for c in clips]))
+         for key in FLOW_REFERENCES + tuple(f'{k}_moving' for k in FLOW_REFERENCES) + LANDMARK_REFERENCES
          if key != 'dlib'}
   found = [c for c in clips if c['dlib'] is not None]
   weights = [c['dlib_frames'] for c in found]
@@ -111,18 +120,19 @@ def _summary(clips: list[dict]) -> dict:
 def comparison_rows(runs: Sequence[tuple[str, dict]], refs: dict | None) -> list[str]:
   """A Markdown table: each (name, results.json aggregate) run's UF1, UAR, flow EPE and landmark NME, then the
   references' errors (`references(...)['aggregate']`)."""
-  rows = ['| | UF1 | UAR | flow EPE (px) | landmark NME |', '|---|---:|---:|---:|---:|']
+  rows = ['| | UF1 | UAR | flow EPE (px) | on moving pixels | landmark NME |', '|---|---:|---:|---:|---:|---:|']
+  value = lambda d, key: f'{d[key]:.4f}' if key in d else '—'  # noqa: E731
   for name, a in runs:
-    rows.append(f"| {name} | {a['uf1']:.3f} | {a['uar']:.3f} | {a.get('flow_epe', float('nan')):.4f} | "
-                f"{a.get('landmark_nme', float('nan')):.4f} |")
+    rows.append(f"| {name} | {a['uf1']:.3f} | {a['uar']:.3f} | {value(a, 'flow_epe')} | "
+                f"{value(a, 'flow_epe_moving')} | {value(a, 'landmark_nme')} |")
   if refs:
     dlib = '—' if refs['dlib'] is None else f"{refs['dlib']:.4f} (face found in {refs['dlib_face_found']:.0%})"
-    rows += [f"| reference: zero flow | | | {refs['zero_flow']:.4f} | |",
-             f"| reference: TV-L1 (OpenCV) | | | {refs['tvl1']:.4f} | |",
-             f"| reference: Farnebäck (OpenCV) | | | {refs['farneback']:.4f} | |",
-             f"| reference: training subjects' mean landmarks | | | | {refs['training_mean']:.4f} |",
-             f'| reference: dlib 68-point detector | | | | {dlib} |',
-             f"| oracle: each clip's own mean true landmarks | | | | {refs['clip_mean_oracle']:.4f} |"]
+    rows += [f"| reference: {title} | | | {value(refs, key)} | {value(refs, key + '_moving')} | |"
+             for key, title in (('zero_flow', 'zero flow'), ('tvl1', 'TV-L1 (OpenCV)'),
+                                ('farneback', 'Farnebäck (OpenCV)'))]
+    rows += [f"| reference: training subjects' mean landmarks | | | | | {refs['training_mean']:.4f} |",
+             f'| reference: dlib 68-point detector | | | | | {dlib} |',
+             f"| oracle: each clip's own mean true landmarks | | | | | {refs['clip_mean_oracle']:.4f} |"]
   return rows
 
 

@@ -40,8 +40,9 @@ def failed_fold_result(fold: Fold, failure: dict) -> dict:
 
 
 def _auxiliary_metrics(out: dict) -> dict:
-  """MOL's flow end-point error and landmark NME, means over the fold's clips (absent for FDP)."""
-  return {key: float(np.mean(out[key])) for key in ('flow_epe', 'landmark_nme') if key in out}
+  """MOL's `metrics.MOL_CLIP_ERRORS`, means over the fold's clips (absent for FDP); the moving-pixel EPE over
+  the clips that have moving pixels."""
+  return {key: float(np.nanmean(out[key])) for key in metrics.MOL_CLIP_ERRORS if key in out}
 
 
 def corpus_of(sample_id: str) -> str | None:
@@ -92,10 +93,11 @@ def aggregate(fold_results: Sequence[dict], class_names: Sequence[str],
     slices = per_corpus(fold_results, len(class_names))
     if slices:
       result['per_corpus'] = slices
-  for key in ('flow_epe', 'landmark_nme'):
+  for key in metrics.MOL_CLIP_ERRORS:
     if fold_results and all(key in f.get('metrics', {}) for f in fold_results):
-      counts = np.array([f['num_test'] for f in fold_results], np.float64)
-      result[key] = float(np.dot([f['metrics'][key] for f in fold_results], counts) / counts.sum())
+      values = np.array([f['metrics'][key] for f in fold_results], np.float64)
+      counts = np.array([f['num_test'] for f in fold_results], np.float64) * np.isfinite(values)
+      result[key] = float(np.dot(np.nan_to_num(values), counts) / max(counts.sum(), 1.0))
   return result
 
 
@@ -130,7 +132,8 @@ def markdown_table(results: dict) -> str:
     rows.append(f"INCOMPLETE: fold(s) {', '.join(a['failed_folds'])} failed (non-finite loss, see results.json); "
                 f"the scores above cover the other {a['num_folds']} folds only.")
   if 'flow_epe' in a:
-    rows.append(f"MOL auxiliary tasks over all test clips: flow end-point error {a['flow_epe']:.3f} px, "
+    moving = f" ({a['flow_epe_moving']:.3f} px on moving pixels)" if 'flow_epe_moving' in a else ''
+    rows.append(f"MOL auxiliary tasks over all test clips: flow end-point error {a['flow_epe']:.3f} px{moving}, "
                 f"landmark NME {a['landmark_nme']:.4f} (mean error / inter-pupil distance).")
   if 'optimistic_best_test' in results:
     o = results['optimistic_best_test']['aggregate']

@@ -115,6 +115,30 @@ def test_smic_build_with_two_workers_and_flow(tmp_path):
   assert flow_features['flow'].shape == (None, 144, 144, 2)
 
 
+def test_mol_configs_align_every_frame_as_released_and_keep_the_clip_alignment(tmp_path, monkeypatch):
+  """'*_144_flow' aligns each frame on its own (MOL's release), at version 1.1.0; a dataset built at 1.0.0
+  was aligned once per clip and is read as such; '*_144_flow_clip' offers that alignment under its own name."""
+  from fdp_jax.corpora import builder as corpus_builder
+  configs = {c.name: c for c in data_sources.builder_class('casme2').BUILDER_CONFIGS}
+  frame, clip = configs['5class_raw_144_flow'], configs['5class_raw_144_flow_clip']
+  assert (frame.alignment, clip.alignment, configs['5class_raw_64'].alignment) == ('frame', 'clip', 'clip')
+  assert str(frame.version) == '1.1.0' and corpus_builder.alignment_of(frame, '1.1.0') == 'frame'
+  assert corpus_builder.alignment_of(frame, '1.0.0') == 'clip'
+  assert data_sources.get_builder('casme2', '5class_raw_144_flow', str(tmp_path)).version == '1.1.0'
+  root = str(tmp_path / 'manual')
+  corpus_fixtures.make_samm(root)
+  seen = []
+  real = clips.preprocess_clips
+
+  def spy(specs, options, *args, **kwargs):
+    seen.append(options.alignment)
+    return real(specs[:1], options, *args, **kwargs)
+
+  monkeypatch.setattr(clips, 'preprocess_clips', spy)
+  build('samm', '5class_raw_144_flow', root, str(tmp_path / 'frame'), workers=1)
+  assert seen == ['frame']
+
+
 def test_casme_sq_build(tmp_path):
   root = str(tmp_path / 'manual')
   expected = corpus_fixtures.make_casme_sq(root)

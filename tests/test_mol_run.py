@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import mol_synthetic
-from fdp_jax import evaluate, mol_evidence, run
+from fdp_jax import evaluate, metrics, mol_evidence, run
 from fdp_jax.corpora import synthetic_faces
 from fdp_jax.preprocess import face_alignment, optical_flow
 
@@ -59,6 +59,7 @@ def test_a_small_mol_run_trains_its_ablation_and_scores_the_references(tiny_data
   assert 0.0 <= pooled['dlib_face_found'] <= 1.0
   # MOL's own errors are on the same clips as the references: the held-out clip count matches
   assert np.isfinite(results['aggregate']['flow_epe']) and np.isfinite(results['aggregate']['landmark_nme'])
+  assert np.isfinite(results['aggregate']['flow_epe_moving']) and np.isfinite(pooled['zero_flow_moving'])
 
   # pictures of held-out clips: 3 rows (frame + landmarks, true flow, predicted flow), a column per pair
   assert results['mol_examples'] and all(p.startswith('mol_examples/') for p in results['mol_examples'])
@@ -87,19 +88,26 @@ def test_a_small_mol_run_trains_its_ablation_and_scores_the_references(tiny_data
 
 def _clip(index: int, size: int = 128) -> dict:
   record = synthetic_faces.make_clip(synthetic_faces.make_subject(0, index, size), 0, index % 5, 0, 20, 24,
-                                     with_flow=True)
+                                     with_flow=True, alignment=synthetic_faces.MOL_ALIGNMENT)
   return dict(record, label=index % 5)
 
 
 def test_references_of_one_clip_are_what_they_say():
   config = mol_synthetic.get_config('small')
+  config.data.stabilise = 'none'     # the corpus's whole motion, each frame's alignment error included
   view = mol_evidence.evaluation_view(config.data, _clip(0))
   assert view['frames'].shape == (8, 64, 64) and view['frames'].dtype == np.uint8
   assert view['flow'].shape == (7, 64, 64, 2) and view['landmarks'].shape == (7, 68, 2)
   other = mol_evidence.evaluation_view(config.data, _clip(1))
   training_mean = other['landmarks'].mean(0)
   refs = mol_evidence.clip_references(view, training_mean, face_alignment.FaceLandmarker())
-  assert refs['zero_flow'] == pytest.approx(float(np.linalg.norm(view['flow'], axis=-1).mean()))
+  magnitude = np.linalg.norm(view['flow'], axis=-1)
+  assert refs['zero_flow'] == pytest.approx(float(magnitude.mean()))
+  # on the moving pixels (|flow| > 0.5 px at 64 px) zero flow errs by their mean motion, above the threshold
+  moving = magnitude > metrics.moving_flow_threshold(64)
+  assert 0 < moving.mean() < 0.5
+  assert refs['zero_flow_moving'] == pytest.approx(float(magnitude[moving].mean())) and refs['zero_flow_moving'] > 0.5
+  assert refs['farneback_moving'] < refs['zero_flow_moving']
   # the clip's own mean points err only by its motion; another face's points by far more
   assert refs['clip_mean_oracle'] < 0.02 < refs['training_mean']
   exact = mol_evidence.flow_epe(view['flow'], view['flow'])

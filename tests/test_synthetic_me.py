@@ -275,3 +275,29 @@ def test_dev_config_draws_other_subjects_by_the_same_rules():
                   for s in range(default.num_subjects)] for seed in (default.seed, dev.seed)}
   for a in faces[default.seed]:
     assert min(np.abs(a.astype(float) - b).mean() for b in faces[dev.seed]) > 2
+
+
+def test_mol_corpus_aligns_each_frame_on_its_own_from_1_2_0():
+  """`mol` 1.2.0 (and `mol_dev`) add each frame's own alignment error (`MOL_ALIGNMENT`), 1.1.0 stays
+  readable as it was; with it the flow between frames grows to the measured size (exact flow std ≈ 0.49 px at
+  128 px, against ≈ 0.07 without), every other draw is the same, and the stored flow and landmarks stay
+  exact."""
+  configs = {c.name: c for c in builder_lib.Builder.BUILDER_CONFIGS}
+  mol, dev = configs['mol'], configs['mol_dev']
+  assert str(mol.version) == '1.2.0' and [str(v) for v in mol.supported_versions] == ['1.1.0']
+  assert builder_lib.alignment_of(mol, '1.1.0') is None
+  assert builder_lib.alignment_of(mol, '1.2.0') == builder_lib.alignment_of(dev, '1.2.0') == sf.MOL_ALIGNMENT
+  assert dataclasses.replace(dev, name='mol', seed=mol.seed, description=mol.description,
+                             supported_versions=mol.supported_versions) == mol
+  subject = sf.make_subject(0, 3, 128)
+  plain = sf.make_motion(subject, 2, 1, 0, 20, 24)
+  aligned = sf.make_motion(subject, 2, 1, 0, 20, 24, sf.MOL_ALIGNMENT)
+  assert (plain.onset, plain.apex, len(plain.intensity)) == (aligned.onset, aligned.apex, len(aligned.intensity))
+  np.testing.assert_array_equal(plain.au_vectors, aligned.au_vectors)
+  grid = sf.pixel_grid(128)
+  spread = lambda m: np.std([m.flow(grid, t) for t in range(len(m.intensity) - 1)])  # noqa: E731
+  assert spread(plain) < 0.15 < 0.3 < spread(aligned) < 0.8, (spread(plain), spread(aligned))
+  for t in (0, aligned.apex):
+    assert np.abs(aligned.forward(aligned.inverse(grid, t), t) - grid).max() < 1e-4
+    p = aligned.inverse(grid, t)
+    np.testing.assert_allclose(aligned.inverse(grid + aligned.flow(grid, t), t + 1), p, atol=1e-4)

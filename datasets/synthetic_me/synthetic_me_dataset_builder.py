@@ -29,6 +29,16 @@ corner pull), surprise (AU1+2 brow raise), disgust (AU9/10 nose wrinkle / upper-
 jitter, sensor noise, brightness flicker and varying lengths, with CASME II class proportions per subject.
 Landmarks (iBUG-68) and the optional dense flow between consecutive frames are exact, not estimated.
 A single frame does not give the class away: subject appearance varies far more than the motion.
+
+The `mol` and `mol_dev` configs (version 1.2.0) add what MOL's release trains on: each frame aligned on its
+own landmarks, so each frame is off by its own small similarity transform (`synthetic_faces.MOL_ALIGNMENT`).
+Its size comes from measurements (benchmarks/mol_motion.py, benchmarks/README.md "Face motion between aligned frames"):
+the alignment error's shape (translation : rotation : scale) from the project's dlib alignment applied to
+each frame of a still real face (scikit-image's astronaut photo, its face 230 px wide as in CASME II,
+sensor noise 2 grey levels: 0.19 px, 0.137 deg, 1.09 % per frame), its size scaled so that the flow between
+consecutive aligned frames matches the mean over two calm real videos of seated, silent faces (bob.io.video's
+test_h264.mov and bob.ip.qualitymeasure's real_client001 clip, TV-L1 at one frame, 128-px crops: standard
+deviation 0.49 px over all pixels).
 """
 
 
@@ -42,6 +52,18 @@ class SyntheticMEConfig(tfds.core.BuilderConfig):
   max_frames: int = 36
   with_flow: bool = False
   seed: int = 0
+  alignment: synthetic_faces.AlignmentJitter | None = None   # each frame's own alignment error; None: none
+
+
+MOL_ALIGNMENT = synthetic_faces.MOL_ALIGNMENT
+_MOL_NOTES = {'1.1.0': 'Faces as if aligned once per clip: head jitter only (flow std 0.074 px at 128 px).',
+              '1.2.0': "Each frame's own alignment error added (synthetic_faces.MOL_ALIGNMENT), measured on real "
+                       'faces: flow std 0.49 px; every other draw unchanged.'}
+
+
+def alignment_of(config: SyntheticMEConfig, version: str) -> synthetic_faces.AlignmentJitter | None:
+  """The per-frame alignment error the clips of `config` are built with at `version` (1.1.0: none)."""
+  return None if str(version) == '1.1.0' else config.alignment
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -62,8 +84,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       SyntheticMEConfig(name='tiny', num_subjects=4, clips_per_subject=10, image_size=32, min_frames=12,
                         max_frames=18, with_flow=True,
                         description='4 subjects x 10 clips, 32 px, 12-18 frames, with flow (tests).'),
-      SyntheticMEConfig(name='mol', image_size=128, with_flow=True,
-                        description='10 subjects x 24 clips, 128 px, 20-36 frames, with exact flow.'),
+      SyntheticMEConfig(name='mol', image_size=128, with_flow=True, alignment=MOL_ALIGNMENT, version='1.2.0',
+                        supported_versions=['1.1.0'], release_notes=_MOL_NOTES,
+                        description='10 subjects x 24 clips, 128 px, 20-36 frames, with exact flow; each frame '
+                                    'aligned on its own (1.1.0: aligned once per clip).'),
+      # MOL's development corpus: other subjects (seed 1), the same rules; MOL's settings are chosen here.
+      SyntheticMEConfig(name='mol_dev', image_size=128, with_flow=True, alignment=MOL_ALIGNMENT, seed=1,
+                        version='1.2.0', release_notes=_MOL_NOTES,
+                        description='10 other subjects x 24 clips, as mol: for choosing MOL\'s settings.'),
       SyntheticMEConfig(name='casme2_sized', num_subjects=26, clips_per_subject=10,
                         description='26 subjects x 10 clips, 64 px, 20-36 frames: CASME II\'s LOSO shape '
                                     '(26 folds, ~255 clips), for timing cross-validation.'),
@@ -85,6 +113,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     # Serial on purpose: the default config builds in ~20 s on 2 cores, and every clip draws from its
     # own (seed, subject, clip) generator, so a pool would change nothing but the wall time.
     cfg = self.builder_config
+    alignment = alignment_of(cfg, self.version)
     # TFDS's own bar does not know the total; this one does, so it shows an ETA.
     with tqdm.tqdm(total=cfg.num_subjects * cfg.clips_per_subject, desc='synthetic clips', unit='clip',
                    leave=False) as progress:
@@ -93,7 +122,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         labels = synthetic_faces.allocate_labels(cfg.seed, s, cfg.clips_per_subject)
         for c, label in enumerate(labels):
           record = synthetic_faces.make_clip(subject, c, int(label), cfg.seed, cfg.min_frames,
-                                             cfg.max_frames, with_flow=cfg.with_flow)
+                                             cfg.max_frames, with_flow=cfg.with_flow, alignment=alignment)
           schema.check_example(record, cfg.image_size, cfg.with_flow)
           progress.update(1)
           yield record['sample_id'], record

@@ -41,20 +41,38 @@ class MECorpusConfig(tfds.core.BuilderConfig):
 
 def corpus_configs(corpus: str, frames: Sequence[str] = ('raw',), modalities: Sequence[str] = ('',)
                    ) -> list[MECorpusConfig]:
-  """Every (modality, protocol, frames) at 64 px (FDP) and at 144 px with flow (MOL), e.g.
-  '5class_raw_64', '5class_cropped_144_flow', 'hs_3class_cropped_64'. The first is the default."""
+  """Every (modality, protocol, frames) at 64 px (FDP, one alignment per clip) and at 144 px with flow (MOL):
+  '*_144_flow' aligns every frame on its own landmarks, as MOL's release does (version 1.1.0; 1.0.0 aligned
+  once per clip), '*_144_flow_clip' once per clip. E.g. '5class_raw_64', '5class_cropped_144_flow',
+  'hs_3class_cropped_64'. The first is the default."""
   configs = []
   for modality in modalities:
     for protocol in protocols.PROTOCOLS[corpus]:
       for kind in frames:
-        for size, flow in ((FDP_SIZE, False), (MOL_SIZE, True)):
-          name = '_'.join(p for p in (modality.lower(), protocol, kind, str(size)) if p) + ('_flow' if flow else '')
+        for size, flow, alignment in ((FDP_SIZE, False, 'clip'), (MOL_SIZE, True, 'frame'), (MOL_SIZE, True, 'clip')):
+          name = '_'.join(p for p in (modality.lower(), protocol, kind, str(size)) if p)
+          name += ('_flow' if flow else '') + ('_clip' if flow and alignment == 'clip' else '')
           classes = ', '.join(protocols.get(corpus, protocol).classes)
+          versions = dict(version='1.1.0', supported_versions=['1.0.0'], release_notes=PER_FRAME_NOTES) \
+              if alignment == 'frame' else {}
           configs.append(MECorpusConfig(
               name=name, protocol=protocol, frames=kind, image_size=size, with_flow=flow, modality=modality,
+              alignment=alignment, **versions,
               description=f'{protocol} ({classes}), {kind} frames{" " + modality if modality else ""}, '
-                          f'aligned to {size} px{", TV-L1 flow" if flow else ""}.'))
+                          f'aligned to {size} px {"frame by frame" if alignment == "frame" else "once per clip"}'
+                          f'{", TV-L1 flow" if flow else ""}.'))
   return configs
+
+
+PER_FRAME_NOTES = {'1.0.0': 'Aligned once per clip.',
+                   '1.1.0': "Every frame aligned on its own landmarks, as MOL's release does (img_pre_dlib per "
+                            "frame); the flow is TV-L1 between those aligned frames. '*_144_flow_clip' keeps "
+                            '1.0.0\'s once-per-clip alignment.'}
+
+
+def alignment_of(config: MECorpusConfig, version) -> str:
+  """How the clips of `config` are aligned at `version`: a '*_144_flow' dataset of 1.0.0 once per clip."""
+  return 'clip' if config.alignment == 'frame' and str(version) == '1.0.0' else config.alignment
 
 
 class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
@@ -101,7 +119,7 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, labelled, report: phases.BuildReport):
     cfg = self.builder_config
-    options = clips.AlignmentOptions(image_size=cfg.image_size, alignment=cfg.alignment,
+    options = clips.AlignmentOptions(image_size=cfg.image_size, alignment=alignment_of(cfg, self.version),
                                      with_flow=cfg.with_flow)
     labels = {spec.sample_id: label for spec, label in labelled}
     written = 0

@@ -175,8 +175,26 @@ def face_intensity(subject: Subject, p: np.ndarray) -> np.ndarray:
 
 
 @dataclasses.dataclass(frozen=True)
+class AlignmentJitter:
+  """The frame-to-frame error of aligning every frame on its own landmarks (as MOL's release does): each
+  frame's aligned face is off by its own small similarity transform about the image centre, drawn
+  independently per frame. Standard deviations, in a 128-px face."""
+  translation: float   # px, per axis
+  rotation: float      # degrees
+  scale: float         # relative (0.01: 1 %)
+
+
+# Each frame's alignment error in synthetic_me's `mol` and `mol_dev` corpora (1.2.0): the proportions measured
+# on a still real face aligned frame by frame (0.19 px : 0.137 deg : 1.09 %) × 0.78, the factor that brings
+# the exact flow between consecutive frames, with the corpus's own head jitter (0.074 px) and AU motion, to
+# the calm real videos' 0.49 px standard deviation (benchmarks/mol_motion.py).
+MOL_ALIGNMENT = AlignmentJitter(translation=0.148, rotation=0.107, scale=0.0085)
+
+
+@dataclasses.dataclass(frozen=True)
 class ClipMotion:
-  """The frame-t map phi_t(p) = c + R_t (p + intensity[t] G(p) - c) + shift[t]; T frames.
+  """The frame-t map phi_t(p) = c + k_t R_t (p + intensity[t] G(p) - c) + shift[t]; T frames (k_t: `scale`,
+  1 unless the clip carries a per-frame alignment error).
 
   G(p) = sum_k au_vectors[k] exp(-|p - au_centres[k]|^2 / (2 au_sigmas[k]^2)), its maximum magnitude
   the apex displacement amplitude.
@@ -191,6 +209,10 @@ class ClipMotion:
   onset: int
   apex: int
   offset: int
+  scale: np.ndarray | None = None   # (T,) per-frame scale k_t; None: 1
+
+  def _scale(self, t: int) -> float:
+    return 1.0 if self.scale is None else float(self.scale[t])
 
   def _field(self, x, y):
     """G at flat points x, y (N,) -> gx, gy (N,) float32; (K, N) layout keeps numpy's inner loops long."""
@@ -209,11 +231,12 @@ class ClipMotion:
   def forward(self, p: np.ndarray, t: int) -> np.ndarray:
     """phi_t(p) for canonical points p (..., 2) -> image points (..., 2)."""
     moved = p + self.intensity[t] * self.au_field(p) - self.centre
-    return _rotate(moved, self.angle[t]) + self.centre + self.shift[t]
+    return self._scale(t) * _rotate(moved, self.angle[t]) + self.centre + self.shift[t]
 
   def inverse(self, x: np.ndarray, t: int) -> np.ndarray:
     """phi_t^{-1}(x) for image points x (..., 2), by fixed-point iteration p <- q - a_t G(p)."""
-    q = _rotate(np.asarray(x, np.float64) - self.shift[t] - self.centre, -self.angle[t]) + self.centre
+    q = np.asarray(x, np.float64) - self.shift[t] - self.centre
+    q = _rotate(q / self._scale(t), -self.angle[t]) + self.centre
     a = self.intensity[t]
     if a == 0:
       return q
@@ -312,8 +335,10 @@ def _class_aus(rng, label):
 
 
 def make_motion(subject: Subject, clip_index: int, label: int, seed: int, min_frames: int,
-                max_frames: int) -> ClipMotion:
-  """Timing, head jitter and AU field of one clip, from the generator seeded by (seed, subject, clip)."""
+                max_frames: int, alignment: AlignmentJitter | None = None) -> ClipMotion:
+  """Timing, head jitter and AU field of one clip, from the generator seeded by (seed, subject, clip); with
+  `alignment`, each frame's own alignment error on top, from a generator of its own (so every other draw,
+  and a clip built without it, stays as it was)."""
   if min_frames < 10 or max_frames < min_frames:
     raise ValueError(f'need 10 <= min_frames <= max_frames, got {min_frames}, {max_frames}')
   rng = np.random.default_rng([seed, subject.index, 1, clip_index])
@@ -327,8 +352,14 @@ def make_motion(subject: Subject, clip_index: int, label: int, seed: int, min_fr
   amplitude = u * rng.uniform(1.0, 2.0)
   # Label-dependent draws come last, so everything above (and every neutral frame) is label-independent.
   centres, sigmas, vectors = au_field(subject, rng, _class_aus(rng, label), amplitude)
+  scale = None
+  if alignment is not None:
+    errors = np.random.default_rng([seed, subject.index, 4, clip_index]).standard_normal((num_frames, 4))
+    angle = angle + np.deg2rad(alignment.rotation) * errors[:, 0]
+    shift = shift + alignment.translation * u * errors[:, 1:3]
+    scale = 1.0 + alignment.scale * errors[:, 3]
   return ClipMotion((subject.image_size - 1) / 2, angle, shift, intensity, centres, sigmas, vectors, onset,
-                    apex, offset)
+                    apex, offset, scale)
 
 
 def au_field(subject: Subject, rng: np.random.Generator, aus, amplitude: float, sigma_range=(6, 10),
@@ -399,9 +430,11 @@ def allocate_labels(seed: int, subject_index: int, clips_per_subject: int) -> np
 
 
 def make_clip(subject: Subject, clip_index: int, label: int, seed: int, min_frames: int,
-              max_frames: int, *, with_flow: bool = False, noise: bool = True) -> dict:
-  """One record (keys of `fdp_jax.schema.me_features`); `noise=False` drops sensor noise and flicker."""
-  motion = make_motion(subject, clip_index, label, seed, min_frames, max_frames)
+              max_frames: int, *, with_flow: bool = False, noise: bool = True,
+              alignment: AlignmentJitter | None = None) -> dict:
+  """One record (keys of `fdp_jax.schema.me_features`); `noise=False` drops sensor noise and flicker;
+  `alignment`: each frame's own alignment error (`make_motion`)."""
+  motion = make_motion(subject, clip_index, label, seed, min_frames, max_frames, alignment)
   num_frames, s = len(motion.intensity), subject.image_size
   rng = np.random.default_rng([seed, subject.index, 2, clip_index]) if noise else None
   sid, cid = f's{subject.index:02d}', f'c{clip_index:03d}'

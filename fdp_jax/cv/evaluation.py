@@ -18,7 +18,7 @@ from fdp_jax.cv.folds import Fold
 def predict_group(config, group: list[Fold | None], source, fsteps: parallel.FoldSteps,
                   state: train.TrainState, normalizations: dict | None = None) -> list[dict | None]:
   """Each fold's predictions on its held-out subject, in record order ({'index', 'label', 'prediction',
-  'probabilities'} + MOL's 'flow_epe', 'landmark_nme'); None for idle slots. Folds with fewer test clips
+  'probabilities'} + MOL's `metrics.MOL_CLIP_ERRORS`); None for idle slots. Folds with fewer test clips
   run masked batches while the others finish. `normalizations` {slot: (shift, scale)} defaults to each
   test split's own under `data.normalization`.
 
@@ -34,9 +34,9 @@ def predict_group(config, group: list[Fold | None], source, fsteps: parallel.Fol
       per_fold.append(None)
       continue
     out = dict(per_view[0])
-    for key in ('probabilities', 'flow_epe', 'landmark_nme'):
+    for key in ('probabilities', *metrics.MOL_CLIP_ERRORS):
       if key in out:
-        out[key] = np.mean([v[key] for v in per_view], axis=0).astype(out[key].dtype)
+        out[key] = np.nanmean([v[key] for v in per_view], axis=0).astype(out[key].dtype)
     out['prediction'] = np.argmax(out['probabilities'], axis=-1).astype(out['prediction'].dtype)
     per_fold.append(out)
   return per_fold

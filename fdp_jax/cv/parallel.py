@@ -134,7 +134,7 @@ class FoldSteps(NamedTuple):
   init: Callable      # (keys (K,)) -> TrainState with (K, ...) leaves
   train: Callable     # (state, batch, step_keys (K,), step) -> (state, metrics (K,)); the state is donated
   eval: Callable      # (state, batch) -> {'probabilities' (K, B, C), 'prediction' (K, B), 'index', 'label',
-                      #                    'mask' (K, B), + MOL's 'flow_epe', 'landmark_nme'}
+                      #                    'mask' (K, B), + MOL's `metrics.MOL_CLIP_ERRORS`}
   mesh: Mesh
   num_slots: int
   options: train.StepOptions     # the family, loss weights, conv routing and compute dtype they run with

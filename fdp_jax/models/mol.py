@@ -77,10 +77,13 @@ class FCC(nn.Module):
   (W to x1, H to x2), x1 convolved along W and x2 along H; each half adds itself as it entered.
   bn_groups: the BatchNorms' interleaved statistic groups (`layers.TorchBatchNorm`): T − 1 on the
   clip-major pairs of B clips, as the release calls FCC once per pair; None: flax's BatchNorm.
+  layer_scale: the branch (everything but the residual) multiplied per channel by a learned scale that
+  starts at 0, so that the block starts as the identity (`MOL.f5c_layer_scale`); False: as released.
   """
   dim: int = 64
   meta_kernel: int = 32
   bn_groups: int | None = None
+  layer_scale: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
@@ -112,7 +115,10 @@ class FCC(nn.Module):
     x2 = x2 + pe_h(pe['2_H'])
     x1 = circular_conv(x1, along_w(kernel['2_W']), 2) + bias['2_W']
     x2 = circular_conv(x2, along_h(kernel['2_H']), 1) + bias['2_H']
-    return jnp.concatenate([x1 + x1_in, x2 + x2_in], axis=-1)
+    branch = jnp.concatenate([x1, x2], axis=-1)
+    if self.layer_scale:
+      branch = branch * self.param('layer_scale', nn.initializers.zeros, (c,))
+    return branch + x
 
 
 def cosine_knn(x: jax.Array, k: int) -> jax.Array:
@@ -365,6 +371,20 @@ class FlowNet(nn.Module):
     return _conv(2, 3, 1, 1, False, 'predict_flow0')(x)
 
 
+MER_REFERENCES = ('none', 'clip_mean')
+
+
+def mer_reference(collected: jax.Array, rule: str) -> jax.Array:
+  """The F5C maps the MER head reads, (B, h, w, 14, C): as they are ('none', the release), or minus their mean
+  over the clip's 14 maps ('clip_mean'). Each map is dominated by the subject's face, which varies across
+  subjects far more than a micro-expression moves it; what changes over the clip is the expression."""
+  if rule == 'none':
+    return collected
+  if rule == 'clip_mean':
+    return collected - collected.mean(axis=3, keepdims=True)
+  raise ValueError(f'unknown model.mer_reference {rule!r}: use one of {MER_REFERENCES}')
+
+
 class MOL(nn.Module):
   """MOL: frames (B, T, S, S, 1) → (logits (B, classes), flow (B, T−1, S, S, 2) pixels, landmarks
   (B, T−1, 68, 2) pixels). Pair t encodes frame t with FCC_1/CCC_1 and frame t+1 with FCC_2/CCC_2;
@@ -374,7 +394,8 @@ class MOL(nn.Module):
   With the defaults this is MOL as released (S = 128, `fdp_jax.convert` loads its weights). The other
   settings keep the structure and change its size or its training: width (every channel count × width),
   S (a multiple of 64, the FlowNet's coarsest stride, up to 256, where the F5C maps still fit the FCC's meta
-  kernels), landmark_units, pair_batch_norm and correlation_patch (`LandmarkHead`, `FlowNet`)."""
+  kernels), landmark_units, pair_batch_norm and correlation_patch (`LandmarkHead`, `FlowNet`), mer_reference
+  (`mer_reference`)."""
   num_classes: int = 5
   dropout: float = 0.5
   knn: int = 4
@@ -382,6 +403,9 @@ class MOL(nn.Module):
   landmark_units: str = 'pixels'
   pair_batch_norm: bool = True
   correlation_patch: int = CORRELATION_PATCH
+  mer_reference: str = 'none'
+  mer_norm: bool = False
+  f5c_layer_scale: bool = False
 
   @nn.compact
   def __call__(self, frames: jax.Array, frame_mask: jax.Array | None = None, *, train: bool):
@@ -395,13 +419,19 @@ class MOL(nn.Module):
     first, second = maps[:, :-1].reshape(pairs, mh, mw, c), maps[:, 1:].reshape(pairs, mh, mw, c)
 
     def f5c(x, index):
-      x = FCC(c // 2, bn_groups=t - 1 if self.pair_batch_norm else None, name=f'FCC_{index}')(x, train=train)
+      x = FCC(c // 2, bn_groups=t - 1 if self.pair_batch_norm else None, layer_scale=self.f5c_layer_scale,
+              name=f'FCC_{index}')(x, train=train)
       _, edges = CCC(self.knn, name=f'CCC_{index}')(x.reshape(pairs, mh * mw, c))
+      if self.f5c_layer_scale:
+        edges = edges * self.param(f'CCC_{index}_layer_scale', nn.initializers.zeros, (c,))
       return x + edges.reshape(pairs, mh, mw, c)
 
     first, second = f5c(first, 1), f5c(second, 2)
     collected = jnp.stack([first.reshape(bsz, t - 1, mh, mw, c), second.reshape(bsz, t - 1, mh, mw, c)], 2)
     collected = jnp.moveaxis(collected.reshape(bsz, 2 * (t - 1), mh, mw, c), 1, 3)  # (B, mh, mw, 14, C)
+    collected = mer_reference(collected, self.mer_reference)
+    if self.mer_norm:
+      collected = layers.batch_norm(train, 'mer_norm')(collected)
     logits = MER3DCNN(self.num_classes, self.dropout, self.width, name='mer_3dcnn')(collected, train=train)
     landmarks = LandmarkHead(self.width, self.landmark_units, h, name='ldm_predictor')(second)
     landmarks = landmarks.reshape(bsz, t - 1, 68, 2)
