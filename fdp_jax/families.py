@@ -76,8 +76,9 @@ def _mol_module(model_config, num_classes: int, image_size: int) -> MOL:
              landmark_units=model_config.get('landmark_units', 'pixels'),
              pair_batch_norm=model_config.get('pair_batch_norm', True),
              correlation_patch=model_config.get('correlation_patch', 21),
-             mer_reference=model_config.mer_reference, mer_norm=model_config.mer_norm,
-             f5c_layer_scale=model_config.f5c_layer_scale)
+             # run directories written before these options read as the release's wiring
+             mer_reference=model_config.get('mer_reference', 'none'), mer_norm=model_config.get('mer_norm', False),
+             f5c_layer_scale=model_config.get('f5c_layer_scale', False))
 
 
 def _spotter_module(model_config, num_classes: int, image_size: int) -> Spotter:
