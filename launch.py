@@ -64,7 +64,7 @@ def main(argv):
   if not FLAGS['verbosity'].present:
     # orbax logs every checkpoint step at INFO; keep the console to the progress bar and the results.
     logging.set_verbosity(logging.WARNING)
-  from fdp_jax import rundir, run  # after flag parsing, so --help is fast
+  from fdp_jax import experiment, rundir  # after flag parsing, so --help is fast
   workdir = FLAGS.workdir
   if workdir is None:
     workdir = rundir.find_interrupted_run(rundir.RUNS_ROOT, FLAGS.config)
@@ -73,8 +73,8 @@ def main(argv):
             'start a separate run.', file=sys.stderr)
     else:
       workdir = rundir.new_workdir(FLAGS.config)
-  run.use_compilation_cache(FLAGS.compilation_cache)
-  run.main(FLAGS.config, workdir)
+  experiment.use_compilation_cache(FLAGS.compilation_cache)
+  experiment.main(FLAGS.config, workdir)
 
 
 if __name__ == '__main__':

@@ -98,7 +98,7 @@ def loso_row(data_dir: str, workdir: str, num_steps: int, quick: bool = False) -
   two folds of the small default config instead)."""
   import jax
   from configs import synthetic, synthetic_released
-  from fdp_jax import data_sources, run
+  from fdp_jax import data_sources, experiment
   compile_s = [0.0]
 
   def on_duration(event: str, seconds: float, **kwargs) -> None:
@@ -116,7 +116,7 @@ def loso_row(data_dir: str, workdir: str, num_steps: int, quick: bool = False) -
   data_sources.load_corpus(config.data)            # builds it on first use
   build_s = time.perf_counter() - start
   start = time.perf_counter()
-  results = run.main(config, workdir)
+  results = experiment.main(config, workdir)
   wall = time.perf_counter() - start
   with open(os.path.join(workdir, 'timing.json')) as f:
     timing = json.load(f)

@@ -6,7 +6,7 @@
 `configs/synthetic.py` is scored by LOSO on `synthetic_me/default`. Its settings are chosen here on
 `synthetic_me/dev`: ten other subjects drawn by the same generative rules (another seed). Each candidate
 changes one setting of the defaults and is one `launch.py` run over the same dev folds; the evaluation-views
-candidate re-scores the defaults' checkpoints (`fdp_jax.evaluate`) instead of training again.
+candidate re-scores the defaults' checkpoints (`fdp_jax.tools.rescore`) instead of training again.
 
 The rule, stated before the sweep: a setting is changed only where an alternative beats the current default
 by more than `--margin` UF1 on the dev folds (on 5 folds of 24 clips, one clip is ≈ 0.01 of accuracy);
@@ -65,7 +65,7 @@ def rescore_with_one_view(trained: str, workdir: str) -> dict:
   with open(config_file, 'w') as f:
     json.dump(config, f, indent=1)
   start = time.perf_counter()
-  proc = subprocess.run([sys.executable, '-m', 'fdp_jax.evaluate', f'--workdir={workdir}'], cwd=REPO,
+  proc = subprocess.run([sys.executable, '-m', 'fdp_jax.tools.rescore', f'--workdir={workdir}'], cwd=REPO,
                         capture_output=True, text=True)
   if proc.returncode:
     sys.exit(f're-scoring {workdir} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')

@@ -22,9 +22,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags, logging  # noqa: E402
 
 from configs import spot_synthetic  # noqa: E402
-from fdp_jax.cv import protocol as cv_protocol  # noqa: E402
+from fdp_jax.cv import loso as cv_loso  # noqa: E402
 from fdp_jax.cv.folds import loso_folds, select_folds  # noqa: E402
-from fdp_jax.spotting import metrics, peaks, protocol, snippets  # noqa: E402
+from fdp_jax.spotting import metrics, peaks, loso as spot_loso, snippets  # noqa: E402
 from fdp_jax.spotting.videos import load_videos  # noqa: E402
 
 CANDIDATES = {
@@ -62,9 +62,9 @@ def evaluate(config, workdir: str) -> dict:
   index = source.index()
   folds = select_folds(loso_folds(index.subjects), FLAGS.subjects)
   start = time.perf_counter()
-  results, _, _, _ = cv_protocol.train_folds(config, folds, source, index, workdir, True)
+  results, _, _, _ = cv_loso.train_folds(config, folds, source, index, workdir, True)
   seconds = time.perf_counter() - start
-  outcome = protocol.spot_folds(config, videos, folds, results, None)
+  outcome = spot_loso.spot_folds(config, videos, folds, results, None)
   by_video = {v.video_id: v for v in videos}
   spotter = metrics.spotting_scores(([i for i, _, _ in found['spotted']], by_video[vid].intervals)
                                     for vid, found in outcome['per_video'].items())
@@ -77,7 +77,7 @@ def evaluate(config, workdir: str) -> dict:
       for smooth in (5, 9, 13, 17):
         rule = peaks.PeakRule(p=p, min_score=float(config.spot.min_score), smooth=smooth)
         grid[p, smooth] = metrics.spotting_scores(
-            ([i for i, _ in protocol.spot_video(outcome['curves'][vid].astype(float), rule,
+            ([i for i, _ in spot_loso.spot_video(outcome['curves'][vid].astype(float), rule,
                                                 outcome['fold_rules'][by_video[vid].subject]['lengths'])],
              by_video[vid].intervals) for vid in outcome['per_video'])['overall']['f1']
   return {'snippet_uf1': snippet_uf1, 'spotter': spotter, 'baseline': naive, 'seconds': seconds, 'grid': grid}

@@ -3,7 +3,7 @@
   python launch.py --config=configs/casme2.py
   python launch.py --config=configs/casme2.py:5class_cropped_64     # another builder config
 Build the corpus first (README, "Real corpora"):
-  python -m fdp_jax.build_dataset --dataset=casme2 --config=5class_raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme2 --config=5class_raw_64 --manual_dir=DIR
 """
 
 from configs import arguments, corpus_recipe

@@ -2,7 +2,7 @@
 disgust, repression, others); LOSO.
 
   python launch.py --config=configs/casme2_released.py
-  (build the corpus first: python -m fdp_jax.build_dataset --dataset=casme2 --manual_dir=DIR)
+  (build the corpus first: python -m fdp_jax.tools.build_dataset --dataset=casme2 --manual_dir=DIR)
 """
 
 from configs import arguments, released_recipe

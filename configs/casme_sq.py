@@ -3,7 +3,7 @@
   python launch.py --config=configs/casme_sq.py
   python launch.py --config=configs/casme_sq.py:4class_cropped_64     # another builder config
 Build the corpus first (README, "Real corpora"):
-  python -m fdp_jax.build_dataset --dataset=casme_sq --config=4class_raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme_sq --config=4class_raw_64 --manual_dir=DIR
 """
 
 from configs import arguments, corpus_recipe

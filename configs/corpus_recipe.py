@@ -12,17 +12,17 @@ import re
 import ml_collections
 
 from configs import base, fdp_sizes
-from fdp_jax.corpora import protocols
+from fdp_jax.corpora import class_sets
 
 
 def corpus_config(builder: str, builder_config: str, arg: str | None = None) -> ml_collections.ConfigDict:
   """`arg` picks the builder config (e.g. '5class_cropped_64'); the default is the FDP-sized 64 px one.
-  The number of classes follows the config's protocol (the '<n>class' part of its name)."""
+  The number of classes follows the config's class set (the '<n>class' part of its name)."""
   builder_config = arg or builder_config
-  protocol = re.search(r'\d+class', builder_config)
-  if protocol is None:
-    raise ValueError(f'builder config {builder_config!r} names no class protocol (e.g. 5class_raw_64)')
-  num_classes = len(protocols.get(builder, protocol.group(0)).classes)
+  class_set = re.search(r'\d+class', builder_config)
+  if class_set is None:
+    raise ValueError(f'builder config {builder_config!r} names no class set (e.g. 5class_raw_64)')
+  num_classes = len(class_sets.get(builder, class_set.group(0)).classes)
   config = base.base_config(builder, builder_config, num_classes)
   config.settings_chosen_on = ('nothing: the released schedule with the paper design\'s losses, not tuned on '
                                'any corpus')

@@ -56,7 +56,7 @@ def fdp_model(size: str = 'small') -> ml_collections.ConfigDict:
 def released_fdp_model() -> ml_collections.ConfigDict:
   """FDP exactly as released (`fdp_jax.models.fdp_released`): LFA-only encoder, (B, 8, 4096) frame
   features reshaped into a 64×64×8 volume, CLS_Net, SegNet. Loads converted PyTorch weights
-  (`python -m fdp_jax.convert`); 64×64 frames and 8 of them only."""
+  (`python -m fdp_jax.tools.convert`); 64×64 frames and 8 of them only."""
   m = ml_collections.ConfigDict()
   m.name = 'fdp'
   m.variant = 'released'

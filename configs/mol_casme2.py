@@ -3,7 +3,7 @@
   python launch.py --config=configs/mol_casme2.py
   python launch.py --config=configs/mol_casme2.py:mer_only    # the flow/landmark-free ablation
 Build the corpus first, with flow at 144 px (README, "Real corpora"):
-  python -m fdp_jax.build_dataset --dataset=casme2 --config=5class_raw_144_flow --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme2 --config=5class_raw_144_flow --manual_dir=DIR
 """
 
 from configs import arguments, mol_recipe

@@ -2,7 +2,7 @@
 contempt, other); LOSO.
 
   python launch.py --config=configs/samm_released.py
-  (build the corpus first: python -m fdp_jax.build_dataset --dataset=samm --manual_dir=DIR)
+  (build the corpus first: python -m fdp_jax.tools.build_dataset --dataset=samm --manual_dir=DIR)
 """
 
 from configs import arguments, released_recipe

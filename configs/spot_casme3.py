@@ -3,8 +3,8 @@ recogniser is configs/casme3.py (7 classes) trained in the same run, or `--confi
 
   python launch.py --config=configs/spot_casme3.py
 Build the corpora first (README, "Real corpora"):
-  python -m fdp_jax.build_dataset --dataset=casme3_long --config=raw_64 --manual_dir=DIR
-  python -m fdp_jax.build_dataset --dataset=casme3 --config=7class_raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme3_long --config=raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme3 --config=7class_raw_64 --manual_dir=DIR
 """
 
 from configs import arguments, casme3, spot_recipe

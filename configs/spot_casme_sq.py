@@ -3,8 +3,8 @@ recogniser is configs/casme_sq.py (4 classes) trained in the same run, or `--con
 
   python launch.py --config=configs/spot_casme_sq.py
 Build the corpora first (README, "Real corpora"):
-  python -m fdp_jax.build_dataset --dataset=casme_sq_long --config=raw_64 --manual_dir=DIR
-  python -m fdp_jax.build_dataset --dataset=casme_sq --config=4class_raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme_sq_long --config=raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme_sq --config=4class_raw_64 --manual_dir=DIR
 """
 
 from configs import arguments, casme_sq, spot_recipe

@@ -1,5 +1,5 @@
 """Spot-then-recognise, LOSO — shared by configs/spot_synthetic.py, spot_casme_sq.py, spot_samm_lv.py and
-spot_casme3.py (`fdp_jax/spotting/protocol.py`).
+spot_casme3.py (`fdp_jax/spotting/loso.py`).
 
 The spotter (`fdp_jax/models/spotter.py`) scores the snippet of 2K+1 frames centred on every `spot.stride`-th
 frame of a long video as none / micro / macro; peaks of each video's micro and macro curves over its own

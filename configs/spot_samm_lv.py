@@ -4,8 +4,8 @@ workbook codes no emotion, so its analysis (and STRS) has no labelled true posit
 
   python launch.py --config=configs/spot_samm_lv.py
 Build the corpora first (README, "Real corpora"):
-  python -m fdp_jax.build_dataset --dataset=samm_lv --config=raw_64_step7 --manual_dir=DIR
-  python -m fdp_jax.build_dataset --dataset=samm --config=5class_raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=samm_lv --config=raw_64_step7 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=samm --config=5class_raw_64 --manual_dir=DIR
 """
 
 from configs import arguments, samm, spot_recipe

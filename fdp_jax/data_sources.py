@@ -84,7 +84,7 @@ def ensure_built(builder: tfds.core.DatasetBuilder) -> None:
     raise DatasetNotBuiltError(
         f'The {builder.name} dataset is not built: expected it at {builder.data_dir}.\n'
         f'Build it from your licensed copy with\n'
-        f'  python -m fdp_jax.build_dataset --dataset={builder.name}{config} --manual_dir=DIR '
+        f'  python -m fdp_jax.tools.build_dataset --dataset={builder.name}{config} --manual_dir=DIR '
         f'--data_dir={os.path.dirname(os.path.dirname(os.path.dirname(builder.data_dir)))}\n'
         f'What to request and where to put it:\n{instructions}')
   remove_interrupted_builds(builder)

@@ -167,10 +167,10 @@ def write_examples(config, workdir: str, source: Sequence[dict], folds, clips_pe
   import jax
 
   from fdp_jax import families, train
-  from fdp_jax.cv import checkpoints, protocol
+  from fdp_jax.cv import checkpoints, loso
 
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
-  template = protocol.fold_template(config, model)
+  template = loso.fold_template(config, model)
   options = train.options_for(config)
   predict = jax.jit(lambda s, b: train.apply_model(s, train.eval_params(s), b, options, train=False))
   transform = input_pipeline.ClipTransform(config.data, train=False)
@@ -193,7 +193,7 @@ def write_examples(config, workdir: str, source: Sequence[dict], folds, clips_pe
   return paths
 
 
-# The keys a MOL run adds to results.json (kept when `fdp_jax.evaluate` re-scores the run).
+# The keys a MOL run adds to results.json (kept when `fdp_jax.tools.rescore` re-scores the run).
 RESULT_KEYS = ('mol_references', 'mol_examples', 'ablation')
 
 

@@ -1,7 +1,7 @@
 """The run report: `report.md` with the per-fold table and the aggregate scores (the optimistic best-test
 numbers beside the honest ones when recorded), a confusion-matrix PNG and training-curve PNGs.
 
-Written at the end of every training run and rewritten by `python -m fdp_jax.evaluate`. Curves come from
+Written at the end of every training run and rewritten by `python -m fdp_jax.tools.rescore`. Curves come from
 `train_history.json` (every logged step of every fold), which the trainer writes beside `results.json`.
 """
 

@@ -167,7 +167,7 @@ def find_interrupted_run(runs_root: str, config) -> str | None:
 
 def record_environment(workdir: str, now: dict, resuming: bool, what: str = 'continued') -> None:
   """environment.json: the first start's environment (`fdp_jax.environment.current`). A run continued
-  (`what`: 'continued', or 're-scored' by `fdp_jax.evaluate`) in another environment prints one warning that
+  (`what`: 'continued', or 're-scored' by `fdp_jax.tools.rescore`) in another environment prints one warning that
   names what differs, and that environment is appended once under `resumed_in` (or `rescored_in`)."""
   from absl import logging
   env_path = path(workdir, ENVIRONMENT)

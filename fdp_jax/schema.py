@@ -6,10 +6,10 @@ prediction read all corpora the same way.
 
 Fields (T = number of frames stored for the clip, S = aligned face size):
   sample_id      str   stable and unique within the corpus, e.g. 'sub01/EP02_01f' or 'spNO.1/a/153'.
-  corpus         str   short corpus tag ('synthetic_me', 'casme2', ...); the composite protocol mixes them.
+  corpus         str   short corpus tag ('synthetic_me', 'casme2', ...); the composite corpus (megc2019) mixes them.
   subject        str   subject id as the corpus spells it, zero-padded ('sub01', '006', 's1', 'spNO.1').
   clip           str   the source folder / video the frames come from.
-  label          ClassLabel over the protocol's classes (index order is part of the contract).
+  label          ClassLabel over the class set's classes (index order is part of the contract).
   frames         uint8 (T, S, S, 1) aligned grey faces, chronological.
   frame_numbers  int32 (T,) the frame number each stored frame had in the source (file name number).
   landmarks      float32 (T, 68, 2) (x, y) in pixels of `frames`.

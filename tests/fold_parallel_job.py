@@ -34,7 +34,7 @@ if __name__ == '__main__':
 
   import time
 
-  from fdp_jax import run
+  from fdp_jax import experiment
   from fdp_jax.cv import checkpoints, parallel
 
   if args.stall_at_step:
@@ -56,4 +56,4 @@ if __name__ == '__main__':
     parallel.initialize_distributed(config.cv)   # run.main would; every process must join first
     if args.process_id == 1:
       time.sleep(args.lag_s)
-  run.main(config, args.workdir)
+  experiment.main(config, args.workdir)

@@ -27,8 +27,8 @@ if __name__ == '__main__':
   os.environ['XLA_FLAGS'] = xla_flags(2)
   os.environ['JAX_PLATFORMS'] = 'cpu'
 
-  from fdp_jax import run
-  from fdp_jax.cv import checkpoints, protocol
+  from fdp_jax import experiment
+  from fdp_jax.cv import checkpoints, loso
 
   def die_on(n, fn):
     """fn, wrapped to SIGKILL this process on its n-th call (before running it)."""
@@ -56,15 +56,15 @@ if __name__ == '__main__':
     elif what == 'progress':
       checkpoints.save_progress = die_on(n, checkpoints.save_progress)
     elif what in ('step', 'eval'):
-      make = protocol.make_group_steps
+      make = loso.make_group_steps
 
       def make_group_steps(*a, **kw):
         fsteps = make(*a, **kw)
         if what == 'step':   # the n-th step has run: die before the next one
           return fsteps._replace(train=die_on(n + 1, fsteps.train))
         return fsteps._replace(eval=die_on(n, fsteps.eval))
-      protocol.make_group_steps = make_group_steps
+      loso.make_group_steps = make_group_steps
     else:
       raise SystemExit(f'unknown --die_at {args.die_at}')
 
-  run.main(resume_job_config(args.data_dir), args.workdir)
+  experiment.main(resume_job_config(args.data_dir), args.workdir)

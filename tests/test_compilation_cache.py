@@ -1,4 +1,4 @@
-"""launch.py keeps compiled steps in a persistent cache across processes (`run.use_compilation_cache`)."""
+"""launch.py keeps compiled steps in a persistent cache across processes (`experiment.use_compilation_cache`)."""
 
 import os
 import subprocess
@@ -9,8 +9,8 @@ from conftest import REPO
 _SNIPPET = """
 import sys
 import jax, jax.numpy as jnp
-from fdp_jax import run
-print(run.use_compilation_cache(None if sys.argv[1] == 'default' else sys.argv[1]))
+from fdp_jax import experiment
+print(experiment.use_compilation_cache(None if sys.argv[1] == 'default' else sys.argv[1]))
 jax.jit(lambda x: jnp.sin(x) * 2 + 1)(jnp.ones(3)).block_until_ready()
 """
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from conftest import REPO, tiny_config
-from fdp_jax import config_checks, data_sources, run
+from fdp_jax import config_checks, data_sources, experiment
 
 
 def _launch(tmp_path, *flags):
@@ -51,7 +51,7 @@ def test_unknown_choice_and_bad_ranges_stop_before_work(tiny_data_dir, tmp_path)
     config[section][name] = value
     workdir = tmp_path / name
     with pytest.raises(SystemExit) as e:
-      run.main(config, str(workdir))
+      experiment.main(config, str(workdir))
     assert message in str(e.value.code), key
     assert not workdir.exists(), key
 
@@ -62,7 +62,7 @@ def test_more_frames_than_the_shortest_clip_stops_before_work(tiny_data_dir, tmp
   shortest = int(index.window_lengths.min())
   config.data.num_frames = shortest + 1
   with pytest.raises(SystemExit) as e:
-    run.main(config, str(tmp_path / 'run'))
+    experiment.main(config, str(tmp_path / 'run'))
   message = str(e.value.code)
   assert f'data.num_frames={shortest + 1} is larger than' in message
   short = index.sample_ids[int(index.window_lengths.argmin())]
@@ -80,5 +80,5 @@ def test_class_count_mismatch_names_the_fix(tiny_data_dir, tmp_path):
   config = tiny_config(tiny_data_dir)
   config.data.num_classes = 3
   with pytest.raises(SystemExit, match=r'--config.data.num_classes=5'):
-    run.main(config, str(tmp_path / 'run'))
+    experiment.main(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()

@@ -1,4 +1,4 @@
-"""The weight converter (fdp_jax.convert) on a state_dict with exactly the released keys, shapes and dtypes
+"""The weight converter (fdp_jax.tools.convert) on a state_dict with exactly the released keys, shapes and dtypes
 (tests/fixtures/official_state_dict_keys.json) and random values."""
 
 import json
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, REPO
-from fdp_jax import convert
+from fdp_jax.tools import convert
 
 OFFICIAL = json.loads((FIXTURES / 'official_state_dict_keys.json').read_text())['fdp']
 
@@ -123,7 +123,7 @@ def test_converted_full_model_forward(released):
 def test_cli_without_torch_says_how_to_get_it(tmp_path):
   # PyTorch hidden from the command (None in sys.modules makes its import fail), installed or not.
   hide = ("import runpy, sys; sys.modules['torch'] = None; sys.argv = ['convert'] + sys.argv[1:]; "
-          "runpy.run_module('fdp_jax.convert', run_name='__main__')")
+          "runpy.run_module('fdp_jax.tools.convert', run_name='__main__')")
   result = subprocess.run([sys.executable, '-c', hide, f'--pth={tmp_path}/released.pth',
                            f'--out={tmp_path}/out'], cwd=REPO, capture_output=True, text=True, timeout=120)
   assert result.returncode != 0

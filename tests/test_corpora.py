@@ -13,7 +13,7 @@ from fdp_jax.cv.folds import loso_folds
 from fdp_jax.corpora import layout
 from fdp_jax.corpora import megc2019
 from fdp_jax.corpora import phases
-from fdp_jax.corpora import protocols
+from fdp_jax.corpora import class_sets
 from fdp_jax.preprocess import clips
 from tests import corpus_fixtures
 
@@ -59,7 +59,7 @@ def check_built(builder, expected, classes):
     assert reason in skipped[sid], (sid, skipped.get(sid))
   assert meta['num_skipped'] == len(expected.get('skipped', {}))
   assert {sid for sid, _ in meta['repairs']} == expected.get('repaired', set())
-  assert {sid for sid, _ in meta['dropped_by_protocol']} == expected.get('dropped', set())
+  assert {sid for sid, _ in meta['dropped_by_class_set']} == expected.get('dropped', set())
   assert f'{meta["num_skipped"]} skipped' in builder.info.description
   return records
 
@@ -73,7 +73,7 @@ def casme2_root(tmp_path_factory):
 def test_casme2_build(casme2_root, tmp_path):
   root, expected = casme2_root
   builder = build('casme2', '5class_raw_64', root, str(tmp_path))
-  records = check_built(builder, expected, protocols.get('casme2', '5class').classes)
+  records = check_built(builder, expected, class_sets.get('casme2', '5class').classes)
   assert set(builder.info.metadata['unlabelled']) == expected['unlabelled']
   assert records['sub01/EP02_01f']['frame_numbers'].tolist() == list(range(95, 103))
   # The repair rules, as the report states them.
@@ -87,7 +87,7 @@ def test_casme2_cropped_and_3class_read_the_other_tree(casme2_root):
   specs, report = __import__('fdp_jax.corpora.casme2', fromlist=['x']).find_samples(root, 'cropped')
   assert all(os.path.basename(p).startswith('reg_img') for s in specs for p in s.frame_paths)
   assert 'Cropped' in specs[0].frame_paths[0]
-  three = protocols.get('casme2', '3class')
+  three = class_sets.get('casme2', '3class')
   labels = {s.sample_id: three.label(s.emotion) for s in specs}
   assert labels['sub02/EP01_2'] == 0 and labels['sub01/EP02_01f'] == 1 and labels['sub01/EP03_02'] == 2
   assert labels['sub03/EP07_01'] is None  # 'others' is outside the composite classes
@@ -97,7 +97,7 @@ def test_samm_build(tmp_path):
   root = str(tmp_path / 'manual')
   expected = corpus_fixtures.make_samm(root)
   builder = build('samm', '5class_raw_64', root, str(tmp_path / 'out'))
-  check_built(builder, expected, protocols.get('samm', '5class').classes)
+  check_built(builder, expected, class_sets.get('samm', '5class').classes)
 
 
 def test_smic_build_with_two_workers_and_flow(tmp_path):
@@ -105,7 +105,7 @@ def test_smic_build_with_two_workers_and_flow(tmp_path):
   expected = corpus_fixtures.make_smic(root)
   one = read_all(build('smic', 'hs_3class_cropped_64', root, str(tmp_path / 'one'), workers=1))
   builder = build('smic', 'hs_3class_cropped_64', root, str(tmp_path / 'two'), workers=2)
-  two = check_built(builder, expected, protocols.get('smic', '3class').classes)
+  two = check_built(builder, expected, class_sets.get('smic', '3class').classes)
   for sid in one:  # worker processes change nothing but the wall time
     np.testing.assert_array_equal(one[sid]['frames'], two[sid]['frames'])
     np.testing.assert_allclose(one[sid]['landmarks'], two[sid]['landmarks'])
@@ -143,7 +143,7 @@ def test_casme_sq_build(tmp_path):
   root = str(tmp_path / 'manual')
   expected = corpus_fixtures.make_casme_sq(root)
   builder = build('casme_sq', '4class_raw_64', root, str(tmp_path / 'out'))
-  records = check_built(builder, expected, protocols.get('casme_sq', '4class').classes)
+  records = check_built(builder, expected, class_sets.get('casme_sq', '4class').classes)
   assert records['s15/anger1_1']['frame_numbers'].tolist() == list(range(5, 13))  # the window only
   assert records['s15/anger1_2']['frame_numbers'].tolist() == list(range(20, 27))  # offset 0 → 26
 
@@ -152,11 +152,11 @@ def test_casme3_build_all_protocols_agree(tmp_path):
   root = str(tmp_path / 'manual')
   expected = corpus_fixtures.make_casme3(root)
   builder = build('casme3', '7class_raw_64', root, str(tmp_path / 'out'))
-  records = check_built(builder, expected, protocols.get('casme3', '7class').classes)
+  records = check_built(builder, expected, class_sets.get('casme3', '7class').classes)
   assert records['spNO.3/c/7']['frame_numbers'].tolist() == list(range(7, 14))  # the ME-clip package
   specs, _ = __import__('fdp_jax.corpora.casme3', fromlist=['x']).find_samples(root)
-  four, three = protocols.get('casme3', '4class'), protocols.get('casme3', '3class')
-  emotions = {s.sample_id: protocols.canonical_emotion('casme3', s.emotion) for s in specs}
+  four, three = class_sets.get('casme3', '4class'), class_sets.get('casme3', '3class')
+  emotions = {s.sample_id: class_sets.canonical_emotion('casme3', s.emotion) for s in specs}
   assert emotions['spNO.1/a/15'] == 'others'  # 'Others' read as 'others'
   assert four.classes[four.label(emotions['spNO.2/b/5'])] == 'negative'  # fear
   assert three.label(emotions['spNO.1/a/15']) is None
@@ -184,7 +184,7 @@ def test_megc2019_composite(tmp_path, monkeypatch):
       'smic:s2/s2_sur_01': 'surprise'}
   assert {r['corpus'].decode() for r in records.values()} == {'casme2', 'samm', 'smic'}
   assert records['samm:006/006_1_2']['subject'].decode() == 'samm:006'
-  dropped = dict(builder.info.metadata['dropped_by_protocol'])
+  dropped = dict(builder.info.metadata['dropped_by_class_set'])
   assert dropped['samm:011/011_2_2'] == 'listed in megc2019_exclusions.txt'
   assert dropped['casme2:sub02/EP09f'] == 'fear'
   assert {n for n, _ in builder.info.metadata['skipped']} == {
@@ -229,12 +229,12 @@ def test_launch_config_stops_before_work_when_corpus_is_not_built(tmp_path):
     data_sources.load_corpus(config.data)
   message = str(e.value)
   assert os.path.join(str(tmp_path), 'casme3', '7class_raw_64') in message
-  assert 'python -m fdp_jax.build_dataset --dataset=casme3 --config=7class_raw_64' in message
+  assert 'python -m fdp_jax.tools.build_dataset --dataset=casme3 --config=7class_raw_64' in message
   assert 'casme.psych.ac.cn' in message
   assert not os.listdir(tmp_path)  # nothing was started
-  from fdp_jax import run
+  from fdp_jax import experiment
   with pytest.raises(SystemExit, match='request it at'):
-    run.main(config, str(tmp_path / 'run'))                     # what launch.py calls
+    experiment.main(config, str(tmp_path / 'run'))                     # what launch.py calls
   assert not os.listdir(tmp_path)  # not even the run directory
 
 
@@ -258,7 +258,7 @@ def test_build_command_without_the_corpus_says_what_to_do(tmp_path):
   import subprocess
   import sys
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  done = subprocess.run([sys.executable, '-m', 'fdp_jax.build_dataset', '--dataset=smic',
+  done = subprocess.run([sys.executable, '-m', 'fdp_jax.tools.build_dataset', '--dataset=smic',
                          f'--data_dir={tmp_path}', f'--manual_dir={tmp_path / "nowhere"}'],
                         cwd=repo, capture_output=True, text=True, timeout=120)
   assert done.returncode == 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_predictions_are_argmax, resume_job_config
-from fdp_jax import environment, metrics, run, scoring
+from fdp_jax import environment, experiment, metrics, scoring
 from fdp_jax.cv import checkpoints
 
 
@@ -17,7 +17,7 @@ def tiny_run(tiny_data_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('run'))
   config = resume_job_config(tiny_data_dir)
   config.cv.subjects = 's00,s02'
-  results = run.main(config, workdir)
+  results = experiment.main(config, workdir)
   return config, workdir, results
 
 
@@ -92,7 +92,7 @@ def test_same_seed_gives_identical_results_with_or_without_best_test_scoring(tin
   config, workdir, results = tiny_run
   config = config.copy_and_resolve_references()
   config.cv.best_test_every_steps = 0
-  again = run.main(config, str(tmp_path))
+  again = experiment.main(config, str(tmp_path))
   with_best = json.load(open(os.path.join(workdir, 'results.json')))
   without = json.load(open(tmp_path / 'results.json'))
   assert with_best.pop('optimistic_best_test')['folds'] and 'optimistic_best_test' not in without

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from fdp_jax import data_sources, device_input, input_pipeline, run
-from fdp_jax.cv import protocol
+from fdp_jax import data_sources, device_input, experiment, input_pipeline
+from fdp_jax.cv import loso
 
 
 @pytest.fixture(scope='module')
@@ -151,12 +151,12 @@ def test_a_loso_run_samples_on_the_device_and_resumes_exactly(tiny_data_dir, tmp
   config = tiny_config(tiny_data_dir, num_steps=4, log_every_steps=2)
   config.data.on_device = 'always'
   config.cv.checkpoint_every_steps = 2
-  straight = run.main(config, str(tmp_path / 'straight'))
+  straight = experiment.main(config, str(tmp_path / 'straight'))
   assert all(np.isfinite(f['metrics']['uf1']) for f in straight['folds'])
   history = json.load(open(tmp_path / 'straight' / 'train_history.json'))
   assert all(np.isfinite(h['loss']).all() for h in history.values())
 
-  make = protocol.make_group_steps
+  make = loso.make_group_steps
 
   class Interrupted(Exception):
     pass
@@ -171,10 +171,10 @@ def test_a_loso_run_samples_on_the_device_and_resumes_exactly(tiny_data_dir, tmp
       return fsteps.train_on_device(state, tables, keys, step, clips)
     return fsteps._replace(train_on_device=train_on_device)
 
-  monkeypatch.setattr(protocol, 'make_group_steps', interrupted)
+  monkeypatch.setattr(loso, 'make_group_steps', interrupted)
   with pytest.raises(Interrupted):
-    run.main(config, str(tmp_path / 'resumed'))
-  monkeypatch.setattr(protocol, 'make_group_steps', make)
-  resumed = run.main(config, str(tmp_path / 'resumed'))
+    experiment.main(config, str(tmp_path / 'resumed'))
+  monkeypatch.setattr(loso, 'make_group_steps', make)
+  resumed = experiment.main(config, str(tmp_path / 'resumed'))
   assert os.path.exists(tmp_path / 'resumed' / 'results.json')
   assert resumed == straight

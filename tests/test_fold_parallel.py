@@ -16,7 +16,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, fold_parallel_job_config, top_two_margins
-from fdp_jax import rundir, run
+from fdp_jax import experiment, rundir
 from fdp_jax.cv import parallel
 
 JOB = os.path.join(REPO, 'tests', 'fold_parallel_job.py')
@@ -82,7 +82,7 @@ def runs(tiny_data_dir, tmp_path_factory):
   port = _free_port()
   first = [_job(tiny_data_dir, workdir, 4, process_id=i, coordinator=f'localhost:{port}', lag_s=40,
                 stall_at_step=4, **pair) for i in range(2)]
-  run.main(fold_parallel_job_config(tiny_data_dir, parallel_folds=1), str(root / 'sequential'))
+  experiment.main(fold_parallel_job_config(tiny_data_dir, parallel_folds=1), str(root / 'sequential'))
   deadline = time.time() + 300
   while len(glob.glob(str(workdir / 'progress' / '*.json'))) < 4 and time.time() < deadline:
     assert all(p.poll() is None for p in first), [p.communicate()[0][-3000:] for p in first]

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from fdp_jax import predict
+from fdp_jax.tools import predict
 from fdp_jax.corpora import phases
 from fdp_jax.preprocess import frame_folders
 

@@ -13,12 +13,12 @@ import pytest
 
 from fdp_jax.corpora import builder as corpus_builder
 from fdp_jax.corpora import phases
-from fdp_jax.corpora import protocols
+from fdp_jax.corpora import class_sets
 from fdp_jax.preprocess import clips
 from tests import corpus_fixtures
 from tests.test_corpora import build, read_all
 
-CLASSES = protocols.get('casme2', '5class').classes
+CLASSES = class_sets.get('casme2', '5class').classes
 WORKBOOK = 'CASME2-coding-20140508.xlsx'
 FRAMES = 'CASME2_RAW_selected'
 HEADER = ['Subject', 'Filename', None, 'OnsetFrame', 'ApexFrame', 'OffsetFrame', None, 'Action Units',
@@ -188,7 +188,7 @@ def test_duplicated_rows_keep_the_first(frames_tree, tmp_path):
   report = phases.BuildReport()
   spec = clips.ClipSpec('sub01/EP01_01', 'sub01', 'EP01_01', 'happiness', ('a.jpg',), (1,), 0, 0, 0)
   twice = [spec, dataclasses.replace(spec, emotion='disgust')]
-  labelled = corpus_builder.label_samples(twice, 'casme2', protocols.get('casme2', '5class'), report)
+  labelled = corpus_builder.label_samples(twice, 'casme2', class_sets.get('casme2', '5class'), report)
   assert [(s.emotion, label) for s, label in labelled] == [('happiness', 0)]
   assert report.skipped == [('sub01/EP01_01', 'a second sample with this id (the first is kept); delete '
                                               'the duplicated annotation row')]

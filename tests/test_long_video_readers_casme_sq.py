@@ -69,7 +69,7 @@ def test_repairs_skips_and_unlabelled(corpus):
   # The repeated row (sheet row 4) names the row kept (row 1).
   assert skipped['s15/15_0101disgustingteeth@5'].startswith(f'{WORKBOOK} row 4: {WORKBOOK} row 1 names')
   assert report.unlabelled == sorted(expected['unlabelled'])
-  assert not report.dropped_by_protocol
+  assert not report.dropped_by_class_set
 
 
 def test_cropped_frames_read_the_cropped_tree(tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, OneFold
-from fdp_jax import convert
+from fdp_jax.tools import convert
 from fdp_jax.models import layers, mol
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from configs import mol_synthetic
-from fdp_jax import evaluate, metrics, mol_evidence, run
+from fdp_jax import experiment, metrics, mol_evidence
+from fdp_jax.tools import rescore
 from fdp_jax.corpora import synthetic_faces
 from fdp_jax.preprocess import face_alignment, optical_flow
 
@@ -36,7 +37,7 @@ def tiny_mol_config(data_dir: str):
 def test_a_small_mol_run_trains_its_ablation_and_scores_the_references(tiny_data_dir, tmp_path, capsys):
   config = tiny_mol_config(tiny_data_dir)
   workdir = str(tmp_path / 'run')
-  results = run.main(config, workdir)
+  results = experiment.main(config, workdir)
   printed = capsys.readouterr().out
 
   # the ablation: its own run directory, the same folds and steps, no auxiliary losses
@@ -74,12 +75,12 @@ def test_a_small_mol_run_trains_its_ablation_and_scores_the_references(tiny_data
   assert '| MOL (this run) |' in printed and '| MER-only ablation' in printed and 'dlib' in printed
 
   # rerunning the same command continues both runs: nothing is trained again, the same scores come out
-  again = run.main(tiny_mol_config(tiny_data_dir), workdir)
+  again = experiment.main(tiny_mol_config(tiny_data_dir), workdir)
   assert again['aggregate']['uf1'] == results['aggregate']['uf1']
   assert again['ablation']['aggregate'] == results['ablation']['aggregate']
 
   # re-scoring the run from its checkpoints keeps what only a MOL run has
-  rescored = evaluate.evaluate_run(workdir)
+  rescored = rescore.evaluate_run(workdir)
   assert rescored['aggregate']['flow_epe'] == pytest.approx(results['aggregate']['flow_epe'], rel=1e-5)
   for key in mol_evidence.RESULT_KEYS:
     assert rescored[key] == again[key], key

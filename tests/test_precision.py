@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, OneFold, reference_variables
-from fdp_jax import convert, train
+from fdp_jax import train
+from fdp_jax.tools import convert
 from fdp_jax.models import fdp_released, layers, lgfat, mol
 
 # Compared against recorded values or across compiled programs: CI runs it for an older CPU too.

@@ -13,7 +13,8 @@ import pytest
 
 import corpus_fixtures
 from conftest import REPO, assert_predictions_are_argmax, tiny_config
-from fdp_jax import predict, run
+from fdp_jax import experiment
+from fdp_jax.tools import predict
 
 
 @pytest.fixture(scope='module')
@@ -22,7 +23,7 @@ def tiny_run(tiny_data_dir, tmp_path_factory):
   config = tiny_config(tiny_data_dir, log_every_steps=1)
   config.cv.subjects = 's00,s01,s02'          # 2 fake devices: a group of 2 and one with an idle slot
   config.cv.best_test_every_steps = 2
-  run.main(config, workdir)
+  experiment.main(config, workdir)
   return workdir
 
 
@@ -64,7 +65,7 @@ def test_evaluate_reproduces_results_json_bit_for_bit(tiny_run):
   path = os.path.join(tiny_run, 'results.json')
   before = open(path, 'rb').read()
   os.remove(os.path.join(tiny_run, 'report.md'))
-  proc = subprocess.run([sys.executable, '-m', 'fdp_jax.evaluate', f'--workdir={tiny_run}'], cwd=REPO,
+  proc = subprocess.run([sys.executable, '-m', 'fdp_jax.tools.rescore', f'--workdir={tiny_run}'], cwd=REPO,
                         capture_output=True, text=True)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert open(path, 'rb').read() == before
@@ -83,8 +84,9 @@ def test_evaluation_views_average_probabilities(tiny_run, tmp_path, monkeypatch)
   views as their frames do; the views' frames and their averaging are the machinery under test."""
   import shutil
   import jax
-  from fdp_jax import data_sources, evaluate, input_pipeline, rundir
-  from fdp_jax.cv import protocol
+  from fdp_jax import data_sources, input_pipeline, rundir
+  from fdp_jax.tools import rescore
+  from fdp_jax.cv import loso
 
   def frame_score(frames, num_classes):
     """(..., T, H, W, 1) frames → (..., num_classes) probabilities."""
@@ -101,7 +103,7 @@ def test_evaluation_views_average_probabilities(tiny_run, tmp_path, monkeypatch)
     return example
   monkeypatch.setattr(input_pipeline.ClipTransform, '__call__', recording)
 
-  make_group_steps = protocol.make_group_steps
+  make_group_steps = loso.make_group_steps
 
   def frame_scored(*args, **kwargs):
     fsteps = make_group_steps(*args, **kwargs)
@@ -113,14 +115,14 @@ def test_evaluation_views_average_probabilities(tiny_run, tmp_path, monkeypatch)
       out['prediction'] = out['probabilities'].argmax(-1).astype(out['prediction'].dtype)
       return out
     return fsteps._replace(eval=scored)
-  monkeypatch.setattr(protocol, 'make_group_steps', frame_scored)
+  monkeypatch.setattr(loso, 'make_group_steps', frame_scored)
 
   copy = str(tmp_path / 'views')
   shutil.copytree(tiny_run, copy)
   config = json.load(open(os.path.join(copy, 'config.json')))
   config['eval']['num_views'] = 3
   json.dump(config, open(os.path.join(copy, 'config.json'), 'w'))
-  folds = evaluate.evaluate_run(copy)['folds']
+  folds = rescore.evaluate_run(copy)['folds']
 
   positions = sorted({p for p, _ in seen})
   records = sorted({r for _, r in seen})
@@ -149,7 +151,7 @@ def test_evaluation_views_average_probabilities(tiny_run, tmp_path, monkeypatch)
 
 def test_predict_on_a_folder_of_frames(tiny_run, astronaut_frames, tmp_path):
   out = tmp_path / 'prediction'
-  proc = subprocess.run([sys.executable, '-m', 'fdp_jax.predict', f'--workdir={tiny_run}',
+  proc = subprocess.run([sys.executable, '-m', 'fdp_jax.tools.predict', f'--workdir={tiny_run}',
                          f'--input={astronaut_frames}', f'--output={out}', '--fold=s01', '--onset=1',
                          '--offset=10'], cwd=REPO, capture_output=True, text=True)
   assert proc.returncode == 0, proc.stderr[-3000:]

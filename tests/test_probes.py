@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from fdp_jax import probes
+from fdp_jax.tools import probes
 
 
 def test_features_take_the_centre_frame_or_apex_minus_onset():

@@ -18,8 +18,8 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, tiny_config
-from fdp_jax import environment, families, rundir, run, scoring
-from fdp_jax.cv import checkpoints, protocol
+from fdp_jax import environment, experiment, families, rundir, scoring
+from fdp_jax.cv import checkpoints, loso
 
 JOB = os.path.join(REPO, 'tests', 'resume_job.py')
 
@@ -99,7 +99,7 @@ def test_a_diverging_fold_fails_alone_and_keeps_its_last_good_checkpoint(tiny_da
   """Fold s01's parameters are poisoned before step 4 (as a divergence would leave them): the guard stops it
   at the step-4 logging point with step 2 as its last checkpoint; s00, trained beside it, and the next
   group finish; results.json lists s01 as failed and the aggregate says it is incomplete."""
-  make = protocol.make_group_steps
+  make = loso.make_group_steps
   poisoned = []
 
   def poisoning_steps(*a, **kw):
@@ -113,13 +113,13 @@ def test_a_diverging_fold_fails_alone_and_keeps_its_last_good_checkpoint(tiny_da
       return fsteps.train(state, batch, keys, step)
     return fsteps._replace(train=train)
 
-  monkeypatch.setattr(protocol, 'make_group_steps', poisoning_steps)
+  monkeypatch.setattr(loso, 'make_group_steps', poisoning_steps)
   config = tiny_config(tiny_data_dir, num_steps=6, log_every_steps=2)
   config.cv.parallel_folds = 2
   config.cv.checkpoint_every_steps = 2
   workdir = str(tmp_path / 'run')
   with pytest.raises(SystemExit, match=r'1 fold\(s\) failed \(s01\)'):
-    run.main(config, workdir)
+    experiment.main(config, workdir)
   with open(os.path.join(workdir, 'results.json')) as f:
     results = json.load(f)
   folds = {f['subject']: f for f in results['folds']}
@@ -131,7 +131,7 @@ def test_a_diverging_fold_fails_alone_and_keeps_its_last_good_checkpoint(tiny_da
   assert 'predictions' not in failed
   with checkpoints.fold_manager(workdir, 's01') as manager:
     assert manager.all_steps() == [2]                     # nothing saved after the divergence
-    restored = checkpoints.restore(manager, protocol.fold_template(
+    restored = checkpoints.restore(manager, loso.fold_template(
         config, families.build_model(config.model, config.data.num_classes, config.data.image_size)))
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(restored.params))
   for subject in ('s00', 's02', 's03'):
@@ -143,9 +143,9 @@ def test_a_diverging_fold_fails_alone_and_keeps_its_last_good_checkpoint(tiny_da
   with open(os.path.join(workdir, 'report.md')) as f:
     assert '**INCOMPLETE**' in f.read()
   # Rerunning the same command does not retrain anything: the failure stands, the others are read back.
-  monkeypatch.setattr(protocol, 'train_group', None)
+  monkeypatch.setattr(loso, 'train_group', None)
   with pytest.raises(SystemExit, match='s01'):
-    run.main(config, workdir)
+    experiment.main(config, workdir)
   with open(os.path.join(workdir, 'results.json')) as f:
     assert json.load(f) == results
 
@@ -162,7 +162,7 @@ def test_a_run_directory_is_only_continued_with_its_own_config(tiny_data_dir, tm
   config.train.num_steps = 7
   config.train.learning_rate = 1.0
   with pytest.raises(SystemExit) as e:
-    run.main(config, str(workdir))
+    experiment.main(config, str(workdir))
   assert 'train.learning_rate' in str(e.value.code) and 'train.num_steps: 3 → 7' in str(e.value.code)
   assert 'Pass a new --workdir' in str(e.value.code)
   assert sorted(os.listdir(workdir)) == ['config.json']   # nothing written

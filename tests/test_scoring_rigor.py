@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from fdp_jax import data_sources, input_pipeline, metrics, predict, report, run, scoring
+from fdp_jax import data_sources, experiment, input_pipeline, metrics, report, scoring
+from fdp_jax.tools import predict
 from fdp_jax.cv.folds import loso_folds
 
 CLASSES = ('negative', 'positive', 'surprise')
@@ -79,7 +80,7 @@ def released_normalization_run(tiny_data_dir, tmp_path_factory):
   config = tiny_config(tiny_data_dir, num_steps=2)
   config.data.normalization = 'released_per_split'
   config.cv.subjects = 's01'
-  run.main(config, workdir)
+  experiment.main(config, workdir)
   with open(os.path.join(workdir, 'results.json')) as f:
     return workdir, config, json.load(f)
 
@@ -108,7 +109,7 @@ def test_prediction_uses_the_training_split_statistics(released_normalization_ru
   test_split = input_pipeline.split_statistics(source, held_out.test_indices, config.data)
   assert not np.allclose(want, test_split)        # the two would be confused silently otherwise
   del results['folds'][0]['train_normalization']   # a run recorded without them: re-score, never guess
-  with pytest.raises(predict.PredictError, match='fdp_jax.evaluate'):
+  with pytest.raises(predict.PredictError, match='fdp_jax.tools.rescore'):
     predict.fold_normalization(config.data, results, 's01', workdir)
   config.data.normalization = 'standard'
   assert predict.fold_normalization(config.data, results, 's01', workdir) is None

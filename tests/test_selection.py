@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from fdp_jax import config_checks, evaluate, metrics, run, scoring
+from fdp_jax import config_checks, experiment, metrics, scoring
+from fdp_jax.tools import rescore
 from fdp_jax.cv import selection
 from fdp_jax.cv.folds import loso_folds
 
@@ -77,7 +78,7 @@ def inner_loso_run(tiny_data_dir, tmp_path_factory):
   config.cv.parallel_folds = 2          # inner folds two at a time, as outer ones would be
   config.cv.selection = 'inner_loso'
   config.cv.selection_grid = 'train.learning_rate=0.05;train.warmup_steps=0'
-  results = run.main(config, workdir)
+  results = experiment.main(config, workdir)
   return workdir, config, results
 
 
@@ -113,7 +114,7 @@ def test_inner_loso_run_records_and_follows_each_folds_choice(inner_loso_run):
 @pytest.mark.numerics
 def test_inner_loso_run_rescores_identically(inner_loso_run):
   workdir, _, results = inner_loso_run
-  again = evaluate.evaluate_run(workdir)
+  again = rescore.evaluate_run(workdir)
   for a, b in zip(results['folds'], again['folds']):
     assert a['predictions'] == b['predictions'] and a['inner_selection'] == b['inner_selection']
     np.testing.assert_allclose(a['probabilities'], b['probabilities'], atol=1e-5)

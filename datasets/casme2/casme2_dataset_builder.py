@@ -1,6 +1,6 @@
 """casme2: CASME II (Yan et al., 2014) from a licensed local copy.
 
-  python -m fdp_jax.build_dataset --dataset=casme2 --config=5class_raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme2 --config=5class_raw_64 --manual_dir=DIR
   tfds build datasets/casme2 --config=5class_raw_64 --manual_dir=DIR   # needs tensorflow installed
 """
 

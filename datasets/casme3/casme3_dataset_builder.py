@@ -1,6 +1,6 @@
 """casme3: CAS(ME)³ Part A (Li et al., 2022) micro-expressions from a licensed local copy.
 
-  python -m fdp_jax.build_dataset --dataset=casme3 --config=7class_raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme3 --config=7class_raw_64 --manual_dir=DIR
 """
 
 from fdp_jax.corpora import builder

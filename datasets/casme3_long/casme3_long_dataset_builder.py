@@ -1,7 +1,7 @@
 """casme3_long: CAS(ME)³ Part A (Li et al., 2022) whole videos with their micro- and macro-expression
 intervals, for spotting, from a licensed local copy.
 
-  python -m fdp_jax.build_dataset --dataset=casme3_long --config=raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme3_long --config=raw_64 --manual_dir=DIR
 """
 
 from fdp_jax.corpora import casme3_long

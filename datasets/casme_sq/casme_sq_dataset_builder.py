@@ -1,6 +1,6 @@
 """casme_sq: CAS(ME)² (Qu et al., 2018) micro-expressions from a licensed local copy.
 
-  python -m fdp_jax.build_dataset --dataset=casme_sq --config=4class_raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme_sq --config=4class_raw_64 --manual_dir=DIR
 """
 
 from fdp_jax.corpora import builder

@@ -1,7 +1,7 @@
 """casme_sq_long: CAS(ME)² (Qu et al., 2018) whole videos with their micro- and macro-expression intervals,
 for spotting, from a licensed local copy.
 
-  python -m fdp_jax.build_dataset --dataset=casme_sq_long --config=raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=casme_sq_long --config=raw_64 --manual_dir=DIR
 """
 
 from fdp_jax.corpora import casme_sq_long

@@ -1,6 +1,6 @@
 """megc2019: the MEGC 2019 composite — CASME II + SAMM + SMIC-HS in 3 classes, with a corpus tag per sample.
 
-  python -m fdp_jax.build_dataset --dataset=megc2019 --config=3class_raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=megc2019 --config=3class_raw_64 --manual_dir=DIR
 
 DIR holds the three licensed corpora side by side, each laid out as its own builder expects:
   DIR/casme2/…   DIR/samm/…   DIR/smic/…
@@ -17,7 +17,7 @@ class Builder(builder.MECorpusBuilder):
   CORPUS = megc2019.CORPUS
   MANUAL_DOWNLOAD_INSTRUCTIONS = megc2019.INSTRUCTIONS
   DESCRIPTION = ('MEGC 2019 composite micro-expression set: CASME II, SAMM and SMIC-HS relabelled '
-                 'negative/positive/surprise (fdp_jax/corpora/protocols.py), aligned grey faces with landmarks.')
+                 'negative/positive/surprise (fdp_jax/corpora/class_sets.py), aligned grey faces with landmarks.')
   BUILDER_CONFIGS = builder.corpus_configs(megc2019.CORPUS, frames=('raw', 'cropped'))
 
   def labelled_samples(self, root: str):

@@ -1,6 +1,6 @@
 """samm: SAMM (Davison et al., 2018) from a licensed local copy.
 
-  python -m fdp_jax.build_dataset --dataset=samm --config=5class_raw_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=samm --config=5class_raw_64 --manual_dir=DIR
 """
 
 from fdp_jax.corpora import builder

@@ -1,7 +1,7 @@
 """samm_lv: SAMM Long Videos (Yap et al., 2020), micro- and macro-expression spotting, from a licensed local
 copy.
 
-  python -m fdp_jax.build_dataset --dataset=samm_lv --config=raw_64_step7 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=samm_lv --config=raw_64_step7 --manual_dir=DIR
 """
 
 from fdp_jax.corpora import long_builder

@@ -1,6 +1,6 @@
 """smic: SMIC (Li et al., 2013) from a licensed local copy; HS, VIS and NIR recordings.
 
-  python -m fdp_jax.build_dataset --dataset=smic --config=hs_3class_cropped_64 --manual_dir=DIR
+  python -m fdp_jax.tools.build_dataset --dataset=smic --config=hs_3class_cropped_64 --manual_dir=DIR
 """
 
 from fdp_jax.corpora import builder

@@ -1,6 +1,6 @@
 """synthetic_long: procedurally generated long videos for micro/macro-expression spotting, exact ground truth.
 
-  python -m fdp_jax.build_dataset --dataset=synthetic_long          # or: built on first use by a run
+  python -m fdp_jax.tools.build_dataset --dataset=synthetic_long          # or: built on first use by a run
 
 Only a 'train' split holding every video: evaluation is leave-one-subject-out over `subject`.
 """

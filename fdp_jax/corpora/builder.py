@@ -1,5 +1,5 @@
 """The TFDS builder every licensed corpus shares: read the annotation (a corpus reader), label by the
-config's class protocol, preprocess the clips in worker processes, write the shared schema.
+config's class set, preprocess the clips in worker processes, write the shared schema.
 
 A clip that fails (unreadable frame, no face) and an annotation row that cannot be matched to frames are
 named, with what to do about them, in the log and in the dataset's description and `metadata.json`, with
@@ -19,7 +19,7 @@ import tensorflow_datasets as tfds
 
 from fdp_jax import schema
 from fdp_jax.corpora import phases
-from fdp_jax.corpora import protocols
+from fdp_jax.corpora import class_sets
 from fdp_jax.preprocess import clips
 
 FDP_SIZE, MOL_SIZE = 64, 144
@@ -27,10 +27,10 @@ FDP_SIZE, MOL_SIZE = 64, 144
 
 @dataclasses.dataclass
 class MECorpusConfig(tfds.core.BuilderConfig):
-  """protocol: a key of `protocols.PROTOCOLS[corpus]`; frames: 'raw' | 'cropped'; image_size: aligned
+  """class_set: a key of `class_sets.CLASS_SETS[corpus]`; frames: 'raw' | 'cropped'; image_size: aligned
   face side; with_flow: TV-L1 flow between consecutive aligned frames; modality: SMIC HS/VIS/NIR;
   expression: CAS(ME)² 'micro' | 'macro'; alignment: 'clip' | 'frame' (see preprocess/clips.py)."""
-  protocol: str = ''
+  class_set: str = ''
   frames: str = 'raw'
   image_size: int = FDP_SIZE
   with_flow: bool = False
@@ -41,24 +41,24 @@ class MECorpusConfig(tfds.core.BuilderConfig):
 
 def corpus_configs(corpus: str, frames: Sequence[str] = ('raw',), modalities: Sequence[str] = ('',)
                    ) -> list[MECorpusConfig]:
-  """Every (modality, protocol, frames) at 64 px (FDP, one alignment per clip) and at 144 px with flow (MOL):
+  """Every (modality, class_set, frames) at 64 px (FDP, one alignment per clip) and at 144 px with flow (MOL):
   '*_144_flow' aligns every frame on its own landmarks, as MOL's release does (version 1.1.0; 1.0.0 aligned
   once per clip), '*_144_flow_clip' once per clip. E.g. '5class_raw_64', '5class_cropped_144_flow',
   'hs_3class_cropped_64'. The first is the default."""
   configs = []
   for modality in modalities:
-    for protocol in protocols.PROTOCOLS[corpus]:
+    for class_set in class_sets.CLASS_SETS[corpus]:
       for kind in frames:
         for size, flow, alignment in ((FDP_SIZE, False, 'clip'), (MOL_SIZE, True, 'frame'), (MOL_SIZE, True, 'clip')):
-          name = '_'.join(p for p in (modality.lower(), protocol, kind, str(size)) if p)
+          name = '_'.join(p for p in (modality.lower(), class_set, kind, str(size)) if p)
           name += ('_flow' if flow else '') + ('_clip' if flow and alignment == 'clip' else '')
-          classes = ', '.join(protocols.get(corpus, protocol).classes)
+          classes = ', '.join(class_sets.get(corpus, class_set).classes)
           versions = dict(version='1.1.0', supported_versions=['1.0.0'], release_notes=PER_FRAME_NOTES) \
               if alignment == 'frame' else {}
           configs.append(MECorpusConfig(
-              name=name, protocol=protocol, frames=kind, image_size=size, with_flow=flow, modality=modality,
+              name=name, class_set=class_set, frames=kind, image_size=size, with_flow=flow, modality=modality,
               alignment=alignment, **versions,
-              description=f'{protocol} ({classes}), {kind} frames{" " + modality if modality else ""}, '
+              description=f'{class_set} ({classes}), {kind} frames{" " + modality if modality else ""}, '
                           f'aligned to {size} px {"frame by frame" if alignment == "frame" else "once per clip"}'
                           f'{", TV-L1 flow" if flow else ""}.'))
   return configs
@@ -89,14 +89,14 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
     super().__init__(**kwargs)
 
   @property
-  def protocol(self) -> protocols.Protocol:
-    return protocols.get(self.CORPUS, self.builder_config.protocol)
+  def class_set(self) -> class_sets.ClassSet:
+    return class_sets.get(self.CORPUS, self.builder_config.class_set)
 
   def _info(self) -> tfds.core.DatasetInfo:
     cfg = self.builder_config
     return self.dataset_info_from_configs(
         description=self.DESCRIPTION,
-        features=schema.me_features(cfg.image_size, self.protocol.classes, cfg.with_flow),
+        features=schema.me_features(cfg.image_size, self.class_set.classes, cfg.with_flow),
         metadata=tfds.core.MetadataDict(), homepage=None)
 
   def find_samples(self, root: str) -> tuple[list[clips.ClipSpec], phases.BuildReport]:
@@ -109,9 +109,9 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
     return self.READER.find_samples(root, cfg.frames, **kwargs)
 
   def labelled_samples(self, root: str) -> tuple[list[tuple[clips.ClipSpec, int]], phases.BuildReport]:
-    """[(spec, class index)] under the config's protocol, and the report of what was left out."""
+    """[(spec, class index)] under the config's class set, and the report of what was left out."""
     specs, report = self.find_samples(root)
-    return label_samples(specs, self.CORPUS, self.protocol, report), report
+    return label_samples(specs, self.CORPUS, self.class_set, report), report
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     labelled, report = self.labelled_samples(str(dl_manager.manual_dir))
@@ -163,9 +163,9 @@ def _next_steps(builder: tfds.core.DatasetBuilder, report: phases.BuildReport) -
           f'do what its line says, delete {final} and build again.')
 
 
-def label_samples(specs: Sequence[clips.ClipSpec], corpus: str, protocol: protocols.Protocol,
+def label_samples(specs: Sequence[clips.ClipSpec], corpus: str, class_set: class_sets.ClassSet,
                   report: phases.BuildReport) -> list[tuple[clips.ClipSpec, int]]:
-  """Maps each spec's emotion to a class; drops what the protocol drops, reports unknown emotions.
+  """Maps each spec's emotion to a class; drops what the class set drops, reports unknown emotions.
 
   Sample ids are the dataset's keys: a second spec with an id already seen is skipped (the readers
   already refuse duplicated rows; this guards the write, where TFDS would fail at the very end).
@@ -177,16 +177,16 @@ def label_samples(specs: Sequence[clips.ClipSpec], corpus: str, protocol: protoc
                                   'annotation row')
       continue
     seen.add(spec.sample_id)
-    emotion = protocols.canonical_emotion(corpus, spec.emotion)
+    emotion = class_sets.canonical_emotion(corpus, spec.emotion)
     try:
-      label = protocol.label(emotion)
+      label = class_set.label(emotion)
     except KeyError:
       report.skip(spec.sample_id, f'emotion {spec.emotion!r} is not one this corpus uses '
-                                  f'({", ".join(sorted(protocol.mapping) + list(protocol.dropped))}); '
+                                  f'({", ".join(sorted(class_set.mapping) + list(class_set.dropped))}); '
                                   'correct it in the annotation')
       continue
     if label is None:
-      report.dropped_by_protocol.append((spec.sample_id, emotion))
+      report.dropped_by_class_set.append((spec.sample_id, emotion))
       continue
     labelled.append((spec, label))
   return labelled

@@ -1,5 +1,5 @@
 """The MEGC 2019 composite: CASME II, SAMM and SMIC-HS read side by side from
-`<manual>/{casme2,samm,smic}/`, each by its own reader and relabelled by its own 3-class protocol
+`<manual>/{casme2,samm,smic}/`, each by its own reader and relabelled by its own 3-class class set
 (negative/positive/surprise). Subjects and sample ids carry the corpus ('casme2:sub01', 'samm:006/006_1_2'),
 so LOSO runs over the 68 subjects and scores can be sliced per corpus. `megc2019_exclusions.txt` beside
 this file lists samples left out."""
@@ -13,7 +13,7 @@ from fdp_jax.corpora import builder
 from fdp_jax.corpora import casme2
 from fdp_jax.corpora import layout
 from fdp_jax.corpora import phases
-from fdp_jax.corpora import protocols
+from fdp_jax.corpora import class_sets
 from fdp_jax.corpora import samm
 from fdp_jax.corpora import smic
 
@@ -45,12 +45,12 @@ def labelled_samples(root: str, frames: str) -> tuple[list, phases.BuildReport]:
     part_frames = 'raw' if corpus == 'samm' else frames
     kwargs = {'modality': 'HS'} if corpus == 'smic' else {}
     specs, part_report = reader.find_samples(part_root, part_frames, **kwargs)
-    part = builder.label_samples(specs, corpus, protocols.get(corpus, '3class'), part_report)
+    part = builder.label_samples(specs, corpus, class_sets.get(corpus, '3class'), part_report)
     report.extend(_prefixed(part_report, corpus))
     for spec, label in part:
       sample_id = f'{corpus}:{spec.sample_id}'
       if sample_id in excluded:
-        report.dropped_by_protocol.append((sample_id, f'listed in {os.path.basename(EXCLUSIONS)}'))
+        report.dropped_by_class_set.append((sample_id, f'listed in {os.path.basename(EXCLUSIONS)}'))
         continue
       labelled.append((_tagged(spec, corpus, sample_id), label))
   return labelled, report
@@ -62,7 +62,7 @@ def _prefixed(report: phases.BuildReport, corpus: str) -> phases.BuildReport:
       repairs=[(f'{corpus}:{n}', w) for n, w in report.repairs],
       skipped=[(f'{corpus}:{n}', w) for n, w in report.skipped],
       unlabelled=[f'{corpus}:{n}' for n in report.unlabelled],
-      dropped_by_protocol=[(f'{corpus}:{n}', w) for n, w in report.dropped_by_protocol])
+      dropped_by_class_set=[(f'{corpus}:{n}', w) for n, w in report.dropped_by_class_set])
 
 
 def _tagged(spec, corpus: str, sample_id: str):

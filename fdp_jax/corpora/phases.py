@@ -44,7 +44,7 @@ class BuildReport:
   repairs: list[tuple[str, str]] = dataclasses.field(default_factory=list)
   skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
   unlabelled: list[str] = dataclasses.field(default_factory=list)
-  dropped_by_protocol: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+  dropped_by_class_set: list[tuple[str, str]] = dataclasses.field(default_factory=list)
 
   def repair(self, sample_id: str, what: str) -> None:
     self.repairs.append((sample_id, what))
@@ -61,13 +61,13 @@ class BuildReport:
         'num_repairs': len(self.repairs), 'repairs': [list(r) for r in self.repairs],
         'num_skipped': len(self.skipped), 'skipped': [list(s) for s in self.skipped],
         'num_unlabelled': len(self.unlabelled), 'unlabelled': list(self.unlabelled),
-        'num_dropped_by_protocol': len(self.dropped_by_protocol),
-        'dropped_by_protocol': [list(d) for d in self.dropped_by_protocol],
+        'num_dropped_by_class_set': len(self.dropped_by_class_set),
+        'dropped_by_class_set': [list(d) for d in self.dropped_by_class_set],
     }
 
   def summary(self, limit: int = 20) -> str:
     lines = [f'{len(self.repairs)} repaired, {len(self.skipped)} skipped, {len(self.unlabelled)} frame '
-             f'folders without annotation, {len(self.dropped_by_protocol)} outside the class protocol.']
+             f'folders without annotation, {len(self.dropped_by_class_set)} outside the class set.']
     for title, items in (('Skipped', self.skipped), ('Repaired', self.repairs)):
       for name, why in items[:limit]:
         lines.append(f'  {title}: {name}: {why}')

@@ -5,5 +5,5 @@
   training.py    the training loop of a group, with its non-finite guard
   evaluation.py  held-out predictions (several temporal views), scoring, the optimistic best-test record
   checkpoints.py per-fold checkpoints and progress files: where an interrupted group continues
-  protocol.py    the whole protocol, `run_loso`: the one entry point
+  loso.py        the whole LOSO cross-validation, `run_loso`: the one entry point
 """

@@ -9,7 +9,7 @@ Unlike the paper design (`fdp.py`) there is no rank scorer: time is collapsed by
 Conv3d, whose kernel spans the whole last axis of the volume. Layouts are channels-last (NHWC, NDHWC) with
 the spatial axes in PyTorch's order, so every PyTorch tensor maps onto a JAX one by moving the channel axis
 last. Submodule and parameter names follow the released state_dict (`frame_rep.features_3.mlp.conv1`,
-`mer.fc1`, `dyimg_net.bn53d`), which `fdp_jax.convert` relies on.
+`mer.fc1`, `dyimg_net.bn53d`), which `fdp_jax.tools.convert` relies on.
 """
 
 from __future__ import annotations

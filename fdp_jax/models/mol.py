@@ -3,7 +3,7 @@ network, a landmark head and a 3D-CNN MER head, jointly trained on the 7 consecu
 
 Layouts are channels-last (NHWC); every tensor of the PyTorch release has a Linen counterpart whose path
 spells its state_dict key with '__' for '.' before an index (`conv_stack/conv_stack__0/kernel` ↔
-`conv_stack.conv_stack.0.weight`, see `fdp_jax.convert`). The FCC's own tensors (meta kernels, biases,
+`conv_stack.conv_stack.0.weight`, see `fdp_jax.tools.convert`). The FCC's own tensors (meta kernels, biases,
 positional embeddings) keep their PyTorch names and layouts. All pairs run as one batch: no Python loop
 over frames, pairs, graph nodes or neighbours.
 """
@@ -391,7 +391,7 @@ class MOL(nn.Module):
   the F5C maps are collected as [first(0), second(0), first(1), …] for the MER head; landmarks and flow
   are those of frame t+1 / from t to t+1.
 
-  With the defaults this is MOL as released (S = 128, `fdp_jax.convert` loads its weights). The other
+  With the defaults this is MOL as released (S = 128, `fdp_jax.tools.convert` loads its weights). The other
   settings keep the structure and change its size or its training: width (every channel count × width),
   S (a multiple of 64, the FlowNet's coarsest stride, up to 256, where the F5C maps still fit the FCC's meta
   kernels), landmark_units, pair_batch_norm and correlation_patch (`LandmarkHead`, `FlowNet`), mer_reference

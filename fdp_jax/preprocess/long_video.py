@@ -1,5 +1,5 @@
 """Turning a long video (minutes of frames) into aligned grey faces with per-frame landmarks and a
-face-present flag: shared by the long-video corpus builders and by `fdp_jax.analyze`. No JAX.
+face-present flag: shared by the long-video corpus builders and by `fdp_jax.tools.analyze`. No JAX.
 
 Unlike a cut clip (`clips.py`: one detection, one alignment matrix), a long video has head drift, the face
 may leave the picture and come back, and frames may be damaged:

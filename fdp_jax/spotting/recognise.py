@@ -4,7 +4,7 @@ the recogniser's corpus does not have at all was never seen by any fold; its int
 
 A spotted interval becomes a clip record (its frames, onset 0, offset its last frame) and goes through the
 run's evaluation transform (`input_pipeline.ClipTransform`, training-split normalisation where the run's
-`data.normalization` needs it) and its model, exactly as `fdp_jax.predict` treats one clip.
+`data.normalization` needs it) and its model, exactly as `fdp_jax.tools.predict` treats one clip.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import jax
 import numpy as np
 
 from fdp_jax import data_sources, families, input_pipeline, rundir, train
-from fdp_jax.corpora import protocols
+from fdp_jax.corpora import class_sets
 from fdp_jax.cv import checkpoints
-from fdp_jax.cv import protocol as cv_protocol
+from fdp_jax.cv import loso as cv_loso
 
 
 class RecognizerError(ValueError):
@@ -45,12 +45,12 @@ class Recognizer:
     self.subjects = set(self.results.get('aggregate', {}).get('subjects_not_evaluated', [])) | set(
         f['subject'] for f in self.results['folds'])
     self.model = families.build_model(self.config.model, self.config.data.num_classes, self.config.data.image_size)
-    self.template = cv_protocol.fold_template(self.config, self.model)
+    self.template = cv_loso.fold_template(self.config, self.model)
     options = train.options_for(self.config)
     self._apply = jax.jit(lambda s, b: jax.nn.softmax(
         train.apply_model(s, train.eval_params(s), b, options, train=False)['logits'], -1))
     self._states: dict[str, object] = {}
-    self._protocol = _protocol_of(self.config.data)
+    self._class_set = _class_set_of(self.config.data)
 
   def fold_for(self, subject: str) -> str:
     """The fold whose model never saw `subject`."""
@@ -73,7 +73,7 @@ class Recognizer:
     entry = next(f for f in self.results['folds'] if f['subject'] == fold)
     if 'train_normalization' not in entry:
       raise RecognizerError(f'{self.workdir} does not record fold {fold}\'s training statistics: re-score it '
-                            f'with `python -m fdp_jax.evaluate --workdir={self.workdir}`')
+                            f'with `python -m fdp_jax.tools.rescore --workdir={self.workdir}`')
     return entry['train_normalization']['shift'], entry['train_normalization']['scale']
 
   def classify(self, subject: str, clips: list[np.ndarray]) -> np.ndarray:
@@ -91,26 +91,26 @@ class Recognizer:
     return np.asarray(jax.device_get(self._apply(self._state(fold), batch)), np.float32)
 
   def emotion_class(self, emotion: str) -> int | None:
-    """The recogniser's class of an annotated emotion word, None when its protocol has none for it."""
+    """The recogniser's class of an annotated emotion word, None when its class set has none for it."""
     word = emotion.strip().lower()
     if word in self.class_names:
       return self.class_names.index(word)
-    if self._protocol is None or not word:
+    if self._class_set is None or not word:
       return None
-    corpus, protocol = self._protocol
+    corpus, class_set = self._class_set
     try:
-      return protocol.label(protocols.canonical_emotion(corpus, word))
+      return class_set.label(class_sets.canonical_emotion(corpus, word))
     except KeyError:
       return None
 
 
-def _protocol_of(data_config):
-  """(corpus, Protocol) of a licensed recogniser corpus's builder config; None for the synthetic one."""
+def _class_set_of(data_config):
+  """(corpus, ClassSet) of a licensed recogniser corpus's builder config; None for the synthetic one."""
   try:
     builder_cls = data_sources.builder_class(data_config.builder)
   except ValueError:
     return None
   for cfg in getattr(builder_cls, 'BUILDER_CONFIGS', []):
-    if cfg.name == data_config.get('builder_config') and getattr(cfg, 'protocol', ''):
-      return getattr(builder_cls, 'CORPUS', data_config.builder), protocols.get(builder_cls.CORPUS, cfg.protocol)
+    if cfg.name == data_config.get('builder_config') and getattr(cfg, 'class_set', ''):
+      return getattr(builder_cls, 'CORPUS', data_config.builder), class_sets.get(builder_cls.CORPUS, cfg.class_set)
   return None

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from fdp_jax import report, rundir
-from fdp_jax.spotting import protocol
+from fdp_jax.spotting import loso
 
 TIMELINES = 'timelines'
 COLOURS = {'micro': 'tab:red', 'macro': 'tab:blue'}
@@ -47,7 +47,7 @@ def timeline_figure(entry: dict, curve: np.ndarray | None, path: str, title: str
 
 def write_report(workdir: str, results: dict) -> str:
   """Writes report.md and the timelines into `workdir`; returns the report's path."""
-  curves_path = rundir.path(workdir, protocol.CURVES)
+  curves_path = rundir.path(workdir, loso.CURVES)
   curves = dict(np.load(curves_path)) if os.path.exists(curves_path) else {}
   os.makedirs(rundir.path(workdir, TIMELINES), exist_ok=True)
   d = results['dataset']
@@ -60,7 +60,7 @@ def write_report(workdir: str, results: dict) -> str:
              else []),
            *([f"- **PARTIAL RUN**: subjects not held out: {', '.join(results['subjects_not_evaluated'])}."]
              if results['subjects_not_evaluated'] else []), '',
-           protocol.markdown_table(results), '',
+           loso.markdown_table(results), '',
            'A spotted interval is a true positive when its IoU with an annotated interval of the same type is ≥ 0.5, '
            'matched one-to-one; counts are pooled over every video of every fold. STRS = F1(spotting) × UF1 of the '
            "recogniser's classes on the true positives.", '', '## Timelines', '',

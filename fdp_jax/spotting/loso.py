@@ -1,7 +1,7 @@
 """Spot-then-recognise with leave-one-subject-out cross-validation, the entry point of a spotting config.
 
 1. The spotter is trained and scored LOSO on the snippets of the long videos (`snippets.SnippetSource`)
-   by the recognition machinery itself (`cv.protocol.train_folds`: fold-parallel, checkpoints, resume, the
+   by the recognition machinery itself (`cv.loso.train_folds`: fold-parallel, checkpoints, resume, the
    non-finite guard); each fold scores every snippet of its held-out subject.
 2. Each held-out video's micro and macro score curves become intervals (`peaks`), whose lengths are the
    median annotated lengths of the fold's *training* videos; the naive baseline (`baseline`) spots the same
@@ -23,7 +23,7 @@ import numpy as np
 from absl import logging
 
 from fdp_jax import config_checks, data_sources, rundir
-from fdp_jax.cv import protocol as cv_protocol
+from fdp_jax.cv import loso as cv_loso
 from fdp_jax.cv.folds import loso_folds, select_folds
 from fdp_jax.preprocess import long_video
 from fdp_jax.spotting import baseline, metrics, peaks, recognise, snippets
@@ -76,7 +76,7 @@ def run_spotting(config, workdir: str) -> dict:
   folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
   logging.info('spotting: %d videos, %d snippets, %d folds', len(videos), len(index), len(folds))
   start = time.perf_counter()
-  fold_results, _, history, timing = cv_protocol.train_folds(config, folds, source, index, workdir, primary,
+  fold_results, _, history, timing = cv_loso.train_folds(config, folds, source, index, workdir, primary,
                                                              desc='spotter LOSO')
   timing['spotter_s'] = round(time.perf_counter() - start, 2)
   recognizer = _recognizer(config, workdir, [f.subject for f in folds])
@@ -106,7 +106,7 @@ def _recognizer(config, workdir: str, subjects: list[str]) -> recognise.Recogniz
   directory = os.path.join(workdir, RECOGNIZER_DIR)
   logging.info('training the recogniser (%s/%s) on the folds %s in %s', rec.data.builder,
                rec.data.builder_config, rec.cv.subjects, directory)
-  cv_protocol.run_loso(rec, directory)
+  cv_loso.run_loso(rec, directory)
   return recognise.Recognizer(directory)
 
 

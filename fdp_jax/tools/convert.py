@@ -1,8 +1,8 @@
 """Weight conversion between the released PyTorch models and their Linen counterparts: FDP
 (`models.fdp_released.ReleasedFDP`) and MOL (`models.mol.MOL`).
 
-  python -m fdp_jax.convert --pth=released.pth --out=/path/to/converted       # PyTorch → orbax
-  python -m fdp_jax.convert --to_pth --checkpoint=/path/to/converted --out=again.pth   # orbax → PyTorch
+  python -m fdp_jax.tools.convert --pth=released.pth --out=/path/to/converted       # PyTorch → orbax
+  python -m fdp_jax.tools.convert --to_pth --checkpoint=/path/to/converted --out=again.pth   # orbax → PyTorch
 
 Linen paths mirror the state_dict keys: an index in a key is appended to its module's name, with '_' in
 FDP (`frame_rep.features.3.mlp.conv1.weight` ↔ params/frame_rep/features_3/mlp/conv1/kernel) and with

@@ -1,7 +1,7 @@
 """Builds a corpus's TFDS dataset through the Python API (the `tfds` command needs TensorFlow; this does not).
 
-  python -m fdp_jax.build_dataset --dataset=synthetic_me --config=default
-  python -m fdp_jax.build_dataset --dataset=casme2 --manual_dir=/data/CASME2 --data_dir=~/tensorflow_datasets
+  python -m fdp_jax.tools.build_dataset --dataset=synthetic_me --config=default
+  python -m fdp_jax.tools.build_dataset --dataset=casme2 --manual_dir=/data/CASME2 --data_dir=~/tensorflow_datasets
 
 TFDS writes into an `incomplete.*` folder and renames it only when every split is written, so an
 interrupted build never reads as a complete dataset; rerunning the command starts it again cleanly and

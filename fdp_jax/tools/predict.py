@@ -1,6 +1,6 @@
 """Runs a trained fold's model on a new clip.
 
-  python -m fdp_jax.predict --workdir=RUN --input=FRAMES_DIR_OR_VIDEO --output=DIR [--fold=SUBJECT]
+  python -m fdp_jax.tools.predict --workdir=RUN --input=FRAMES_DIR_OR_VIDEO --output=DIR [--fold=SUBJECT]
       [--onset=I --offset=J]
 
 The clip goes through the builders' preprocessing (`fdp_jax.preprocess.clips`: dlib face on the onset frame,
@@ -31,7 +31,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from fdp_jax import families, input_pipeline, rundir, train
-from fdp_jax.cv import checkpoints, protocol
+from fdp_jax.cv import checkpoints, loso
 from fdp_jax.preprocess import clips, face_alignment, frame_folders, optical_flow
 
 FLAGS = flags.FLAGS
@@ -157,7 +157,7 @@ def fold_normalization(data_config, run_results: dict, fold: str, workdir: str):
   if 'train_normalization' not in entry:
     raise PredictError(f'{workdir} does not record fold {fold}\'s training statistics, which '
                        f'data.normalization={data_config.normalization!r} needs: re-score the run with '
-                       f'`python -m fdp_jax.evaluate --workdir={workdir}` (it records them)')
+                       f'`python -m fdp_jax.tools.rescore --workdir={workdir}` (it records them)')
   return entry['train_normalization']['shift'], entry['train_normalization']['scale']
 
 
@@ -183,7 +183,7 @@ def check_face_throughout(paths: list[str], onset: int, offset: int, landmarker)
 
 def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', onset: int | None = None,
                  offset: int | None = None) -> dict:
-  """Everything `python -m fdp_jax.predict` does; returns prediction.json's dict."""
+  """Everything `python -m fdp_jax.tools.predict` does; returns prediction.json's dict."""
   import cv2
   config = rundir.load_config(workdir)
   run_results = rundir.read_json(workdir, rundir.RESULTS)
@@ -223,7 +223,7 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
                                                         data_config.frame_sampling, None)   # into the window
 
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
-  state = checkpoints.restore_fold(workdir, fold, protocol.fold_template(config, model))
+  state = checkpoints.restore_fold(workdir, fold, loso.fold_template(config, model))
   options = train.options_for(config)   # the run's conv routing and compute dtype, for this machine
   batch = {'frames': example['frames'][None], 'frame_mask': example['frame_mask'][None]}
   outputs = jax.jit(lambda s, b: train.apply_model(s, train.eval_params(s), b, options, train=False))(state, batch)

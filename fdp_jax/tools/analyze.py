@@ -1,6 +1,6 @@
 """Spots and recognises micro- and macro-expressions in a user's own video with a finished spotting run.
 
-  python -m fdp_jax.analyze --workdir=SPOT_RUN --input=VIDEO_OR_FRAMES_DIR --output=DIR [--fold=SUBJECT]
+  python -m fdp_jax.tools.analyze --workdir=SPOT_RUN --input=VIDEO_OR_FRAMES_DIR --output=DIR [--fold=SUBJECT]
 
 The video goes through the long-video preprocessing of the corpus builders (`preprocess.long_video`: the face
 detected and its landmarks tracked on every frame, aligned by temporally smoothed landmarks); frames where no
@@ -31,9 +31,9 @@ from absl import app, flags, logging
 
 from fdp_jax import families, input_pipeline, rundir, train
 from fdp_jax.cv import checkpoints
-from fdp_jax.cv import protocol as cv_protocol
+from fdp_jax.cv import loso as cv_loso
 from fdp_jax.preprocess import face_alignment, frame_folders, long_video
-from fdp_jax.spotting import peaks, protocol, recognise, snippets
+from fdp_jax.spotting import peaks, loso as spot_loso, recognise, snippets
 from fdp_jax.spotting import report as spotting_report
 from fdp_jax.spotting.videos import Video
 
@@ -125,7 +125,7 @@ def contact_sheet(frames: np.ndarray, path: str, columns: int = 8, limit: int = 
 
 
 def analyze_video(workdir: str, input_path: str, output: str, fold: str = '', fps: float = 0.0) -> dict:
-  """Everything `python -m fdp_jax.analyze` does; returns intervals.json's dict."""
+  """Everything `python -m fdp_jax.tools.analyze` does; returns intervals.json's dict."""
   if not os.path.exists(rundir.path(workdir, rundir.RESULTS)):
     raise AnalyzeError(f'{workdir} holds no finished run (no {rundir.RESULTS}): run a spotting config first, '
                        'e.g. python launch.py --config=configs/spot_synthetic.py')
@@ -133,7 +133,7 @@ def analyze_video(workdir: str, input_path: str, output: str, fold: str = '', fp
   results = rundir.read_json(workdir, rundir.RESULTS)
   if results.get('task') != 'spotting':
     raise AnalyzeError(f'{workdir} is a recognition run: analyze needs a spotting run (configs/spot_*.py); for '
-                       'one clip with a known window use python -m fdp_jax.predict')
+                       'one clip with a known window use python -m fdp_jax.tools.predict')
   done = [f for f in results['folds'] if f['status'] == 'done']
   fold = fold or (done[0]['subject'] if done else '')
   entry = next((f for f in done if f['subject'] == fold), None)
@@ -154,10 +154,10 @@ def analyze_video(workdir: str, input_path: str, output: str, fold: str = '', fp
                        'the video is too short to spot in')
   video = Video('input', fold, rate, arrays['frames'], arrays['face_present'], (), (), ())
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
-  state = checkpoints.restore_fold(workdir, fold, cv_protocol.fold_template(config, model))
+  state = checkpoints.restore_fold(workdir, fold, cv_loso.fold_template(config, model))
   curve = score_video(config, state, video)
   lengths = {k: int(v) for k, v in entry['lengths'].items()}
-  spotted = protocol.spot_video(curve, protocol.rule_of(config), lengths)
+  spotted = spot_loso.spot_video(curve, spot_loso.rule_of(config), lengths)
   recognizer = recognise.Recognizer(results['recognizer']['workdir'])
   probabilities = recognizer.classify(fold, [video.frames[i.onset:i.offset + 1] for i, _ in spotted])
 

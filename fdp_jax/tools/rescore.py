@@ -1,6 +1,6 @@
 """Re-scores a finished run from its checkpoints and rewrites its results and report.
 
-  python -m fdp_jax.evaluate --workdir=runs/20261122-101500-synthetic_me
+  python -m fdp_jax.tools.rescore --workdir=runs/20261122-101500-synthetic_me
 
 Each fold's final checkpoint is restored and its held-out subject scored again, in the groups and on the
 mesh the run trained with (`timing.json`), so `results.json` comes out identical to the one training wrote
@@ -17,7 +17,7 @@ import tqdm
 from absl import app, flags, logging
 
 from fdp_jax import data_sources, environment, families, mol_evidence, report, rundir, scoring
-from fdp_jax.cv import checkpoints, parallel, protocol, selection
+from fdp_jax.cv import checkpoints, loso, parallel, selection
 from fdp_jax.cv.evaluation import score_group
 from fdp_jax.cv.folds import loso_folds
 
@@ -71,8 +71,8 @@ def _rescore(config, folds, source, index, timing, failed, workdir: str) -> list
   """The folds' results.json entries, each restored from its final checkpoint and scored with `config`."""
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
   config.cv.parallel_folds = int(timing['parallel_folds'])   # the run's groups: the same numerics
-  fsteps = protocol.make_group_steps(config, model, len(folds), protocol.device_clips(config, source, index))
-  template = protocol.fold_template(config, model)
+  fsteps = loso.make_group_steps(config, model, len(folds), loso.device_clips(config, source, index))
+  template = loso.fold_template(config, model)
   fold_results = []
   for group in tqdm.tqdm(parallel.fold_groups(folds, fsteps.num_slots), desc='evaluating', unit='group'):
     active = [None if fold is None or fold.subject in failed else fold for fold in group]

@@ -1,7 +1,7 @@
 """Linear probes: what one image per clip tells a linear classifier, scored by the same LOSO as the models.
 
-  python -m fdp_jax.probes --config=configs/synthetic.py --feature=centre_frame --workdir=runs/probe_centre
-  python -m fdp_jax.probes --config=configs/synthetic.py --feature=apex_minus_onset --workdir=runs/probe_motion
+  python -m fdp_jax.tools.probes --config=configs/synthetic.py --feature=centre_frame --workdir=runs/probe_centre
+  python -m fdp_jax.tools.probes --config=configs/synthetic.py --feature=apex_minus_onset --workdir=runs/probe_motion
 
 The single-frame FDP baseline (`configs/synthetic.py:static`) can collapse to one class per fold, which
 shows that it did not learn, not that a frame carries no class information. A linear probe cannot

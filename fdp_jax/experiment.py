@@ -9,7 +9,7 @@ import jax
 from absl import logging
 
 from fdp_jax import config_checks, data_sources, mol_evidence, report, rundir, scoring
-from fdp_jax.cv import parallel, protocol
+from fdp_jax.cv import loso, parallel
 
 # What stops a run before any work, with a message that says what to do (no traceback).
 STOPS_BEFORE_WORK = (data_sources.DatasetNotBuiltError, config_checks.ConfigError, rundir.RunMismatchError)
@@ -41,7 +41,7 @@ def main(config, workdir: str) -> dict:
     parallel.initialize_distributed(config.cv)   # before any JAX computation
     if config.get('task', 'recognition') == 'spotting':
       return _spotting(config, workdir)
-    results = protocol.run_loso(config, workdir)
+    results = loso.run_loso(config, workdir)
     if config.get('compare_ablation', False):
       results = _with_ablation(config, workdir, results)
   except STOPS_BEFORE_WORK as e:
@@ -69,7 +69,7 @@ def _with_ablation(config, workdir: str, results: dict) -> dict:
   results.json as 'ablation'."""
   ablation = mol_evidence.without_auxiliary_tasks(config)
   subdir = os.path.join(workdir, mol_evidence.ABLATION_DIR)
-  ablated = protocol.run_loso(ablation, subdir)
+  ablated = loso.run_loso(ablation, subdir)
   if jax.process_index() == 0:
     report.write_report(subdir, ablated)
   results = dict(results, ablation={'workdir': mol_evidence.ABLATION_DIR, 'aggregate': ablated['aggregate'],
@@ -80,8 +80,8 @@ def _with_ablation(config, workdir: str, results: dict) -> dict:
 
 
 def _spotting(config, workdir: str) -> dict:
-  """A spotting config (`config.task='spotting'`): `fdp_jax.spotting.protocol`, its report and table."""
-  from fdp_jax.spotting import protocol as spotting, report as spotting_report
+  """A spotting config (`config.task='spotting'`): `fdp_jax.spotting.loso`, its report and table."""
+  from fdp_jax.spotting import loso as spotting, report as spotting_report
   results = spotting.run_spotting(config, workdir)
   if jax.process_index() == 0:
     path = spotting_report.write_report(workdir, results)
