@@ -3,13 +3,13 @@ once, and every training batch is sampled, augmented and normalised inside the j
 step's PRNG key — no host pipeline between steps. The on-device twin of `fdp_jax.input_pipeline`, which
 stays the path for corpora that do not fit, for MOL's flow and landmark targets, and the reference.
 
-The rules are the host pipeline's: T frames per clip by `data.frame_sampling` ('segments': a random frame of
-each of T equal segments in training, their centres in evaluation; 'released': i·(n // T) plus a random
-offset j < n // T), a random crop of side round(S0·crop_scale) resized to `image_size` (bilinear,
+The rules are the host pipeline's, the same functions (`fdp_jax.clip_rules`) run on jnp: T frames per clip
+by `data.frame_sampling`, a random crop of side round(S0·crop_scale) resized to `image_size` (bilinear,
 antialiased), a horizontal flip with probability ½, (x/255 − 0.5)/0.5, the split statistics of
-`released_per_split`, the frame reference, and the analytic dynamic image as target. Training draws
-its records epoch by epoch, each epoch a fresh permutation of the fold's training records. Evaluation
-gathers the frames the host's index rules chose (`eval_frame_indices`), so its batches are the host's.
+`released_per_split`, the frame reference, and the analytic dynamic image as target; the draws come from
+jax.random. Training draws its records epoch by epoch, each epoch a fresh permutation of the fold's training
+records. Evaluation gathers the frames the host's index rules chose (`eval_frame_indices`), so its batches
+are the host's.
 
 State is the PRNG key and the step: a resumed fold draws exactly what an uninterrupted one drew.
 """
@@ -22,8 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fdp_jax import input_pipeline
-from fdp_jax.preprocess.dynamic_image import arp_coefficients
+from fdp_jax import clip_rules, input_pipeline
 
 ON_DEVICE = ('auto', 'always', 'never')
 
@@ -93,46 +92,13 @@ def idle_table(num_records: int, num_classes: int) -> dict[str, np.ndarray]:
 
 
 def _frame_positions(n: jax.Array, num_frames: int, rule: str, u: jax.Array | None) -> jax.Array:
-  """(T,) int32 indices into a window of n frames (`input_pipeline.sample_frame_indices`'s rules); u: (T,)
-  uniforms in [0, 1) for temporal jitter, or None for the rule's evaluation frames."""
-  t = jnp.arange(num_frames, dtype=jnp.float32)
-  nf = n.astype(jnp.float32)
-  if rule == 'segments':
-    pos = (t + (0.5 if u is None else u)) * nf / num_frames
-    return jnp.clip(jnp.floor(pos), 0, n - 1).astype(jnp.int32)
-  if rule == 'released':
-    step = n // num_frames
-    offset = 0 if u is None else jnp.minimum(jnp.floor(u[0] * step), step - 1).astype(jnp.int32)
-    regular = jnp.arange(num_frames, dtype=jnp.int32) * step + offset
-    short = jnp.floor(t * nf / num_frames).astype(jnp.int32)          # a window shorter than T repeats frames
-    return jnp.where(step == 0, short, regular)
-  raise ValueError(f"unknown frame sampling rule {rule!r}: use 'segments' or 'released'")
-
-
-def _dynamic_image(frames01: jax.Array) -> jax.Array:
-  """(T, S, S) in [0, 1] → the released uint8 dynamic image / 255, (S, S) float32
-  (`preprocess.dynamic_image.dynamic_image_uint8`, in float32)."""
-  raw = jnp.tensordot(jnp.asarray(arp_coefficients(frames01.shape[0]), jnp.float32), frames01, axes=(0, 0))
-  lo, hi = raw.min(), raw.max()
-  scaled = jnp.floor((raw - lo) * (255.0 / jnp.maximum(hi - lo, 1e-12)))
-  return jnp.where(hi - lo <= 1e-12, 0.0, jnp.clip(scaled, 0, 255)) / 255.0
-
-
-def _finish(frames: jax.Array, table: dict, data_config) -> tuple[jax.Array, jax.Array]:
-  """(T, S, S) float32 grey levels 0..255 → (model frames (T, S, S, 1), dynamic-image target (S, S))."""
-  frames01 = frames / 255.0
-  normalised = (frames01 - 0.5) / 0.5
-  if data_config.get('normalization', 'standard') != 'standard':
-    shift, scale = table['normalization'][0], table['normalization'][1]
-    normalised = (normalised - shift) / scale
-  rule, gain = data_config.get('frame_reference', 'none'), data_config.get('reference_gain', 1.0)
-  if rule == 'clip_mean':
-    normalised = (normalised - normalised.mean(axis=0, keepdims=True)) * gain
-  elif rule == 'first':
-    normalised = (normalised - normalised[:1]) * gain
-  elif rule != 'none':
-    raise ValueError(f"unknown data.frame_reference {rule!r}: use 'none', 'clip_mean' or 'first'")
-  return normalised[..., None], _dynamic_image(frames01)
+  """(T,) int32 indices into a window of n frames (`clip_rules.frame_positions`); u: (T,) uniforms in [0, 1)
+  for temporal jitter ('segments': the point in each segment; 'released': u[0] the offset's), or None for the
+  rule's evaluation frames."""
+  if u is None:
+    return clip_rules.frame_positions(n, num_frames, rule, xp=jnp)
+  offset = clip_rules.released_offset(u[0], n, num_frames, jnp) if rule == 'released' else 0
+  return clip_rules.frame_positions(n, num_frames, rule, u, offset, jnp)
 
 
 def _crop_and_resize(frames: jax.Array, y: jax.Array, x: jax.Array, crop: int, size: int) -> jax.Array:
@@ -142,15 +108,18 @@ def _crop_and_resize(frames: jax.Array, y: jax.Array, x: jax.Array, crop: int, s
   if crop == size:
     return window
   resized = jax.image.resize(window, (frames.shape[0], size, size), 'bilinear', antialias=True)
-  return jnp.clip(jnp.round(resized), 0, 255)
+  return clip_rules.grey_levels(resized, jnp)
 
 
 def _example(clips: dict, record: jax.Array, positions: jax.Array, y, x, flip, table: dict, data_config) -> dict:
   s0 = clips['frames'].shape[-1]
-  crop = int(round(s0 * data_config.crop_scale))
+  crop = clip_rules.crop_side(s0, data_config.crop_scale)
   frames = _crop_and_resize(clips['frames'][record][positions], y, x, crop, data_config.image_size)
-  frames = jnp.where(flip, frames[:, :, ::-1], frames)
-  model_frames, dynamic_image = _finish(frames, table, data_config)
+  frames = clip_rules.flip_horizontally(frames, flip, jnp)
+  normalization = None
+  if data_config.get('normalization', 'standard') != 'standard':
+    normalization = table['normalization'][0], table['normalization'][1]
+  model_frames, dynamic_image = clip_rules.model_frames(frames, data_config, normalization, jnp)
   label = clips['label'][record]
   return {'frames': model_frames, 'frame_mask': jnp.ones((data_config.num_frames,), bool),
           'dynamic_image': dynamic_image, 'label': label, 'index': record.astype(jnp.int32),
@@ -179,7 +148,7 @@ def train_batch(clips: dict, table: dict, shuffle_key: jax.Array, sample_key: ja
 
   keys = jax.random.split(jax.random.fold_in(sample_key, step), batch_size)
   s0 = clips['frames'].shape[-1]
-  crop = int(round(s0 * data_config.crop_scale))
+  crop = clip_rules.crop_side(s0, data_config.crop_scale)
   t = data_config.num_frames
 
   def one(record, key):
@@ -207,7 +176,7 @@ def eval_batch(clips: dict, table: dict, records: jax.Array, mask: jax.Array, po
   centred crop: what `input_pipeline.eval_batches` makes of them. Padding rows (mask False) are record 0."""
   clips, table = jax.tree.map(jnp.asarray, (clips, table))
   s0 = clips['frames'].shape[-1]
-  offset = (s0 - int(round(s0 * data_config.crop_scale))) // 2
+  offset = clip_rules.centred_corner(s0, clip_rules.crop_side(s0, data_config.crop_scale))
 
   def one(record, index, valid):
     example = _example(clips, record, index, offset, offset, False, dict(table, active=valid), data_config)

@@ -1,11 +1,15 @@
 """grain input pipeline: T-frame sampling, crop/flip/jitter augmentation, dynamic-image targets, batching.
 
+The rules are `fdp_jax.clip_rules`, which the on-device sampler (`fdp_jax.device_input`) runs too; here
+they run on numpy, with the draws of a numpy Generator, and the host adds what only it does: PIL's resize,
+registration (data.stabilise) and MOL's flow and landmark targets.
+
 One record of the shared schema (`fdp_jax.schema`) becomes one example:
   frames         (T, S, S, 1) float32 in [-1, 1]   (x / 255 − 0.5) / 0.5, S = config.data.image_size; with
                                                     data.normalization 'released_per_split' then shifted
                                                     and scaled by the split's statistics (`split_statistics`);
                                                     with data.frame_reference 'clip_mean' or 'first', minus
-                                                    that reference frame (`subtract_reference`); with
+                                                    that reference frame (`clip_rules.subtract_reference`); with
                                                     data.stabilise 'affine', each frame first registered
                                                     to the clip's mean frame (`preprocess.stabilise`)
   frame_mask     (T,) bool                          all True: sampling always yields T frames
@@ -32,8 +36,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from fdp_jax import clip_rules
+from fdp_jax.clip_rules import subtract_reference  # noqa: F401  (a public name of the host pipeline)
 from fdp_jax.preprocess import stabilise
-from fdp_jax.preprocess.dynamic_image import dynamic_image_uint8
 
 
 class SubsetSource:
@@ -54,35 +59,25 @@ class SubsetSource:
 def sample_frame_indices(window_length: int, num_frames: int, rule: str,
                          rng: np.random.Generator | None = None,
                          position: float | None = None) -> np.ndarray:
-  """Indices (T,) into a window of `window_length` frames, chronological.
+  """Indices (T,) int64 into a window of `window_length` frames, chronological, by `clip_rules.frame_positions`.
 
-  rule 'segments': the window is cut into T equal segments; evaluation takes each segment's centre,
-    training (rng given) a random frame of each segment — temporal jitter.
-  rule 'released': the released code's i·(n // T); with an rng, a random offset j < n // T is added, as
-    MOL's "every temporal offset" augmentation. Windows shorter than T repeat frames (floor(i·n / T)).
-  position (evaluation views, `eval.num_views`): in [0, 1), where in each segment ('segments') or which
-    offset ⌊position · (n // T)⌋ ('released') to take instead of the rule's own evaluation frames.
+  With an rng (training), the draws: a uniform point in each segment ('segments', temporal jitter) or a
+  random offset j < n // T ('released'). Without, the rule's evaluation frames, or those of evaluation view
+  `position` in [0, 1) (`eval.num_views`): where in each segment ('segments') or which offset
+  ⌊position · (n // T)⌋ ('released') to take.
   """
   n, t = window_length, num_frames
   if n < 1:
     raise ValueError('empty frame window')
-  if rule == 'released':
-    step = n // t
-    if step == 0:
-      return np.floor(np.arange(t) * n / t).astype(np.int64)
+  fraction, offset = 0.5 if position is None else position, 0
+  if rule == 'segments' and rng is not None:
+    fraction = rng.random(t)
+  elif rule == 'released' and n >= t:
     if rng is not None:
-      offset = int(rng.integers(step))
-    else:
-      offset = 0 if position is None else min(int(position * step), step - 1)
-    return np.arange(t, dtype=np.int64) * step + offset
-  if rule == 'segments':
-    edges = np.arange(t + 1) * (n / t)
-    if rng is None:
-      pos = edges[:-1] + (0.5 if position is None else position) * (edges[1:] - edges[:-1])
-    else:
-      pos = edges[:-1] + rng.random(t) * (edges[1:] - edges[:-1])
-    return np.clip(np.floor(pos), 0, n - 1).astype(np.int64)
-  raise ValueError(f"unknown frame sampling rule {rule!r}: use 'segments' or 'released'")
+      offset = int(rng.integers(n // t))
+    elif position is not None:
+      offset = clip_rules.released_offset(position, n, t)
+  return clip_rules.frame_positions(n, t, rule, fraction, offset).astype(np.int64)
 
 
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:
@@ -95,7 +90,7 @@ def _resize(frames: np.ndarray, size: int) -> np.ndarray:
   resized = np.stack([np.asarray(Image.fromarray(f.astype(np.float32)).resize((size, size), Image.BILINEAR))
                       for f in frames])
   if frames.dtype == np.uint8:
-    return np.clip(np.round(resized), 0, 255).astype(np.uint8)
+    return clip_rules.grey_levels(resized).astype(np.uint8)
   return resized
 
 
@@ -163,28 +158,21 @@ class ClipTransform:
                                        None if self.train else self.view_position)
     frames = np.asarray(record['frames'])[idx, :, :, 0]                      # (T, S0, S0) uint8
     s0 = frames.shape[1]
-    crop = int(round(s0 * cfg.crop_scale))
+    crop = clip_rules.crop_side(s0, cfg.crop_scale)
     if self.train and crop < s0:
       y, x = rng.integers(0, s0 - crop + 1, size=2)
     else:
-      y = x = (s0 - crop) // 2
+      y = x = clip_rules.centred_corner(s0, crop)
     frames = _resize(frames[:, y:y + crop, x:x + crop], cfg.image_size)
-    if self.train and cfg.horizontal_flip and rng.random() < 0.5:
-      frames = frames[:, :, ::-1]
+    frames = clip_rules.flip_horizontally(frames, self.train and cfg.horizontal_flip and rng.random() < 0.5)
     warps = None
     if self.stabilise == 'affine':
       frames, warps = stabilise.register_to_clip_mean(frames)
-    frames01 = frames.astype(np.float32) / 255.0
-    normalised = (frames01 - 0.5) / 0.5
-    if self.normalization is not None:
-      shift, scale = self.normalization
-      normalised = (normalised - np.float32(shift)) / np.float32(scale)
-    normalised = subtract_reference(normalised, cfg.get('frame_reference', 'none'),
-                                    cfg.get('reference_gain', 1.0))
+    model_frames, dynamic_image = clip_rules.model_frames(frames, cfg, self.normalization)
     example = {
-        'frames': normalised[..., None],
+        'frames': model_frames,
         'frame_mask': np.ones((cfg.num_frames,), bool),
-        'dynamic_image': dynamic_image_uint8(frames01).astype(np.float32) / 255.0,
+        'dynamic_image': dynamic_image,
         'label': np.int32(record['label']),
         'index': np.int32(record['_index']),
         'mask': np.bool_(True),
@@ -209,21 +197,6 @@ class ClipTransform:
     landmarks = np.asarray(record['landmarks'], np.float32)[idx[1:]] - np.array([x, y], np.float32)
     landmarks = (landmarks + 0.5) * np.float32(size / crop) - 0.5
     return {'flow': flow.astype(np.float32), 'landmarks': landmarks.astype(np.float32)}
-
-
-def subtract_reference(frames: np.ndarray, rule: str, gain: float = 1.0) -> np.ndarray:
-  """frames (T, S, S) minus a reference frame of the same clip: 'none' (the frames as they are, the
-  paper's input), 'clip_mean' (each pixel's mean over the T sampled frames) or 'first' (the first sampled
-  frame). Subtracting a reference of the same clip removes the subject's appearance — which varies far
-  more than 1–2 px of facial motion — and leaves the motion, before the first layer sees the frames.
-  The difference is multiplied by `gain` (the residual motion is a few grey levels)."""
-  if rule == 'none':
-    return frames
-  if rule == 'clip_mean':
-    return (frames - frames.mean(axis=0, keepdims=True)) * np.float32(gain)
-  if rule == 'first':
-    return (frames - frames[:1]) * np.float32(gain)
-  raise ValueError(f"unknown data.frame_reference {rule!r}: use 'none', 'clip_mean' or 'first'")
 
 
 def split_statistics(source: Sequence[dict], indices: Sequence[int], data_config) -> tuple[float, float]:
