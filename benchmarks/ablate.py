@@ -82,19 +82,25 @@ def train(args, variant: str, seed: int, extra: list[str]) -> float | str | None
 
 def _launch(args, variant: str, seed: int, extra: list[str], workdir: str) -> float:
   _, argument, overrides = VARIANTS[variant]
-  cmd = [sys.executable, os.path.join(REPO, 'launch.py'), f'--config=configs/synthetic.py{argument}',
-         '--config.progress_bar=False', f'--config.seed={seed}', f'--config.data.builder_config={args.builder_config}',
-         f'--workdir={workdir}', *overrides, *extra]
+  wall = launch(args, f'configs/synthetic.py{argument}', seed, workdir, [*overrides, *extra])
+  with open(os.path.join(workdir, 'ablation_wall_s.txt'), 'w') as f:
+    f.write(f'{wall:.1f}\n')
+  return wall
+
+
+def launch(args, config: str, seed: int, workdir: str, arguments: list[str]) -> float:
+  """Runs launch.py on `config` at `seed` with the sweep's corpus and held-out subjects, writing `workdir`,
+  `arguments` last; its wall time in seconds (exits with launch.py's output when it fails)."""
+  cmd = [sys.executable, os.path.join(REPO, 'launch.py'), f'--config={config}', '--config.progress_bar=False',
+         f'--config.seed={seed}', f'--config.data.builder_config={args.builder_config}', f'--workdir={workdir}',
+         *arguments]
   if args.folds != 'all':
     cmd.append(f'--config.cv.subjects={args.folds}')
   start = time.perf_counter()
   proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
   if proc.returncode:
     sys.exit(f'{" ".join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
-  wall = time.perf_counter() - start
-  with open(os.path.join(workdir, 'ablation_wall_s.txt'), 'w') as f:
-    f.write(f'{wall:.1f}\n')
-  return wall
+  return time.perf_counter() - start
 
 
 def read_run(workdir: str) -> dict | None:
@@ -179,13 +185,21 @@ def markdown(args, rows: dict, seeds: list[int]) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def main():
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--builder_config', default='default', help="synthetic_me's corpus: 'default' or 'dev'")
+def sweep_parser(description: str, builder_configs: tuple[str, str], output: str) -> argparse.ArgumentParser:
+  """The arguments of a sweep of launch.py runs: synthetic_me's corpus (the first of `builder_configs` by
+  default), the held-out subjects, the seeds and the folder of the runs (runs/`output`)."""
+  parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('--builder_config', default=builder_configs[0],
+                      help="synthetic_me's corpus: '{}' or '{}'".format(*builder_configs))
   parser.add_argument('--folds', default='all', help="held-out subjects (comma-separated) or 'all'")
   parser.add_argument('--seeds', default='0,1,2')
+  parser.add_argument('--output', default=os.path.join(REPO, 'runs', output))
+  return parser
+
+
+def main():
+  parser = sweep_parser(__doc__, ('default', 'dev'), 'ablate')
   parser.add_argument('--only', default=','.join(VARIANTS), help='comma-separated variants')
-  parser.add_argument('--output', default=os.path.join(REPO, 'runs', 'ablate'))
   args, extra = parser.parse_known_args()
   variants = args.only.split(',')
   unknown = [v for v in variants if v not in VARIANTS]

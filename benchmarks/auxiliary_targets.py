@@ -35,7 +35,7 @@ import numpy as np  # noqa: E402
 
 from configs import synthetic  # noqa: E402
 from fdp_jax import input_pipeline, training_signals  # noqa: E402
-from fdp_jax.corpora import synthetic_faces  # noqa: E402
+from fdp_jax.corpora import face_drawing, face_motion, synthetic_faces  # noqa: E402
 from fdp_jax.input_pipeline import sample_frame_indices  # noqa: E402
 from fdp_jax.models import rank_pooling  # noqa: E402
 
@@ -46,9 +46,9 @@ def sampled_intensities(data_config) -> np.ndarray:
   """(subjects, clips, T) expression intensity of the frames evaluation samples from each clip's window."""
   out = np.zeros((SUBJECTS, CLIPS, data_config.num_frames))
   for s in range(SUBJECTS):
-    subject = synthetic_faces.make_subject(0, s, data_config.image_size)
+    subject = face_drawing.make_subject(0, s, data_config.image_size)
     for c in range(CLIPS):
-      motion = synthetic_faces.make_motion(subject, c, c % 5, 0, MIN_FRAMES, MAX_FRAMES)
+      motion = face_motion.make_motion(subject, c, c % 5, 0, MIN_FRAMES, MAX_FRAMES)
       start, stop = motion.onset, motion.offset + 1
       idx = start + sample_frame_indices(stop - start, data_config.num_frames, data_config.frame_sampling, None,
                                          0.5)
@@ -91,7 +91,7 @@ def dynamic_image_target(config) -> None:
   transform = input_pipeline.ClipTransform(config.data, train=False)
   noisy, clean = [], []
   for s in range(6):
-    subject = synthetic_faces.make_subject(0, s, config.data.image_size)
+    subject = face_drawing.make_subject(0, s, config.data.image_size)
     for c in range(4):
       for store, noise in ((noisy, True), (clean, False)):
         record = synthetic_faces.make_clip(subject, c, c % 5, 0, MIN_FRAMES, MAX_FRAMES, noise=noise)

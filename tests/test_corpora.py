@@ -10,6 +10,7 @@ import tensorflow_datasets as tfds
 
 from fdp_jax import data_sources
 from fdp_jax.cv.folds import loso_folds
+from fdp_jax.corpora import builder as corpus_builder
 from fdp_jax.corpora import layout
 from fdp_jax.corpora import megc2019
 from fdp_jax.corpora import phases
@@ -68,6 +69,19 @@ def check_built(builder, expected, classes):
 def casme2_root(tmp_path_factory):
   root = str(tmp_path_factory.mktemp('casme2'))
   return root, corpus_fixtures.make_casme2(root)
+
+
+@pytest.mark.parametrize('name, config, feature', [('casme2', '5class_raw_64', 'label'),
+                                                     ('samm_lv', 'raw_64', 'intervals')])
+def test_clip_and_long_video_builders_share_one_header(name, config, feature, tmp_path):
+  """One base class gives the clip and the long-video builders their version, workers and dataset info (the
+  corpus's description); each names only its records' features."""
+  cls = data_sources.builder_class(name)
+  assert issubclass(cls, corpus_builder.CorpusBuilder) and cls._info is corpus_builder.CorpusBuilder._info
+  built = cls(config=config, data_dir=str(tmp_path), workers=3)
+  assert built.workers == 3 and str(built.version) == '1.0.0'
+  assert built.info.description == cls.DESCRIPTION and feature in built.info.features
+  assert built.MANUAL_DOWNLOAD_INSTRUCTIONS == cls.READER.INSTRUCTIONS
 
 
 def test_casme2_build(casme2_root, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 from conftest import OneFold
 from configs import mol_synthetic
 from fdp_jax import families, input_pipeline
-from fdp_jax.corpora import synthetic_faces
+from fdp_jax.corpora import face_drawing, face_motion, synthetic_faces
 from fdp_jax.models import layers, mol
 
 SIZE, FRAMES, CLIPS = 64, 4, 2
@@ -34,8 +34,8 @@ def synthetic_batch() -> dict:
   transform = input_pipeline.ClipTransform(config.data, train=False)
   examples = []
   for i in range(CLIPS):
-    record = synthetic_faces.make_clip(synthetic_faces.make_subject(0, i, 128), 0, i + 1, 0, 14, 16,
-                                       with_flow=True, alignment=synthetic_faces.MOL_ALIGNMENT)
+    record = synthetic_faces.make_clip(face_drawing.make_subject(0, i, 128), 0, i + 1, 0, 14, 16,
+                                       with_flow=True, alignment=face_motion.MOL_ALIGNMENT)
     examples.append(transform(dict(record, label=i + 1, _index=i)))
   out = {k: np.stack([e[k] for e in examples]) for k in examples[0]}
   out['class_weight'] = np.ones((CLIPS,), np.float32)
@@ -104,10 +104,10 @@ def crossed_batch() -> dict:
   transform = input_pipeline.ClipTransform(config.data, train=False)
   examples = []
   for s in range(2):
-    subject = synthetic_faces.make_subject(0, s, 128)
+    subject = face_drawing.make_subject(0, s, 128)
     for label in (0, 1):
       record = synthetic_faces.make_clip(subject, 0, label, 0, 14, 16, with_flow=True,
-                                         alignment=synthetic_faces.MOL_ALIGNMENT)
+                                         alignment=face_motion.MOL_ALIGNMENT)
       examples.append(transform(dict(record, label=label, _index=len(examples))))
   out = {k: np.stack([e[k] for e in examples]) for k in examples[0]}
   out['class_weight'] = np.ones((len(examples),), np.float32)

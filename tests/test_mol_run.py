@@ -12,7 +12,7 @@ import pytest
 from configs import mol_synthetic
 from fdp_jax import experiment, metrics, mol_evidence
 from fdp_jax.tools import rescore
-from fdp_jax.corpora import synthetic_faces
+from fdp_jax.corpora import face_drawing, face_motion, synthetic_faces
 from fdp_jax.preprocess import face_alignment, optical_flow
 
 
@@ -88,8 +88,8 @@ def test_a_small_mol_run_trains_its_ablation_and_scores_the_references(tiny_data
 
 
 def _clip(index: int, size: int = 128) -> dict:
-  record = synthetic_faces.make_clip(synthetic_faces.make_subject(0, index, size), 0, index % 5, 0, 20, 24,
-                                     with_flow=True, alignment=synthetic_faces.MOL_ALIGNMENT)
+  record = synthetic_faces.make_clip(face_drawing.make_subject(0, index, size), 0, index % 5, 0, 20, 24,
+                                     with_flow=True, alignment=face_motion.MOL_ALIGNMENT)
   return dict(record, label=index % 5)
 
 

@@ -3,10 +3,12 @@ written as launch.py leaves them)."""
 
 import json
 import os
+import sys
 
 import pytest
 
 from benchmarks import mol_seeds
+from tests.test_ablate import fake_launch
 
 
 def _args(tmp_path):
@@ -61,3 +63,16 @@ def test_the_evidence_table_reads_finished_seeds_only(tmp_path):
 
 def test_no_finished_seed_says_so(tmp_path):
   assert mol_seeds.markdown(mol_seeds.summarise(_args(tmp_path), [0])) == 'no finished seed yet\n'
+
+
+def test_a_seed_is_one_launch_py_run_through_the_sweeps_shared_launcher(tmp_path, monkeypatch):
+  commands = fake_launch(monkeypatch)
+  args = _args(tmp_path)
+  args.folds = 's00,s03'
+  assert isinstance(mol_seeds.train(args, 2, ['--config.train.num_steps=12']), float)
+  workdir = mol_seeds.run_dir(args, 2)
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(mol_seeds.__file__)))
+  assert commands == [[sys.executable, os.path.join(repo, 'launch.py'), '--config=configs/mol_synthetic.py:small',
+                       '--config.progress_bar=False', '--config.seed=2', '--config.data.builder_config=mol',
+                       f'--workdir={workdir}', '--config.train.num_steps=12', '--config.cv.subjects=s00,s03']]
+  assert not os.path.exists(workdir + '.lock')

@@ -132,9 +132,9 @@ def _write_video(path: str, frames: np.ndarray, fps: float = 30.0) -> None:
 
 def test_analyze_a_synthetic_long_video(spot_run, tmp_path):
   from fdp_jax.tools import analyze
-  from fdp_jax.corpora import synthetic_faces, synthetic_long
+  from fdp_jax.corpora import face_drawing, synthetic_long
   _, workdir, _ = spot_run
-  record = synthetic_long.make_video(synthetic_faces.make_subject(0, 0, 64), 0, 0, 600)
+  record = synthetic_long.make_video(face_drawing.make_subject(0, 0, 64), 0, 0, 600)
   away = np.flatnonzero(~record['face_present'])
   assert away.tolist() == list(range(356, 386))
   video = str(tmp_path / 'long.avi')

@@ -5,7 +5,7 @@ baseline, and the synthetic long-video corpus (ground truth, distractors, the sa
 import numpy as np
 import pytest
 
-from fdp_jax.corpora import synthetic_faces, synthetic_long
+from fdp_jax.corpora import face_drawing, face_motion, synthetic_faces, synthetic_long
 from fdp_jax.spotting import baseline, metrics, peaks, snippets
 from fdp_jax.spotting.videos import Video
 
@@ -86,7 +86,7 @@ def test_baseline_spots_motion_and_types_it_by_duration():
 
 
 def test_synthetic_long_video_ground_truth_and_distractors():
-  subject = synthetic_faces.make_subject(0, 1, 32)
+  subject = face_drawing.make_subject(0, 1, 32)
   plan = synthetic_long.plan_video(subject, 0, 0, 600)
   kinds = [e.kind for e in plan['events']]
   assert kinds.count('micro') == 3 and kinds.count('macro') == 2 and kinds.count('blink') == 5
@@ -102,7 +102,7 @@ def test_synthetic_long_video_ground_truth_and_distractors():
              for k, e in enumerate(expressions))
   # The face is synthetic_me's subject 1: a neutral frame equals that subject's clip frame up to noise.
   neutral = next(t for t in range(600) if all(not (e.onset - 3 <= t <= e.offset + 20) for e in ordered))
-  clip = synthetic_faces.render_frames(subject, synthetic_faces.make_motion(subject, 0, 0, 0, 12, 12), None)[0]
+  clip = synthetic_faces.render_frames(subject, face_motion.make_motion(subject, 0, 0, 0, 12, 12), None)[0]
   assert np.abs(record['frames'][neutral].astype(float) - clip.astype(float)).mean() < 6
   away = [e for e in ordered if e.kind == 'away']
   present = record['face_present']

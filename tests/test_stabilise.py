@@ -7,7 +7,7 @@ import pytest
 
 from configs import mol_synthetic
 from fdp_jax import input_pipeline
-from fdp_jax.corpora import synthetic_faces
+from fdp_jax.corpora import face_drawing, face_motion, synthetic_faces
 from fdp_jax.preprocess import stabilise
 
 S, T = 64, 6
@@ -26,8 +26,8 @@ def jittered():
   """T frames of one face, frame t = face(A_t·x); the exact flow between them and 68 points that move with
   them."""
   rng = np.random.default_rng(0)
-  face = synthetic_faces.face_intensity(synthetic_faces.make_subject(0, 0, S),
-                                        np.stack(np.meshgrid(np.arange(S), np.arange(S)), -1).astype(np.float64))
+  face = face_drawing.face_intensity(face_drawing.make_subject(0, 0, S),
+                                     np.stack(np.meshgrid(np.arange(S), np.arange(S)), -1).astype(np.float64))
   warps = np.stack([_affine(rng) for _ in range(T)]).astype(np.float32)
   frames = np.stack([cv2.warpAffine(face, w, (S, S), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                                     borderMode=cv2.BORDER_REPLICATE) for w in warps])
@@ -59,8 +59,8 @@ def test_the_clip_transform_registers_frames_and_carries_the_mol_targets():
   the face, and still predicts the next frame: the second frame, sampled at x + flow, matches the first as
   well as without registration."""
   config = mol_synthetic.get_config('small')
-  record = synthetic_faces.make_clip(synthetic_faces.make_subject(0, 1, 128), 0, 1, 0, 14, 16, with_flow=True,
-                                     alignment=synthetic_faces.MOL_ALIGNMENT)
+  record = synthetic_faces.make_clip(face_drawing.make_subject(0, 1, 128), 0, 1, 0, 14, 16, with_flow=True,
+                                     alignment=face_motion.MOL_ALIGNMENT)
   record = dict(record, _index=0)
   out = {}
   for rule in ('none', 'affine'):

@@ -8,6 +8,8 @@ from scipy import ndimage
 
 from datasets.synthetic_me import synthetic_me_dataset_builder as builder_lib
 from fdp_jax import schema
+from fdp_jax.corpora import face_drawing as fd
+from fdp_jax.corpora import face_motion as fm
 from fdp_jax.corpora import synthetic_faces as sf
 
 TINY = next(c for c in builder_lib.Builder.BUILDER_CONFIGS if c.name == 'tiny')
@@ -31,10 +33,10 @@ def tiny(tmp_path_factory):
 
 def _regenerate(record, **kwargs):
   """Subject, motion and make_clip output for a built record, regenerated independently."""
-  subject = sf.make_subject(TINY.seed, int(record['subject'][1:]), TINY.image_size)
+  subject = fd.make_subject(TINY.seed, int(record['subject'][1:]), TINY.image_size)
   clip, label = int(record['clip'][1:]), int(record['label'])
   args = (subject, clip, label, TINY.seed, TINY.min_frames, TINY.max_frames)
-  return subject, sf.make_motion(*args), sf.make_clip(*args, with_flow=True, **kwargs)
+  return subject, fm.make_motion(*args), sf.make_clip(*args, with_flow=True, **kwargs)
 
 
 def test_builder_name_and_declared_counts(tiny):
@@ -103,22 +105,22 @@ def test_deterministic_and_seed_dependent(tiny, tmp_path):
   _, _, clip = _regenerate(r)
   for k in ('frames', 'landmarks', 'flow', 'onset', 'apex', 'offset', 'label'):
     np.testing.assert_array_equal(clip[k], r[k])
-  subject = sf.make_subject(1, 2, 32)
+  subject = fd.make_subject(1, 2, 32)
   other = sf.make_clip(subject, 5, int(r['label']), 1, 12, 18)
   n = min(len(other['frames']), len(r['frames']))
   assert np.abs(other['frames'][:n].astype(int) - r['frames'][:n]).mean() > 5
 
 
 def test_inverse_map_is_exact():
-  subject = sf.make_subject(0, 1, 64)
-  m = sf.make_motion(subject, 0, 1, 0, 12, 18)
-  grid = sf.pixel_grid(64, 2)
+  subject = fd.make_subject(0, 1, 64)
+  m = fm.make_motion(subject, 0, 1, 0, 12, 18)
+  grid = fd.pixel_grid(64, 2)
   for t in range(len(m.intensity)):
     assert np.abs(m.forward(m.inverse(grid, t), t) - grid).max() < 1e-4
 
 
 def test_stored_flow_and_landmarks_are_exact(tiny):
-  grid = sf.pixel_grid(32)
+  grid = fd.pixel_grid(32)
   for sid in ('s00/c000', 's03/c009'):
     r = tiny[sid]
     subject, m, _ = _regenerate(r)
@@ -140,7 +142,7 @@ def test_stored_flow_and_landmarks_are_exact(tiny):
 
 def _interior_warp_errors(frames, motion, size):
   """Mean |frame t+1 sampled at x + flow(x) - frame t| and the zero-flow baseline, central half."""
-  grid = sf.pixel_grid(size)
+  grid = fd.pixel_grid(size)
   inner = (slice(size // 4, 3 * size // 4),) * 2
   warp, zero = [], []
   for t in range(len(frames) - 1):
@@ -153,14 +155,14 @@ def _interior_warp_errors(frames, motion, size):
 
 @pytest.mark.parametrize('size, max_ratio', [(32, 0.65), (64, 0.4)])
 def test_flow_warps_frame_back(size, max_ratio):
-  subject = sf.make_subject(0, 2, size)
+  subject = fd.make_subject(0, 2, size)
   for label in range(5):
-    m = sf.make_motion(subject, label, label, 0, 12, 18)
+    m = fm.make_motion(subject, label, label, 0, 12, 18)
     frames = sf.render_frames(subject, m, None, quantize=False)[..., 0].astype(np.float64)
     warp, zero = _interior_warp_errors(frames, m, size)
     assert warp < max_ratio * zero, (label, warp, zero)
     # The image-space residual is resampling error only: the face point under x + flow is the same.
-    grid = sf.pixel_grid(size)
+    grid = fd.pixel_grid(size)
     for t in (m.onset, m.apex):
       p = m.inverse(grid, t)
       np.testing.assert_allclose(m.inverse(grid + m.flow(grid, t), t + 1), p, atol=1e-4)
@@ -168,17 +170,17 @@ def test_flow_warps_frame_back(size, max_ratio):
 
 def test_landmarks_sit_on_drawn_features():
   for s in range(4):
-    subject = sf.make_subject(0, s, 128)
+    subject = fd.make_subject(0, s, 128)
     tn, lm = subject.tones, subject.landmarks
-    face = lambda idx: sf.face_intensity(subject, lm[idx])
+    face = lambda idx: fd.face_intensity(subject, lm[idx])
     # Jaw points lie on the outline, where the face mask is one half.
     jaw_mid = 0.5 * (tn['background'] + tn['skin'] - tn['shade'])
     assert np.abs(face(slice(4, 13)) - jaw_mid).max() < 0.35 * (tn['skin'] - tn['background'])
-    skin = sf.face_intensity(subject, lm[[2, 14]] + [[12, 0], [-12, 0]]).mean()  # cheeks
+    skin = fd.face_intensity(subject, lm[[2, 14]] + [[12, 0], [-12, 0]]).mean()  # cheeks
     above = lm[17:27] - [0, 3 * subject.geometry['brow_th']]           # forehead just above the brows
-    assert (face(slice(17, 27)) < sf.face_intensity(subject, above) - 0.4 * tn['brow']).all()
+    assert (face(slice(17, 27)) < fd.face_intensity(subject, above) - 0.4 * tn['brow']).all()
     assert face([61, 62, 63, 65, 66, 67]).max() < skin - 20           # on the lip line
-    eyes = sf.face_intensity(subject, np.stack([lm[36:42].mean(0), lm[42:48].mean(0)]))
+    eyes = fd.face_intensity(subject, np.stack([lm[36:42].mean(0), lm[42:48].mean(0)]))
     assert eyes.max() < min(skin, tn['sclera']) - 20                   # eye centres on the dark irises
 
 
@@ -192,10 +194,10 @@ def test_motion_is_localised_and_small(name):
   label = sf.CLASS_NAMES.index(name)
   for size in (64, 128):
     u = size / 128
-    subject = sf.make_subject(0, 0, size)
+    subject = fd.make_subject(0, 0, size)
     for clip in range(3):
-      m = sf.make_motion(subject, clip, label, 0, 20, 36)
-      peak = np.linalg.norm(m.au_field(sf.pixel_grid(size, 4)), axis=-1).max()
+      m = fm.make_motion(subject, clip, label, 0, 20, 36)
+      peak = np.linalg.norm(m.au_field(fd.pixel_grid(size, 4)), axis=-1).max()
       assert u * 0.99 <= peak <= u * 2.0 + 1e-9  # 1-2 px at 128 px, 0.5-1 px at 64 px
       magnitude = np.linalg.norm(m.au_field(subject.landmarks), axis=-1)
       if name in MOVING:
@@ -203,15 +205,15 @@ def test_motion_is_localised_and_small(name):
         assert magnitude[REGIONS[moving]].max() > 0.4 * peak
         assert magnitude[REGIONS[still]].max() < 0.01 * peak
       # Localised: at least half of the face does not move.
-      grid_mag = np.linalg.norm(m.au_field(sf.pixel_grid(size)), axis=-1)
+      grid_mag = np.linalg.norm(m.au_field(fd.pixel_grid(size)), axis=-1)
       assert np.mean(grid_mag < 0.01 * peak) > 0.5
 
 
 @pytest.mark.parametrize('name, moving, still', [('surprise', 'brow_y', 'mouth_y'),
                                                   ('happiness', 'mouth_y', 'brow_y')])
 def test_rendered_change_is_localised(name, moving, still):
-  subject = sf.make_subject(0, 3, 64)
-  m = sf.make_motion(subject, 0, sf.CLASS_NAMES.index(name), 0, 20, 36)
+  subject = fd.make_subject(0, 3, 64)
+  m = fm.make_motion(subject, 0, sf.CLASS_NAMES.index(name), 0, 20, 36)
   m = dataclasses.replace(m, angle=0 * m.angle, shift=0 * m.shift)  # AU motion only
   frames = sf.render_frames(subject, m, None, quantize=False)[..., 0]
   change = np.abs(frames[m.apex] - frames[m.onset]).max(1)  # (S,) per row
@@ -220,7 +222,7 @@ def test_rendered_change_is_localised(name, moving, still):
 
 
 def test_single_frame_does_not_give_the_class_away():
-  subject = sf.make_subject(0, 1, 64)
+  subject = fd.make_subject(0, 1, 64)
   clips = [sf.make_clip(subject, 3, label, 0, 20, 36) for label in range(5)]
   # The label only enters through the motion: every frame up to onset is identical across labels.
   on = int(clips[0]['onset'])
@@ -230,21 +232,21 @@ def test_single_frame_does_not_give_the_class_away():
     ap = int(c['apex'])
     assert np.abs(c['landmarks'][ap] - clips[0]['landmarks'][ap]).max() > 0.2
   # Appearance varies across subjects far more than the apex deformation changes a face.
-  subjects = [sf.make_subject(0, s, 128) for s in range(10)]
+  subjects = [fd.make_subject(0, s, 128) for s in range(10)]
   placement = np.linalg.norm(np.stack([s.landmarks for s in subjects]).std(0), axis=-1).mean()
-  m = sf.make_motion(subjects[0], 0, 1, 0, 20, 36)
+  m = fm.make_motion(subjects[0], 0, 1, 0, 20, 36)
   apex_shift = np.linalg.norm(m.au_field(subjects[0].landmarks), axis=-1).max()
   assert placement > 1.5 * apex_shift
-  grid = sf.pixel_grid(128)
-  neutral = [sf.face_intensity(s, grid) for s in subjects[:4]]
+  grid = fd.pixel_grid(128)
+  neutral = [fd.face_intensity(s, grid) for s in subjects[:4]]
   across = np.mean([np.abs(a - b).mean() for i, a in enumerate(neutral) for b in neutral[:i]])
   frames = sf.render_frames(subjects[0], m, None, quantize=False)[..., 0]
   assert across > 5 * np.abs(frames[m.apex] - frames[m.onset]).mean()
 
 
 def test_noise_and_flicker_are_small():
-  subject = sf.make_subject(0, 0, 64)
-  m = sf.make_motion(subject, 0, 4, 0, 20, 36)
+  subject = fd.make_subject(0, 0, 64)
+  m = fm.make_motion(subject, 0, 4, 0, 20, 36)
   clean = sf.render_frames(subject, m, None, quantize=False)[..., 0]
   noisy = sf.render_frames(subject, m, np.random.default_rng(0), quantize=False)[..., 0]
   residual = noisy - clean
@@ -255,11 +257,11 @@ def test_noise_and_flicker_are_small():
 
 def test_others_never_draw_a_bilateral_lip_corner_pull():
   # AU12L + AU12R is happiness's AU12: an 'others' clip with both would carry a contradicting label
-  draws = [set(sf._class_aus(np.random.default_rng([0, i]), sf.CLASS_NAMES.index('others')))
+  draws = [set(fm._class_aus(np.random.default_rng([0, i]), sf.CLASS_NAMES.index('others')))
            for i in range(600)]
   assert not any({'AU12L', 'AU12R'} <= aus for aus in draws)
   assert sum('AU12L' in aus for aus in draws) > 50 and sum('AU12R' in aus for aus in draws) > 50
-  assert all(set(sf._class_aus(np.random.default_rng(i), 0)) >= {'AU12'} for i in range(20))
+  assert all(set(fm._class_aus(np.random.default_rng(i), 0)) >= {'AU12'} for i in range(20))
 
 
 def test_dev_config_draws_other_subjects_by_the_same_rules():
@@ -270,8 +272,8 @@ def test_dev_config_draws_other_subjects_by_the_same_rules():
   assert dataclasses.replace(dev, name='default', seed=default.seed, description=default.description) == default
   assert dev.seed != default.seed
   size = default.image_size
-  faces = {seed: [sf.render_frames(sf.make_subject(seed, s, size),
-                                   sf.make_motion(sf.make_subject(seed, s, size), 0, 0, seed, 20, 20))[0]
+  faces = {seed: [sf.render_frames(fd.make_subject(seed, s, size),
+                                   fm.make_motion(fd.make_subject(seed, s, size), 0, 0, seed, 20, 20))[0]
                   for s in range(default.num_subjects)] for seed in (default.seed, dev.seed)}
   for a in faces[default.seed]:
     assert min(np.abs(a.astype(float) - b).mean() for b in faces[dev.seed]) > 2
@@ -286,15 +288,15 @@ def test_mol_corpus_aligns_each_frame_on_its_own_from_1_2_0():
   mol, dev = configs['mol'], configs['mol_dev']
   assert str(mol.version) == '1.2.0' and [str(v) for v in mol.supported_versions] == ['1.1.0']
   assert builder_lib.alignment_of(mol, '1.1.0') is None
-  assert builder_lib.alignment_of(mol, '1.2.0') == builder_lib.alignment_of(dev, '1.2.0') == sf.MOL_ALIGNMENT
+  assert builder_lib.alignment_of(mol, '1.2.0') == builder_lib.alignment_of(dev, '1.2.0') == fm.MOL_ALIGNMENT
   assert dataclasses.replace(dev, name='mol', seed=mol.seed, description=mol.description,
                              supported_versions=mol.supported_versions) == mol
-  subject = sf.make_subject(0, 3, 128)
-  plain = sf.make_motion(subject, 2, 1, 0, 20, 24)
-  aligned = sf.make_motion(subject, 2, 1, 0, 20, 24, sf.MOL_ALIGNMENT)
+  subject = fd.make_subject(0, 3, 128)
+  plain = fm.make_motion(subject, 2, 1, 0, 20, 24)
+  aligned = fm.make_motion(subject, 2, 1, 0, 20, 24, fm.MOL_ALIGNMENT)
   assert (plain.onset, plain.apex, len(plain.intensity)) == (aligned.onset, aligned.apex, len(aligned.intensity))
   np.testing.assert_array_equal(plain.au_vectors, aligned.au_vectors)
-  grid = sf.pixel_grid(128)
+  grid = fd.pixel_grid(128)
   spread = lambda m: np.std([m.flow(grid, t) for t in range(len(m.intensity) - 1)])  # noqa: E731
   assert spread(plain) < 0.15 < 0.3 < spread(aligned) < 0.8, (spread(plain), spread(aligned))
   for t in (0, aligned.apex):

@@ -1,11 +1,12 @@
-"""Whole-model parity of the released FDP and MOL with their PyTorch renderings (benchmarks/torch_released.py,
-one implementation shared with its --check): random variables written as a PyTorch state_dict, loaded with
-strict=True and read back through `fdp_jax.tools.convert`, the same frames through both frameworks, in eval and
-in training mode (batch statistics per frame / per pair, then every BatchNorm's running statistics), under
-both conv routings. Small sizes, so that each test takes seconds: FDP with every width and depth cut
-(`torch_released.SMALL_FDP`, the released geometry kept), MOL on 64-px frames (its widths are the
-released ones). PyTorch is a test-only reference that fdp_jax does not depend on: without it these tests
-skip, unless FDP_JAX_REQUIRE_TORCH=1 (as `.ci/run` sets, having installed it) makes that a failure."""
+"""Whole-model parity of the released FDP and MOL with their PyTorch renderings (benchmarks/torch_fdp.py and
+benchmarks/torch_mol.py, compared by benchmarks/torch_parity.py, one implementation shared with its --check):
+random variables written as a PyTorch state_dict, loaded with strict=True and read back through
+`fdp_jax.tools.convert`, the same frames through both frameworks, in eval and in training mode (batch statistics
+per frame / per pair, then every BatchNorm's running statistics), under both conv routings. Small sizes, so that
+each test takes seconds: FDP with every width and depth cut (`torch_fdp.SMALL_FDP`, the released geometry kept),
+MOL on 64-px frames (its widths are the released ones). PyTorch is a test-only reference that fdp_jax does not
+depend on: without it these tests skip, unless FDP_JAX_REQUIRE_TORCH=1 (as `.ci/run` sets, having installed it)
+makes that a failure."""
 
 import importlib
 import os
@@ -20,7 +21,7 @@ except ImportError as error:
     pytest.fail(f'{error}, and FDP_JAX_REQUIRE_TORCH=1 requires the PyTorch parity tests', pytrace=False)
 torch = pytest.importorskip('torch', reason='PyTorch is not installed (a test-only reference: see .ci/run)')
 
-from benchmarks import torch_released  # noqa: E402
+from benchmarks import torch_fdp, torch_mol, torch_parity  # noqa: E402
 from conftest import FIXTURES  # noqa: E402
 
 # SegNet's max-unpooling writes each output once (2×2 windows do not overlap), so PyTorch's warning that it
@@ -46,7 +47,7 @@ MAX_ERROR = {
 # training BatchNorms over few values (2 clips × 4×4 maps in stage 5) magnify rounding to 1e-4 (measured max
 # 2.1e-4, median 1.3e-5), and at that level a near-tie in a max-pool can flip its winner, so the unpooling
 # puts a value elsewhere and a patch of the output moves by 1e-2 (2.1e-2 on 2 % of the pixels at the
-# released sizes, `torch_released.py --check_train`). A wrong layer moves every pixel: the median catches
+# released sizes, `torch_parity.py --check_train`). A wrong layer moves every pixel: the median catches
 # it, and the maximum stays bounded.
 SEGNET_TRAIN_MEDIAN, SEGNET_TRAIN_MAX = 1.5e-4, 5e-2
 
@@ -71,7 +72,7 @@ def torch_settings():
 @pytest.mark.parametrize('routing', ['cpu', 'xla'])
 @pytest.mark.parametrize('name', ['fdp', 'mol'])
 def test_released_model_matches_pytorch(name, routing):
-  results = torch_released.parity(name, batch=2, seed=0, routing=routing, small=True)
+  results = torch_parity.parity(name, batch=2, seed=0, routing=routing, small=True)
   assert set(results) == {'eval', 'train'}
   for mode, (errors, ref_max_abs) in results.items():
     assert all(v > 0 for v in ref_max_abs.values()), ref_max_abs       # no output is trivially zero
@@ -87,14 +88,14 @@ def test_released_model_matches_pytorch(name, routing):
 def test_pytorch_renderings_have_the_released_state_dicts():
   """Keys, order, shapes and dtypes of the released state_dicts (built on the meta device: no weights)."""
   with torch.device('meta'):
-    fdp, mol = torch_released.ReleasedFDPTorch(), torch_released.ReleasedMOLTorch()
-  assert torch_released.check_state_dict_keys(fdp, 'fdp') == 438
-  assert torch_released.check_state_dict_keys(mol, 'mol') == 175
+    fdp, mol = torch_fdp.ReleasedFDPTorch(), torch_mol.ReleasedMOLTorch()
+  assert torch_parity.check_state_dict_keys(fdp, 'fdp') == 438
+  assert torch_parity.check_state_dict_keys(mol, 'mol') == 175
 
 
 @pytest.mark.parametrize('block, fixture', [
-    (torch_released.MOLConvStack, 'mol_conv_stack'), (torch_released.FCC, 'mol_fcc'),
-    (torch_released.CCC, 'mol_ccc'), (torch_released.MER3DCNN, 'mol_mer_3dcnn')])
+    (torch_mol.MOLConvStack, 'mol_conv_stack'), (torch_mol.FCC, 'mol_fcc'),
+    (torch_mol.CCC, 'mol_ccc'), (torch_mol.MER3DCNN, 'mol_mer_3dcnn')])
 def test_pytorch_mol_blocks_reproduce_the_release(block, fixture):
   """The PyTorch MOL is written from fdp_jax's reading of the release, so its blocks are held to the
   release's own outputs (tests/fixtures): measured 3.8e-7 of max|ref| for the conv stack, exact for the

@@ -13,7 +13,7 @@ import tensorflow_datasets as tfds
 import tqdm
 
 from fdp_jax import schema
-from fdp_jax.corpora import synthetic_faces
+from fdp_jax.corpora import face_drawing
 from fdp_jax.corpora import synthetic_long
 
 _DESCRIPTION = """\
@@ -63,7 +63,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     with tqdm.tqdm(total=cfg.num_subjects * cfg.videos_per_subject, desc='synthetic long videos',
                    unit='video', leave=False) as progress:
       for s in range(cfg.num_subjects):
-        subject = synthetic_faces.make_subject(cfg.seed, s, cfg.image_size)
+        subject = face_drawing.make_subject(cfg.seed, s, cfg.image_size)
         for v in range(cfg.videos_per_subject):
           record = synthetic_long.make_video(subject, v, cfg.seed, cfg.num_frames)
           schema.check_long_video(record, cfg.image_size)

@@ -17,7 +17,7 @@ import tensorflow_datasets as tfds
 import tqdm
 
 from fdp_jax import schema
-from fdp_jax.corpora import synthetic_faces
+from fdp_jax.corpora import face_drawing, face_motion, synthetic_faces
 
 _DESCRIPTION = """\
 A synthetic stand-in for spontaneous micro-expression corpora (CASME II style), generated procedurally.
@@ -31,7 +31,7 @@ Landmarks (iBUG-68) and the optional dense flow between consecutive frames are e
 A single frame does not give the class away: subject appearance varies far more than the motion.
 
 The `mol` and `mol_dev` configs (version 1.2.0) add what MOL's release trains on: each frame aligned on its
-own landmarks, so each frame is off by its own small similarity transform (`synthetic_faces.MOL_ALIGNMENT`).
+own landmarks, so each frame is off by its own small similarity transform (`face_motion.MOL_ALIGNMENT`).
 Its size comes from measurements (benchmarks/mol_motion.py, benchmarks/README.md "Face motion between aligned frames"):
 the alignment error's shape (translation : rotation : scale) from the project's dlib alignment applied to
 each frame of a still real face (scikit-image's astronaut photo, its face 230 px wide as in CASME II,
@@ -52,16 +52,16 @@ class SyntheticMEConfig(tfds.core.BuilderConfig):
   max_frames: int = 36
   with_flow: bool = False
   seed: int = 0
-  alignment: synthetic_faces.AlignmentJitter | None = None   # each frame's own alignment error; None: none
+  alignment: face_motion.AlignmentJitter | None = None   # each frame's own alignment error; None: none
 
 
-MOL_ALIGNMENT = synthetic_faces.MOL_ALIGNMENT
+MOL_ALIGNMENT = face_motion.MOL_ALIGNMENT
 _MOL_NOTES = {'1.1.0': 'Faces as if aligned once per clip: head jitter only (flow std 0.074 px at 128 px).',
-              '1.2.0': "Each frame's own alignment error added (synthetic_faces.MOL_ALIGNMENT), measured on real "
+              '1.2.0': "Each frame's own alignment error added (face_motion.MOL_ALIGNMENT), measured on real "
                        'faces: flow std 0.49 px; every other draw unchanged.'}
 
 
-def alignment_of(config: SyntheticMEConfig, version: str) -> synthetic_faces.AlignmentJitter | None:
+def alignment_of(config: SyntheticMEConfig, version: str) -> face_motion.AlignmentJitter | None:
   """The per-frame alignment error the clips of `config` are built with at `version` (1.1.0: none)."""
   return None if str(version) == '1.1.0' else config.alignment
 
@@ -118,7 +118,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     with tqdm.tqdm(total=cfg.num_subjects * cfg.clips_per_subject, desc='synthetic clips', unit='clip',
                    leave=False) as progress:
       for s in range(cfg.num_subjects):
-        subject = synthetic_faces.make_subject(cfg.seed, s, cfg.image_size)
+        subject = face_drawing.make_subject(cfg.seed, s, cfg.image_size)
         labels = synthetic_faces.allocate_labels(cfg.seed, s, cfg.clips_per_subject)
         for c, label in enumerate(labels):
           record = synthetic_faces.make_clip(subject, c, int(label), cfg.seed, cfg.min_frames,

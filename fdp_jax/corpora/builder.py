@@ -75,8 +75,11 @@ def alignment_of(config: MECorpusConfig, version) -> str:
   return 'clip' if config.alignment == 'frame' and str(version) == '1.0.0' else config.alignment
 
 
-class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
-  """Subclasses set CORPUS, READER (a module of fdp_jax.corpora), DESCRIPTION, BUILDER_CONFIGS."""
+class CorpusBuilder(tfds.core.GeneratorBasedBuilder):
+  """What the builders of licensed corpora share, clips (`MECorpusBuilder`) and long videos
+  (`long_builder.LongVideoBuilder`). Subclasses set CORPUS, READER (a module of fdp_jax.corpora that reads the
+  manual folder), DESCRIPTION, MANUAL_DOWNLOAD_INSTRUCTIONS (the reader's INSTRUCTIONS) and BUILDER_CONFIGS,
+  and define `record_features`."""
 
   CORPUS = ''
   READER = None
@@ -88,16 +91,28 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
     self.workers = workers or clips.default_workers()
     super().__init__(**kwargs)
 
+  def record_features(self) -> tfds.features.FeaturesDict:
+    """The features of the records the builder config writes."""
+    raise NotImplementedError
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    return self.dataset_info_from_configs(description=self.DESCRIPTION, features=self.record_features(),
+                                          metadata=tfds.core.MetadataDict(), homepage=None)
+
+  def _record_report(self, report: phases.BuildReport, written: int) -> None:
+    record_report(self, report, written)
+
+
+class MECorpusBuilder(CorpusBuilder):
+  """The clips of a licensed corpus, labelled by the config's class set."""
+
   @property
   def class_set(self) -> class_sets.ClassSet:
     return class_sets.get(self.CORPUS, self.builder_config.class_set)
 
-  def _info(self) -> tfds.core.DatasetInfo:
+  def record_features(self) -> tfds.features.FeaturesDict:
     cfg = self.builder_config
-    return self.dataset_info_from_configs(
-        description=self.DESCRIPTION,
-        features=schema.me_features(cfg.image_size, self.class_set.classes, cfg.with_flow),
-        metadata=tfds.core.MetadataDict(), homepage=None)
+    return schema.me_features(cfg.image_size, self.class_set.classes, cfg.with_flow)
 
   def find_samples(self, root: str) -> tuple[list[clips.ClipSpec], phases.BuildReport]:
     cfg = self.builder_config
@@ -135,9 +150,6 @@ class MECorpusBuilder(tfds.core.GeneratorBasedBuilder):
     if written == 0:
       raise RuntimeError(f'{self.name}/{cfg.name}: no clip could be built.\n{report.summary()}')
     self._record_report(report, written)
-
-  def _record_report(self, report: phases.BuildReport, written: int) -> None:
-    record_report(self, report, written)
 
 
 def record_report(builder: tfds.core.DatasetBuilder, report: phases.BuildReport, written: int) -> None:

@@ -19,7 +19,6 @@ from fdp_jax import schema
 from fdp_jax.corpora import builder as clip_builder
 from fdp_jax.corpora import long_videos
 from fdp_jax.corpora import phases
-from fdp_jax.preprocess import clips
 from fdp_jax.preprocess import long_video
 
 
@@ -60,24 +59,12 @@ def subsample(spec: long_videos.VideoSpec, step: int) -> long_videos.VideoSpec:
                              frame_numbers=spec.frame_numbers[::step], intervals=tuple(intervals))
 
 
-class LongVideoBuilder(tfds.core.GeneratorBasedBuilder):
-  """Subclasses set CORPUS, READER (a module with `find_videos(root, frames)`), DESCRIPTION,
-  MANUAL_DOWNLOAD_INSTRUCTIONS and BUILDER_CONFIGS (`long_configs`)."""
+class LongVideoBuilder(clip_builder.CorpusBuilder):
+  """The long videos of a licensed corpus; READER is a module with `find_videos(root, frames)` and
+  BUILDER_CONFIGS come from `long_configs`."""
 
-  CORPUS = ''
-  READER = None
-  DESCRIPTION = ''
-  VERSION = tfds.core.Version('1.0.0')
-  RELEASE_NOTES = {'1.0.0': 'Initial release.'}
-
-  def __init__(self, *, workers: int | None = None, **kwargs):
-    self.workers = workers or clips.default_workers()
-    super().__init__(**kwargs)
-
-  def _info(self) -> tfds.core.DatasetInfo:
-    return self.dataset_info_from_configs(
-        description=self.DESCRIPTION, features=schema.long_video_features(self.builder_config.image_size),
-        metadata=tfds.core.MetadataDict(), homepage=None)
+  def record_features(self) -> tfds.features.FeaturesDict:
+    return schema.long_video_features(self.builder_config.image_size)
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     specs, report = self.READER.find_videos(str(dl_manager.manual_dir), self.builder_config.frames)
@@ -100,4 +87,4 @@ class LongVideoBuilder(tfds.core.GeneratorBasedBuilder):
       yield spec.video_id, record
     if written == 0:
       raise RuntimeError(f'{self.name}/{cfg.name}: no video could be built.\n{report.summary()}')
-    clip_builder.record_report(self, report, written)
+    self._record_report(report, written)

@@ -1,6 +1,6 @@
 """Procedural long videos for spotting, with exact ground truth (numpy only).
 
-A video is one synthetic subject's face (`synthetic_faces`, the same faces as `synthetic_me` for the same
+A video is one synthetic subject's face (`face_drawing`, the same faces as `synthetic_me` for the same
 seed and subject index) filmed for `num_frames` frames at 30 fps. Expressions are AU displacement fields of
 the recognition corpus's classes, at known intervals:
   micro   onset→offset 8–14 frames (0.27–0.47 s), apex amplitude 1.5–2.5 px on a 128-px face;
@@ -21,6 +21,7 @@ import dataclasses
 
 import numpy as np
 
+from fdp_jax.corpora import face_drawing, face_motion
 from fdp_jax.corpora import synthetic_faces as faces
 
 CORPUS = 'synthetic_long'
@@ -48,7 +49,7 @@ class Event:
       fall = np.clip((self.offset + 1 - t) / 3, 0, 1)
       return np.minimum(rise, fall)
     residual = 0.02 if self.kind == 'blink' else 0.15
-    profile = faces.intensity_profile(int(t.max()) + 1, self.onset, self.apex, self.offset, residual)[t]
+    profile = face_motion.intensity_profile(int(t.max()) + 1, self.onset, self.apex, self.offset, residual)[t]
     # Past the offset the decay goes on to zero within half the expression's length (no lasting residue).
     tail = np.clip(1 - (t - self.offset) / max(1, (self.offset - self.onset) // 2), 0, 1)
     return np.where(t <= self.offset, profile, profile * tail)
@@ -72,22 +73,22 @@ def _eye_components(g: dict, kind: str, direction: float) -> list:
   return [(g['face_x'] + s * g['eye_dx'], g['eye_y'], direction, 0.0) for s in (-1, 1)]
 
 
-def _gentle(subject: faces.Subject, centres, sigmas, vectors, max_slope: float = 0.5):
+def _gentle(subject: face_drawing.Subject, centres, sigmas, vectors, max_slope: float = 0.5):
   """The field scaled down where its steepest slope (Frobenius norm of its Jacobian on a 2x grid) exceeds
   `max_slope`: the renderer inverts p + G(p) by fixed-point iteration, which needs a contraction, and
   neighbouring AU components add their slopes."""
-  field = faces.ClipMotion(0.0, np.zeros(1), np.zeros((1, 2)), np.ones(1), centres, sigmas, vectors, 0, 0, 0)
-  grid = faces.pixel_grid(subject.image_size, 2)
+  field = face_motion.ClipMotion(0.0, np.zeros(1), np.zeros((1, 2)), np.ones(1), centres, sigmas, vectors, 0, 0, 0)
+  grid = face_drawing.pixel_grid(subject.image_size, 2)
   g = field.au_field(grid)
   dy, dx = np.gradient(g, 0.5, axis=(0, 1))
   slope = float(np.sqrt((dx ** 2).sum(-1) + (dy ** 2).sum(-1)).max())
   return centres, sigmas, vectors * min(1.0, max_slope / max(slope, 1e-9))
 
 
-def plan_video(subject: faces.Subject, video: int, seed: int, num_frames: int) -> dict:
+def plan_video(subject: face_drawing.Subject, video: int, seed: int, num_frames: int) -> dict:
   """The events, head pose (angle (N,), shift (N, 2)) and light gain (N,) of one video."""
   rng = np.random.default_rng([seed, subject.index, 7, video])
-  u = subject.image_size / faces._REF_SIZE
+  u = subject.image_size / face_drawing.REF_SIZE
   busy = np.zeros(num_frames, bool)
   events = []
   if rng.uniform() < 0.5:
@@ -106,12 +107,12 @@ def plan_video(subject: faces.Subject, video: int, seed: int, num_frames: int) -
       amplitude = u * rng.uniform(low, high)
       if kind in ('micro', 'macro'):
         label = int(rng.integers(len(faces.CLASS_NAMES)))
-        field = faces.au_field(subject, rng, faces._class_aus(rng, label), amplitude,
-                               (7, 10) if kind == 'macro' else (6, 10))
+        field = face_motion.au_field(subject, rng, face_motion._class_aus(rng, label), amplitude,
+                                     (7, 10) if kind == 'macro' else (6, 10))
       else:
         label = -1
         comps = _eye_components(subject.geometry, kind, float(rng.choice([-1.0, 1.0])))
-        field = faces.au_field(subject, rng, None, amplitude, (5, 7) if kind == 'blink' else (2.5, 3.5), comps)
+        field = face_motion.au_field(subject, rng, None, amplitude, (5, 7) if kind == 'blink' else (2.5, 3.5), comps)
       events.append(Event(kind, start, apex, offset, label, *_gentle(subject, *field)))
   t = np.arange(num_frames)
   # Head drift: a sum of slow sinusoids (periods 4–12 s at 30 fps) on top of the clips' small jitter. The
@@ -122,7 +123,7 @@ def plan_video(subject: faces.Subject, video: int, seed: int, num_frames: int) -
     period, phase = rng.uniform(120, 360), rng.uniform(0, 2 * np.pi)
     drift += np.sin(2 * np.pi * t / period + phase)[:, None] * rng.uniform(0.3, 1.0, 3)
   drift *= [0.5 * u, 0.5 * u, np.deg2rad(0.3)]
-  angle, shift = faces._head_jitter(rng, num_frames, u)
+  angle, shift = face_motion._head_jitter(rng, num_frames, u)
   gain = np.ones(num_frames)
   for _ in range(2):
     start, ramp = int(rng.integers(0, num_frames)), int(rng.integers(5, 16))
@@ -131,7 +132,7 @@ def plan_video(subject: faces.Subject, video: int, seed: int, num_frames: int) -
           'shift': shift + drift[:, :2], 'gain': gain}
 
 
-def render_video(subject: faces.Subject, plan: dict, noise_seed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def render_video(subject: face_drawing.Subject, plan: dict, noise_seed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """(frames (N, S, S, 1) uint8, landmarks (N, 68, 2) float32, face_present (N,) bool)."""
   n, s = len(plan['gain']), subject.image_size
   t = np.arange(n)
@@ -153,10 +154,10 @@ def render_video(subject: faces.Subject, plan: dict, noise_seed) -> tuple[np.nda
       vectors = np.concatenate([expressions[k].vectors * weights[k, i] for k in active])
     else:
       centres, sigmas, vectors = np.zeros((1, 2)), np.ones(1), np.zeros((1, 2))
-    motion = faces.ClipMotion(centre, plan['angle'][i:i + 1], plan['shift'][i:i + 1], np.ones(1), centres,
-                              sigmas, vectors, 0, 0, 0)
+    motion = face_motion.ClipMotion(centre, plan['angle'][i:i + 1], plan['shift'][i:i + 1], np.ones(1), centres,
+                                    sigmas, vectors, 0, 0, 0)
     if away[i]:
-      frames[i] = faces.face_intensity(subject, np.full((s, s, 2), -1e3))[..., None]   # background only
+      frames[i] = face_drawing.face_intensity(subject, np.full((s, s, 2), -1e3))[..., None]   # background only
     else:
       frames[i] = faces.render_frames(subject, motion, quantize=False)[0]
       landmarks[i] = motion.forward(subject.landmarks, 0)
@@ -165,7 +166,7 @@ def render_video(subject: faces.Subject, plan: dict, noise_seed) -> tuple[np.nda
   return np.clip(np.rint(frames), 0, 255).astype(np.uint8), landmarks, ~away
 
 
-def make_video(subject: faces.Subject, video: int, seed: int, num_frames: int) -> dict:
+def make_video(subject: face_drawing.Subject, video: int, seed: int, num_frames: int) -> dict:
   """One record of `schema.long_video_features`: micro and macro intervals only (the distractors are not
   annotated, as in a real corpus)."""
   plan = plan_video(subject, video, seed, num_frames)
