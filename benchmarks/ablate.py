@@ -28,6 +28,9 @@ import time
 from scipy import stats
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from fdp_jax import rundir  # noqa: E402
 
 # name -> (what differs from full FDP, config argument, launch.py overrides)
 VARIANTS = {
@@ -70,7 +73,7 @@ def train(args, variant: str, seed: int, extra: list[str]) -> float | str | None
   """Runs (or continues) one variant × seed; returns its wall time, None when it had results already,
   'elsewhere' when another sweep is running it."""
   workdir = run_dir(args, variant, seed)
-  if os.path.exists(os.path.join(workdir, 'results.json')):
+  if os.path.exists(rundir.path(workdir, rundir.RESULTS)):
     return None
   if not claim(workdir):
     return 'elsewhere'
@@ -105,12 +108,12 @@ def launch(args, config: str, seed: int, workdir: str, arguments: list[str]) -> 
 
 def read_run(workdir: str) -> dict | None:
   """UF1, UAR, wall time and the last logged training signals (mean over folds) of a finished run."""
-  if not os.path.exists(os.path.join(workdir, 'results.json')):
+  if not os.path.exists(rundir.path(workdir, rundir.RESULTS)):
     return None
-  with open(os.path.join(workdir, 'results.json')) as f:
+  with open(rundir.path(workdir, rundir.RESULTS)) as f:
     aggregate = json.load(f)['aggregate']
   row = {'uf1': aggregate['uf1'], 'uar': aggregate['uar'], 'num_folds': aggregate['num_folds']}
-  with open(os.path.join(workdir, 'train_history.json')) as f:
+  with open(rundir.path(workdir, rundir.HISTORY)) as f:
     history = json.load(f)
   for key in SIGNALS:
     last = [fold[key][-1] for fold in history.values() if fold.get(key)]
@@ -122,7 +125,7 @@ def read_run(workdir: str) -> dict | None:
 
 def resumed(workdir: str) -> bool:
   """Whether the run's last launch continued earlier work (its wall time then covers only the rest)."""
-  with open(os.path.join(workdir, 'timing.json')) as f:
+  with open(rundir.path(workdir, rundir.TIMING)) as f:
     groups = json.load(f)['groups']
   return any(group.get('finished_earlier') or group.get('resumed_from_step') for group in groups)
 

@@ -98,7 +98,7 @@ def loso_row(data_dir: str, workdir: str, num_steps: int, quick: bool = False) -
   two folds of the small default config instead)."""
   import jax
   from configs import synthetic, synthetic_released
-  from fdp_jax import data_sources, experiment
+  from fdp_jax import data_sources, experiment, rundir
   compile_s = [0.0]
 
   def on_duration(event: str, seconds: float, **kwargs) -> None:
@@ -118,7 +118,7 @@ def loso_row(data_dir: str, workdir: str, num_steps: int, quick: bool = False) -
   start = time.perf_counter()
   results = experiment.main(config, workdir)
   wall = time.perf_counter() - start
-  with open(os.path.join(workdir, 'timing.json')) as f:
+  with open(rundir.path(workdir, rundir.TIMING)) as f:
     timing = json.load(f)
   return {'folds': results['aggregate']['num_folds'], 'parallel_folds': timing['parallel_folds'],
           'steps': num_steps, 'build_s': round(build_s, 1), 'wall_s': round(wall, 1),

@@ -23,6 +23,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from fdp_jax import rundir  # noqa: E402
 
 # name -> (setting it varies, launch.py overrides); each differs from the defaults in one setting.
 CANDIDATES = {
@@ -40,7 +43,7 @@ CANDIDATES = {
 
 
 def aggregate(workdir: str) -> dict:
-  with open(os.path.join(workdir, 'results.json')) as f:
+  with open(rundir.path(workdir, rundir.RESULTS)) as f:
     a = json.load(f)['aggregate']
   return {k: a[k] for k in ('uf1', 'uar', 'accuracy', 'num_folds')}
 
@@ -58,7 +61,7 @@ def train_candidate(config: str, overrides: list[str], workdir: str) -> dict:
 def rescore_with_one_view(trained: str, workdir: str) -> dict:
   """The defaults' run copied, its config set to one evaluation view, re-scored from its checkpoints."""
   shutil.copytree(trained, workdir)
-  config_file = os.path.join(workdir, 'config.json')
+  config_file = rundir.path(workdir, rundir.CONFIG)
   with open(config_file) as f:
     config = json.load(f)
   config['eval']['num_views'] = 1

@@ -21,6 +21,9 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from fdp_jax import rundir  # noqa: E402
 
 
 def run_mode(config: str, parallel_folds: int, devices: int, extra: list[str], workdir: str) -> dict:
@@ -35,9 +38,9 @@ def run_mode(config: str, parallel_folds: int, devices: int, extra: list[str], w
   wall = time.perf_counter() - start
   if proc.returncode:
     sys.exit(f'{" ".join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}')
-  with open(os.path.join(workdir, 'timing.json')) as f:
+  with open(rundir.path(workdir, rundir.TIMING)) as f:
     timing = json.load(f)
-  with open(os.path.join(workdir, 'results.json')) as f:
+  with open(rundir.path(workdir, rundir.RESULTS)) as f:
     results = json.load(f)
   return {'parallel_folds': timing['parallel_folds'], 'mesh': timing['mesh'],
           'folds': results['aggregate']['num_folds'], 'wall_s': round(wall, 1),

@@ -20,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from ablate import claim, launch, mean_sd, outcome, sweep_parser, welch_p, write_tables  # noqa: E402
+from fdp_jax import rundir  # noqa: E402
 
 FLOW = ('flow_epe', 'flow_epe_moving')
 REFERENCES = ('zero_flow', 'zero_flow_moving', 'tvl1', 'tvl1_moving', 'farneback', 'farneback_moving',
@@ -34,7 +35,7 @@ def train(args, seed: int, extra: list[str]) -> float | str | None:
   """Runs (or continues) one seed; its wall time, None when it had results, 'elsewhere' when another sweep
   runs it."""
   workdir = run_dir(args, seed)
-  results = os.path.join(workdir, 'results.json')
+  results = rundir.path(workdir, rundir.RESULTS)
   if os.path.exists(results) and 'ablation' in json.load(open(results)):
     return None
   if not claim(workdir):
@@ -52,11 +53,11 @@ def fewest_classes(results: dict) -> int:
 
 def read_seed(workdir: str) -> dict | None:
   """One finished seed's figures (None while MOL or its ablation is unfinished)."""
-  path = os.path.join(workdir, 'results.json')
+  path = rundir.path(workdir, rundir.RESULTS)
   if not os.path.exists(path):
     return None
   results = json.load(open(path))
-  ablation_path = os.path.join(workdir, 'ablation', 'results.json')
+  ablation_path = rundir.path(rundir.path(workdir, rundir.ABLATION_DIR), rundir.RESULTS)
   if 'ablation' not in results or not os.path.exists(ablation_path):
     return None
   ablation = json.load(open(ablation_path))

@@ -8,7 +8,7 @@ import sys
 import jax
 from absl import logging
 
-from fdp_jax import config_checks, data_sources, mol_evidence, report, rundir, scoring
+from fdp_jax import config_checks, data_sources, mol_evidence, report, results_json, rundir
 from fdp_jax.cv import loso, parallel
 
 # What stops a run before any work, with a message that says what to do (no traceback).
@@ -50,9 +50,7 @@ def main(config, workdir: str) -> dict:
     if mol_evidence.applies(config):
       results = mol_evidence.add_to_run(config, workdir, results)
     path = report.write_report(workdir, results)
-    print(scoring.markdown_table(results))
-    if 'mol_references' in results:
-      print('\n' + '\n'.join(mol_evidence.comparison_table(results)))
+    print(report.console_table(results))
     print(f'Run directory: {workdir} (report: {path}; TensorBoard: tensorboard --logdir '
           f'{rundir.tensorboard_dir(workdir)})')
   logging.info('results written to %s', rundir.path(workdir, rundir.RESULTS))
@@ -68,24 +66,21 @@ def _with_ablation(config, workdir: str, results: dict) -> dict:
   same data, folds, steps and seed) in `workdir/ablation`, continued like any run; its aggregate joins
   results.json as 'ablation'."""
   ablation = mol_evidence.without_auxiliary_tasks(config)
-  subdir = os.path.join(workdir, mol_evidence.ABLATION_DIR)
+  subdir = rundir.path(workdir, rundir.ABLATION_DIR)
   ablated = loso.run_loso(ablation, subdir)
   if jax.process_index() == 0:
     report.write_report(subdir, ablated)
-  results = dict(results, ablation={'workdir': mol_evidence.ABLATION_DIR, 'aggregate': ablated['aggregate'],
-                                    'loss': ablation.loss.to_dict()})
-  if jax.process_index() == 0:
-    rundir.write_json(rundir.path(workdir, rundir.RESULTS), results)
-  return results
+  section = {'workdir': rundir.ABLATION_DIR, 'aggregate': ablated['aggregate'], 'loss': ablation.loss.to_dict()}
+  return results_json.extend(workdir, results, {'ablation': section}, primary=jax.process_index() == 0)
 
 
 def _spotting(config, workdir: str) -> dict:
   """A spotting config (`config.task='spotting'`): `fdp_jax.spotting.loso`, its report and table."""
-  from fdp_jax.spotting import loso as spotting, report as spotting_report
+  from fdp_jax.spotting import loso as spotting
   results = spotting.run_spotting(config, workdir)
   if jax.process_index() == 0:
-    path = spotting_report.write_report(workdir, results)
-    print(spotting.markdown_table(results))
+    path = report.write_spotting_report(workdir, results)
+    print(report.spotting_table(results))
     print(f'Run directory: {workdir} (report: {path})')
   if results['failed_folds']:
     sys.exit(f"{len(results['failed_folds'])} spotter fold(s) failed ({', '.join(results['failed_folds'])}): "

@@ -20,11 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from fdp_jax import input_pipeline, metrics
+from fdp_jax import input_pipeline, metrics, results_json, rundir
 from fdp_jax.preprocess import face_alignment, optical_flow
-
-EXAMPLES_DIR = 'mol_examples'
-ABLATION_DIR = 'ablation'
 
 FLOW_REFERENCES = ('zero_flow', 'tvl1', 'farneback')
 LANDMARK_REFERENCES = ('training_mean', 'dlib', 'clip_mean_oracle')
@@ -117,25 +114,6 @@ def _summary(clips: list[dict]) -> dict:
   return out
 
 
-def comparison_rows(runs: Sequence[tuple[str, dict]], refs: dict | None) -> list[str]:
-  """A Markdown table: each (name, results.json aggregate) run's UF1, UAR, flow EPE and landmark NME, then the
-  references' errors (`references(...)['aggregate']`)."""
-  rows = ['| | UF1 | UAR | flow EPE (px) | on moving pixels | landmark NME |', '|---|---:|---:|---:|---:|---:|']
-  value = lambda d, key: f'{d[key]:.4f}' if key in d else '—'  # noqa: E731
-  for name, a in runs:
-    rows.append(f"| {name} | {a['uf1']:.3f} | {a['uar']:.3f} | {value(a, 'flow_epe')} | "
-                f"{value(a, 'flow_epe_moving')} | {value(a, 'landmark_nme')} |")
-  if refs:
-    dlib = '—' if refs['dlib'] is None else f"{refs['dlib']:.4f} (face found in {refs['dlib_face_found']:.0%})"
-    rows += [f"| reference: {title} | | | {value(refs, key)} | {value(refs, key + '_moving')} | |"
-             for key, title in (('zero_flow', 'zero flow'), ('tvl1', 'TV-L1 (OpenCV)'),
-                                ('farneback', 'Farnebäck (OpenCV)'))]
-    rows += [f"| reference: training subjects' mean landmarks | | | | | {refs['training_mean']:.4f} |",
-             f'| reference: dlib 68-point detector | | | | | {dlib} |',
-             f"| oracle: each clip's own mean true landmarks | | | | | {refs['clip_mean_oracle']:.4f} |"]
-  return rows
-
-
 def draw_example(view: dict, flow: np.ndarray, landmarks: np.ndarray, path: str, upscale: int = 2) -> None:
   """One held-out clip, a column per frame pair: the frame with true (green) and predicted (red) landmarks,
   the true flow and the predicted flow in Middlebury colours on one scale (the true flow's largest
@@ -162,8 +140,8 @@ def draw_example(view: dict, flow: np.ndarray, landmarks: np.ndarray, path: str,
 def write_examples(config, workdir: str, source: Sequence[dict], folds, clips_per_fold: int = 1,
                    max_folds: int = 3) -> list[str]:
   """Predicts the first `clips_per_fold` test clips of the first `max_folds` finished folds with each fold's
-  final checkpoint and draws them (`draw_example`) into `workdir/mol_examples/`; returns the image paths
-  relative to `workdir`."""
+  final checkpoint and draws them (`draw_example`) into the run's `rundir.MOL_EXAMPLES_DIR`; returns the image
+  paths relative to `workdir`."""
   import jax
 
   from fdp_jax import families, train
@@ -174,7 +152,7 @@ def write_examples(config, workdir: str, source: Sequence[dict], folds, clips_pe
   options = train.options_for(config)
   predict = jax.jit(lambda s, b: train.apply_model(s, train.eval_params(s), b, options, train=False))
   transform = input_pipeline.ClipTransform(config.data, train=False)
-  os.makedirs(os.path.join(workdir, EXAMPLES_DIR), exist_ok=True)
+  os.makedirs(rundir.path(workdir, rundir.MOL_EXAMPLES_DIR), exist_ok=True)
   paths = []
   for fold in list(folds)[:max_folds]:
     try:
@@ -186,15 +164,11 @@ def write_examples(config, workdir: str, source: Sequence[dict], folds, clips_pe
       example = transform(record)
       batch = {'frames': example['frames'][None], 'frame_mask': example['frame_mask'][None]}
       outputs = jax.device_get(predict(state, batch))
-      relative = os.path.join(EXAMPLES_DIR, f'{fold.subject}_{int(i)}.png')
+      relative = rundir.mol_example(fold.subject, int(i))
       draw_example(evaluation_view(config.data, record), np.asarray(outputs['flow'][0], np.float32),
-                   np.asarray(outputs['landmarks'][0], np.float32), os.path.join(workdir, relative))
+                   np.asarray(outputs['landmarks'][0], np.float32), rundir.path(workdir, relative))
       paths.append(relative)
   return paths
-
-
-# The keys a MOL run adds to results.json (kept when `fdp_jax.tools.rescore` re-scores the run).
-RESULT_KEYS = ('mol_references', 'mol_examples', 'ablation')
 
 
 def applies(config) -> bool:
@@ -205,16 +179,14 @@ def applies(config) -> bool:
 def add_to_run(config, workdir: str, results: dict) -> dict:
   """results.json of a finished MOL run with the references on its test clips ('mol_references') and its
   pictures ('mol_examples'), rewritten in `workdir`; returns the updated results."""
-  from fdp_jax import data_sources, rundir
+  from fdp_jax import data_sources
   from fdp_jax.cv.folds import loso_folds
 
   source, index, _ = data_sources.load_corpus(config.data)
   done = {f['subject'] for f in results['folds'] if f.get('status') == 'done'}
   folds = [f for f in loso_folds(index.subjects) if f.subject in done]
-  results = dict(results, mol_references=references(config.data, source, folds),
-                 mol_examples=write_examples(config, workdir, source, folds))
-  rundir.write_json(rundir.path(workdir, rundir.RESULTS), results)
-  return results
+  return results_json.extend(workdir, results, {'mol_references': references(config.data, source, folds),
+                                                'mol_examples': write_examples(config, workdir, source, folds)})
 
 
 def without_auxiliary_tasks(config):
@@ -226,27 +198,3 @@ def without_auxiliary_tasks(config):
     ablation.loss.landmarks = 0.0
     ablation.compare_ablation = False
   return ablation
-
-
-def comparison_table(results: dict) -> list[str]:
-  """`comparison_rows` of a MOL run's results.json: the run, its ablation when trained, the references."""
-  runs = [('MOL (this run)', results['aggregate'])]
-  if 'ablation' in results:
-    runs.append(('MER-only ablation (same data, steps, seed)', results['ablation']['aggregate']))
-  return comparison_rows(runs, results.get('mol_references', {}).get('aggregate'))
-
-
-def report_lines(results: dict) -> list[str]:
-  """report.md's MOL section: the comparison table (with the ablation's scores when the run trained it)
-  and the example pictures."""
-  if 'mol_references' not in results:
-    return []
-  lines = ['', '## Flow and landmarks against references', '',
-           'Means over every held-out clip (each fold\'s model on its own test subject; references on the same '
-           'clips, frames and targets — `fdp_jax/mol_evidence.py`).', '', *comparison_table(results)]
-  if results.get('mol_examples'):
-    lines += ['', 'Held-out clips, one column per frame pair: the frame with true (green) and predicted (red) '
-              'landmarks; the true flow; the predicted flow (Middlebury colours, one scale per clip: the true '
-              'flow\'s largest magnitude is full saturation).', '']
-    lines += [f'![{os.path.basename(p)}]({p})' for p in results['mol_examples']]
-  return lines

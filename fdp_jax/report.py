@@ -1,100 +1,102 @@
-"""The run report: `report.md` with the per-fold table and the aggregate scores (the optimistic best-test
-numbers beside the honest ones when recorded), a confusion-matrix PNG and training-curve PNGs.
+"""The text made of a run's results.json (`fdp_jax.results_json`): the console table and report.md, with its
+figures (`fdp_jax.figures`).
 
-Written at the end of every training run and rewritten by `python -m fdp_jax.tools.rescore`. Curves come from
-`train_history.json` (every logged step of every fold), which the trainer writes beside `results.json`.
+A recognition run's report has the per-fold table and the aggregate scores (the optimistic best-test numbers
+beside the honest ones when recorded), a MOL run's flow and landmarks against their references, the confusion
+matrix and the training curves (from `train_history.json`, every logged step of every fold); a spotting run's
+has the spotter beside the baseline, the analysis and each video's timeline. Written at the end of every run
+and rewritten by `python -m fdp_jax.tools.rescore`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from typing import Sequence
 
 import numpy as np
 
-from fdp_jax import mol_evidence, rundir, scoring
+from fdp_jax import figures, results_json, rundir
 
 
-def _pyplot():
-  import matplotlib
-  matplotlib.use('Agg')   # files only; never a window
-  import matplotlib.pyplot as plt
-  return plt
+def console_table(results: dict) -> str:
+  """What a finished recognition run prints: `markdown_table`, then a MOL run's `mol_comparison_table`."""
+  table = markdown_table(results)
+  if 'mol_references' in results:
+    table += '\n\n' + '\n'.join(mol_comparison_table(results))
+  return table
 
 
-def confusion_figure(cm: np.ndarray, class_names, title: str, path: str) -> None:
-  """Rows are true classes, columns predictions; counts in the cells, row-normalised shading."""
-  plt = _pyplot()
-  cm = np.asarray(cm)
-  rates = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-  n = len(class_names)
-  fig, ax = plt.subplots(figsize=(1.1 * n + 2.5, 1.1 * n + 1.5))
-  ax.imshow(rates, cmap='Blues', vmin=0, vmax=1)
-  ax.set_xticks(range(n), class_names, rotation=45, ha='right')
-  ax.set_yticks(range(n), class_names)
-  ax.set_xlabel('predicted')
-  ax.set_ylabel('true')
-  for i in range(n):
-    for j in range(n):
-      ax.text(j, i, int(cm[i, j]), ha='center', va='center', color='white' if rates[i, j] > 0.5 else 'black')
-  ax.set_title(title)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+def markdown_table(results: dict) -> str:
+  """The console table of a recognition run: each fold, then the aggregate and what qualifies it."""
+  rows = ['| held-out subject | test clips | accuracy | UF1 | UAR |', '|---|---:|---:|---:|---:|']
+  for f in results['folds']:
+    if f.get('status') == 'failed':
+      rows.append(f"| {f['subject']} | {f['num_test']} | FAILED at step {f['steps']} | – | – |")
+      continue
+    m = f['metrics']
+    rows.append(f"| {f['subject']} | {f['num_test']} | {m['accuracy']:.3f} | {m['uf1']:.3f} | {m['uar']:.3f} |")
+  a = results['aggregate']
+  if not a['num_folds']:
+    return '\n'.join(rows + ['', f"NO FOLD COMPLETED: {', '.join(a['failed_folds'])} failed (see results.json)."])
+  rows.append(f"| **all ({a['num_folds']} folds)** | {a['num_samples']} | **{a['accuracy']:.3f}** | "
+              f"**{a['uf1']:.3f}** | **{a['uar']:.3f}** |")
+  rows.append('')
+  rows.append(f"Aggregate over the summed confusion matrix: UF1 {a['uf1']:.4f}, UAR {a['uar']:.4f}, "
+              f"WF1 {a['wf1']:.4f}, WAR {a['war']:.4f}, accuracy {a['accuracy']:.4f} "
+              f"(selection: {selection_label(results)}).")
+  for corpus, c in a.get('per_corpus', {}).items():
+    rows.append(f"  {corpus} slice of the pooled predictions ({c['num_samples']} clips): UF1 {c['uf1']:.4f}, "
+                f"UAR {c['uar']:.4f}, accuracy {c['accuracy']:.4f}")
+  chosen = [(f['subject'], f['inner_selection']) for f in results['folds'] if 'inner_selection' in f]
+  if chosen:
+    rows.append('Settings chosen per fold by LOSO over its training subjects: ' + '; '.join(
+        f"{subject} → {c['chosen']} {c['overrides'] or '(the config)'}" for subject, c in chosen))
+  if a.get('subjects_not_evaluated'):
+    rows.append(f"PARTIAL RUN: {len(a['subjects_not_evaluated'])} of the corpus's subjects were not held out "
+                f"(cv.subjects); these scores are not the whole protocol's.")
+  if a.get('failed_folds'):
+    rows.append(f"INCOMPLETE: fold(s) {', '.join(a['failed_folds'])} failed (non-finite loss, see results.json); "
+                f"the scores above cover the other {a['num_folds']} folds only.")
+  if 'flow_epe' in a:
+    moving = f" ({a['flow_epe_moving']:.3f} px on moving pixels)" if 'flow_epe_moving' in a else ''
+    rows.append(f"MOL auxiliary tasks over all test clips: flow end-point error {a['flow_epe']:.3f} px{moving}, "
+                f"landmark NME {a['landmark_nme']:.4f} (mean error / inter-pupil distance).")
+  if 'optimistic_best_test' in results:
+    o = results['optimistic_best_test']['aggregate']
+    rows.append(f"OPTIMISTIC, not an estimate (the released rule: each fold's best step chosen on its own "
+                f"test set): UF1 {o['uf1']:.4f}, UAR {o['uar']:.4f}, accuracy {o['accuracy']:.4f}.")
+  return '\n'.join(rows)
 
 
-# The trivial value of a training signal (`fdp_jax.training_signals`), drawn dashed in its panel.
-SIGNAL_REFERENCES = {'rank_tau': (0.0, 'no order'), 'di_unexplained': (1.0, "the batch's mean image"),
-                     'flow_epe_vs_zero': (1.0, 'zero flow')}
-
-
-def curves_figure(history: dict, path: str) -> None:
-  """One panel per logged metric (loss terms, train accuracy, learning rate, training signals), one line per
-  fold; each point is the mean over the steps since the previous one. A signal's trivial value is dashed."""
-  plt = _pyplot()
-  keys = sorted({k for fold in history.values() for k in fold if k != 'step'},
-                key=lambda k: (k != 'loss', not k.startswith('loss'), k))
-  cols = min(3, max(len(keys), 1))
-  rows = max(1, -(-len(keys) // cols))
-  fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
-  for ax, key in zip(axes.flat, keys):
-    for subject, fold in history.items():
-      if key in fold:
-        ax.plot(fold['step'], fold[key], label=subject, lw=1)
-    if key in SIGNAL_REFERENCES:
-      value, name = SIGNAL_REFERENCES[key]
-      ax.axhline(value, color='grey', ls='--', lw=1, label=name)
-    ax.set_title(key)
-    ax.set_xlabel('step (mean over the steps since the previous point)')
-  for ax in list(axes.flat)[len(keys):]:
-    ax.axis('off')
-  if len(history) <= 12 and keys:
-    axes.flat[0].legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
+def selection_label(results: dict) -> str:
+  """How the scored model was chosen and, where it is not honest, how its test split was normalised."""
+  label = 'end of schedule' if results['selection'] == 'end_of_schedule' else results['selection']
+  if results.get('test_normalization', {}).get('transductive'):
+    label += ', test split normalised by its own statistics, as released'
+  return label
 
 
 def write_report(workdir: str, results: dict) -> str:
-  """Writes report.md and its figures into `workdir`; returns the report's path."""
+  """Writes report.md of a recognition run and its figures into `workdir`; returns the report's path."""
   a = results['aggregate']
   names = results['dataset']['class_names']
   if not a['num_folds']:   # every fold failed: nothing to score or draw
     path = rundir.path(workdir, rundir.REPORT)
     with open(path, 'w') as f:
       f.write(f"# LOSO on {results['dataset']['name']}/{results['dataset']['config']}\n\n"
-              + scoring.markdown_table(results) + '\n')
+              + markdown_table(results) + '\n')
     return path
-  confusion_figure(a['confusion_matrix'], names,
-                   f"LOSO, {a['num_folds']} folds: UF1 {a['uf1']:.3f}, UAR {a['uar']:.3f}",
-                   rundir.path(workdir, rundir.CONFUSION_PNG))
+  figures.confusion_figure(a['confusion_matrix'], names,
+                           f"LOSO, {a['num_folds']} folds: UF1 {a['uf1']:.3f}, UAR {a['uar']:.3f}",
+                           rundir.path(workdir, rundir.CONFUSION_PNG))
   normalization = results.get('test_normalization', {})
-  column = (scoring.selection_label(results) if normalization.get('transductive')
-            else f'honest ({scoring.selection_label(results)})')
+  column = (selection_label(results) if normalization.get('transductive')
+            else f'honest ({selection_label(results)})')
   lines = [f"# LOSO on {results['dataset']['name']}/{results['dataset']['config']}", '',
            f"{a['num_folds']} folds, {a['num_samples']} clips, seed {results['seed']}, selection "
            f"`{results['selection']}` (each fold scored with the model at the end of its schedule).", '',
-           f"- Settings chosen on: {results.get('settings_chosen_on', scoring.NOT_STATED)}.",
+           f"- Settings chosen on: {results.get('settings_chosen_on', results_json.NOT_STATED)}.",
            f"- Test-split normalisation: {normalization.get('description', 'not recorded')}.",
            f"- Settings per fold: {results.get('settings_selection', {}).get('description', 'as configured')}.", '',
            *([f"**INCOMPLETE**: fold(s) {', '.join(a['failed_folds'])} failed (non-finite loss); the scores "
@@ -119,19 +121,110 @@ def write_report(workdir: str, results: dict) -> str:
               f'| | {column} | OPTIMISTIC (best test step) |', '|---|---:|---:|']
     for key in ('uf1', 'uar', 'accuracy'):
       lines.append(f'| {key} | {a[key]:.4f} | {o[key]:.4f} |')
-  lines += ['', '## Per fold', '', scoring.markdown_table(results), '',
+  lines += ['', '## Per fold', '', markdown_table(results), '',
             '## Per class', '', '| class | precision | recall | F1 | support |', '|---|---:|---:|---:|---:|']
   fmt = lambda v: '—' if v is None else f'{v:.3f}'   # undefined: no such labels or predictions
   for name, c in a['per_class'].items():
     lines.append(f"| {name} | {fmt(c['precision'])} | {fmt(c['recall'])} | {fmt(c['f1'])} | {c['support']} |")
-  lines += mol_evidence.report_lines(results)
+  lines += _mol_section(results)
   lines += ['', f'![confusion matrix]({rundir.CONFUSION_PNG})']
   history_path = rundir.path(workdir, rundir.HISTORY)
   if os.path.exists(history_path):
     with open(history_path) as f:
-      curves_figure(json.load(f), rundir.path(workdir, rundir.CURVES_PNG))
+      figures.curves_figure(json.load(f), rundir.path(workdir, rundir.CURVES_PNG))
     lines += ['', f'![training curves]({rundir.CURVES_PNG})']
   lines += ['', f'TensorBoard: `tensorboard --logdir {rundir.tensorboard_dir(workdir)}`', '']
+  path = rundir.path(workdir, rundir.REPORT)
+  with open(path, 'w') as f:
+    f.write('\n'.join(lines))
+  return path
+
+
+def mol_comparison_rows(runs: Sequence[tuple[str, dict]], refs: dict | None) -> list[str]:
+  """A Markdown table: each (name, results.json aggregate) run's UF1, UAR, flow EPE and landmark NME, then the
+  references' errors (`mol_evidence.references(...)['aggregate']`)."""
+  rows = ['| | UF1 | UAR | flow EPE (px) | on moving pixels | landmark NME |', '|---|---:|---:|---:|---:|---:|']
+  value = lambda d, key: f'{d[key]:.4f}' if key in d else '—'  # noqa: E731
+  for name, a in runs:
+    rows.append(f"| {name} | {a['uf1']:.3f} | {a['uar']:.3f} | {value(a, 'flow_epe')} | "
+                f"{value(a, 'flow_epe_moving')} | {value(a, 'landmark_nme')} |")
+  if refs:
+    dlib = '—' if refs['dlib'] is None else f"{refs['dlib']:.4f} (face found in {refs['dlib_face_found']:.0%})"
+    rows += [f"| reference: {title} | | | {value(refs, key)} | {value(refs, key + '_moving')} | |"
+             for key, title in (('zero_flow', 'zero flow'), ('tvl1', 'TV-L1 (OpenCV)'),
+                                ('farneback', 'Farnebäck (OpenCV)'))]
+    rows += [f"| reference: training subjects' mean landmarks | | | | | {refs['training_mean']:.4f} |",
+             f'| reference: dlib 68-point detector | | | | | {dlib} |',
+             f"| oracle: each clip's own mean true landmarks | | | | | {refs['clip_mean_oracle']:.4f} |"]
+  return rows
+
+
+def mol_comparison_table(results: dict) -> list[str]:
+  """`mol_comparison_rows` of a MOL run's results.json: the run, its ablation when trained, the references."""
+  runs = [('MOL (this run)', results['aggregate'])]
+  if 'ablation' in results:
+    runs.append(('MER-only ablation (same data, steps, seed)', results['ablation']['aggregate']))
+  return mol_comparison_rows(runs, results.get('mol_references', {}).get('aggregate'))
+
+
+def _mol_section(results: dict) -> list[str]:
+  """report.md's MOL section: the comparison table (with the ablation's scores when the run trained it)
+  and the example pictures."""
+  if 'mol_references' not in results:
+    return []
+  lines = ['', '## Flow and landmarks against references', '',
+           'Means over every held-out clip (each fold\'s model on its own test subject; references on the same '
+           'clips, frames and targets — `fdp_jax/mol_evidence.py`).', '', *mol_comparison_table(results)]
+  if results.get('mol_examples'):
+    lines += ['', 'Held-out clips, one column per frame pair: the frame with true (green) and predicted (red) '
+              'landmarks; the true flow; the predicted flow (Middlebury colours, one scale per clip: the true '
+              'flow\'s largest magnitude is full saturation).', '']
+    lines += [f'![{os.path.basename(p)}]({p})' for p in results['mol_examples']]
+  return lines
+
+
+def spotting_table(results: dict) -> str:
+  """The console table of a spotting run: the spotter beside the naive baseline."""
+  s, b, a = results['spotting'], results['baseline']['spotting'], results['analysis']
+  lines = ['| spotting (IoU ≥ 0.5, pooled) | F1 overall | F1 micro | F1 macro | precision | recall | TP/FP/FN |',
+           '|---|---:|---:|---:|---:|---:|---|']
+  for name, x in (('spotter (LOSO)', s), ('baseline: frame-difference energy', b)):
+    o = x['overall']
+    lines.append(f"| {name} | {o['f1']:.3f} | {x['micro']['f1']:.3f} | {x['macro']['f1']:.3f} | "
+                 f"{o['precision']:.3f} | {o['recall']:.3f} | {o['tp']}/{o['fp']}/{o['fn']} |")
+  analysis = (f"analysis of {a['num_intervals']} true positives: UF1 {a['uf1']:.3f}, UAR {a['uar']:.3f}"
+              if a.get('num_intervals') else 'analysis: no true positive with a coded emotion')
+  lines += ['', f"{analysis}; STRS {results['strs']:.3f}"]
+  if results['failed_folds']:
+    lines.append(f"INCOMPLETE: fold(s) {', '.join(results['failed_folds'])} failed")
+  return '\n'.join(lines)
+
+
+def write_spotting_report(workdir: str, results: dict) -> str:
+  """Writes report.md of a spotting run and its timelines into `workdir`; returns the report's path."""
+  curves_path = rundir.path(workdir, rundir.SCORE_CURVES)
+  curves = dict(np.load(curves_path)) if os.path.exists(curves_path) else {}
+  os.makedirs(rundir.path(workdir, rundir.TIMELINES_DIR), exist_ok=True)
+  d = results['dataset']
+  lines = [f"# Spot-then-recognise, LOSO on {d['name']}/{d['config']}", '',
+           f"{results['num_folds']} folds, {d['num_videos']} videos, seed {results['seed']}; each video spotted by "
+           'the spotter of the fold that held its subject out; intervals recognised by the recogniser fold of the '
+           f"same subject ({results['recognizer']['workdir']}).", '',
+           f"- Settings chosen on: {results['settings_chosen_on']}.",
+           *([f"- **INCOMPLETE**: fold(s) {', '.join(results['failed_folds'])} failed."] if results['failed_folds']
+             else []),
+           *([f"- **PARTIAL RUN**: subjects not held out: {', '.join(results['subjects_not_evaluated'])}."]
+             if results['subjects_not_evaluated'] else []), '',
+           spotting_table(results), '',
+           'A spotted interval is a true positive when its IoU with an annotated interval of the same type is ≥ 0.5, '
+           'matched one-to-one; counts are pooled over every video of every fold. STRS = F1(spotting) × UF1 of the '
+           "recogniser's classes on the true positives.", '', '## Timelines', '',
+           'Curves: the spotter\'s P(micro) and P(macro); bars: annotated (top), spotted (middle: filled = true '
+           'positive, hatched = false positive) and the baseline\'s (bottom); grey: frames without a face.', '']
+  for entry in results['videos']:
+    figure = rundir.timeline(entry['video_id'])
+    figures.timeline_figure(entry, curves.get(entry['video_id']), rundir.path(workdir, figure))
+    lines += [f"### {entry['video_id']}", '', f'![{entry["video_id"]}]({figure})', '']
   path = rundir.path(workdir, rundir.REPORT)
   with open(path, 'w') as f:
     f.write('\n'.join(lines))

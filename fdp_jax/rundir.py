@@ -8,10 +8,18 @@ these paths.
   timing.json             wall-clock per group of parallel folds, split into training and scoring (kept out
                           of results.json so that results stay reproducible)
   train_history.json      every logged training value (the report's curves)
-  report.md, confusion_matrix.png, training_curves.png    the report (`fdp_jax.report`)
+  report.md, confusion_matrix.png, training_curves.png    the report (`fdp_jax.report`, `fdp_jax.figures`)
   checkpoints/<subject>/  orbax checkpoints of each fold (periodic while it trains; its final state once scored)
   progress/<subject>.json what each fold has done, for resuming (`fdp_jax.cv.checkpoints`)
   tensorboard/<subject>/  scalars for every loss term, train accuracy, learning rate
+  selection/<candidate>/  `cv.selection='inner_loso'`: each candidate's inner LOSO run (`fdp_jax.cv.selection`)
+  ablation/               a MOL run's MER-only ablation, a run directory of its own (`config.compare_ablation`)
+  mol_examples/           a MOL run's held-out clips drawn with their predicted flow and landmarks
+  score_curves.npz        a spotting run's per-frame class probabilities of every held-out video
+  recognizer/             the recognition run a spotting run trained for itself, a run directory of its own
+  timelines/              a spotting run's report figures, one per video
+
+results.json is written by `fdp_jax.results_json` only.
 
 Files are written atomically (`write_json`): a reader, or a resumed run, sees the old file or the new one.
 """
@@ -34,6 +42,12 @@ HISTORY = 'train_history.json'
 REPORT = 'report.md'
 CONFUSION_PNG = 'confusion_matrix.png'
 CURVES_PNG = 'training_curves.png'
+SCORE_CURVES = 'score_curves.npz'
+ABLATION_DIR = 'ablation'
+RECOGNIZER_DIR = 'recognizer'
+SELECTION_DIR = 'selection'
+MOL_EXAMPLES_DIR = 'mol_examples'
+TIMELINES_DIR = 'timelines'
 
 # Where launch.py puts a run directory when no --workdir is given.
 RUNS_ROOT = 'runs'
@@ -50,7 +64,7 @@ class RunMismatchError(ValueError):
 
 
 def path(workdir: str, name: str) -> str:
-  """The path of one of the run's files (`CONFIG`, `RESULTS`, …)."""
+  """The path of one of the run's files or folders (`CONFIG`, `RESULTS`, `ABLATION_DIR`, …)."""
   return os.path.join(workdir, name)
 
 
@@ -65,6 +79,22 @@ def progress_path(workdir: str, subject: str) -> str:
 
 def tensorboard_dir(workdir: str, subject: str | None = None) -> str:
   return os.path.join(workdir, 'tensorboard', *([subject] if subject else []))
+
+
+def selection_dir(workdir: str, candidate: int) -> str:
+  """The run directory of one candidate's inner LOSO (`cv.selection='inner_loso'`)."""
+  return os.path.join(workdir, SELECTION_DIR, f'{candidate}')
+
+
+def mol_example(subject: str, index: int) -> str:
+  """The picture of one held-out clip (its record `index`), relative to the run directory (as results.json
+  and report.md name it)."""
+  return os.path.join(MOL_EXAMPLES_DIR, f'{subject}_{index}.png')
+
+
+def timeline(video_id: str) -> str:
+  """One video's timeline figure, relative to the run directory (as report.md links it)."""
+  return os.path.join(TIMELINES_DIR, video_id.replace('/', '_') + '.png')
 
 
 def new_workdir(config, root: str = RUNS_ROOT) -> str:

@@ -13,7 +13,6 @@ import pytest
 from conftest import tiny_config
 from fdp_jax import rundir
 from fdp_jax.spotting import baseline
-from fdp_jax.spotting import loso as spotting
 
 
 def tiny_spot_config(data_dir: str):
@@ -78,14 +77,14 @@ def test_results_add_up(spot_run):
 
 def test_recogniser_trained_on_the_spotting_folds(spot_run):
   _, workdir, results = spot_run
-  recognizer = rundir.read_json(os.path.join(workdir, spotting.RECOGNIZER_DIR), rundir.RESULTS)
+  recognizer = rundir.read_json(rundir.path(workdir, rundir.RECOGNIZER_DIR), rundir.RESULTS)
   assert [f['subject'] for f in recognizer['folds']] == ['s00', 's01', 's02']
-  assert results['recognizer']['workdir'] == os.path.abspath(os.path.join(workdir, spotting.RECOGNIZER_DIR))
+  assert results['recognizer']['workdir'] == os.path.abspath(rundir.path(workdir, rundir.RECOGNIZER_DIR))
 
 
 def test_never_scored_without_a_face_and_timelines(spot_run):
   _, workdir, results = spot_run
-  curves = np.load(rundir.path(workdir, spotting.CURVES))
+  curves = np.load(rundir.path(workdir, rundir.SCORE_CURVES))
   faceless = 0
   for v in results['videos']:
     curve = curves[v['video_id']]
@@ -95,7 +94,7 @@ def test_never_scored_without_a_face_and_timelines(spot_run):
       assert np.isnan(curve[first:last + 1]).all()
     scored = curve[~np.isnan(curve[:, 0])]
     np.testing.assert_allclose(scored.sum(1), 1, atol=1e-4)
-    assert os.path.exists(os.path.join(workdir, 'timelines', v['video_id'].replace('/', '_') + '.png'))
+    assert os.path.exists(rundir.path(workdir, rundir.timeline(v['video_id'])))
   assert faceless > 0    # the tiny corpus has a video whose face leaves
   report = open(rundir.path(workdir, rundir.REPORT)).read()
   assert 'baseline: frame-difference energy' in report and 'timelines/s00_v0.png' in report

@@ -8,7 +8,6 @@ and a fold whose loss turns non-finite is stopped and reported as failed while t
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Callable
 
@@ -18,7 +17,7 @@ import tqdm
 from absl import logging
 from tensorboardX import SummaryWriter
 
-from fdp_jax import config_checks, data_sources, families, input_pipeline, rundir, scoring, train
+from fdp_jax import config_checks, data_sources, families, input_pipeline, results_json, rundir, scoring, train
 from fdp_jax.cv import checkpoints as ckpt
 from fdp_jax.cv import parallel, selection
 from fdp_jax.cv.evaluation import BestTestRecord, score_group
@@ -109,10 +108,10 @@ def run_loso(config, workdir: str) -> dict:
   fold_results = [results_by_subject[fold.subject] for fold in folds]
   optimistic = [best_test[fold.subject] for fold in folds if fold.subject in best_test]
   every = int(config.cv.get('best_test_every_steps', 0))
-  run_results = scoring.results_dict(config, info, index, fold_results,
-                                     {'every_steps': every, 'folds': optimistic} if optimistic else None)
+  run_results = results_json.recognition(config, info, index, fold_results,
+                                         {'every_steps': every, 'folds': optimistic} if optimistic else None)
   if primary:
-    rundir.write_json(rundir.path(workdir, rundir.RESULTS), run_results)
+    results_json.write(workdir, run_results)
     rundir.write_json(rundir.path(workdir, rundir.TIMING), timing)
     rundir.write_json(rundir.path(workdir, rundir.HISTORY),
                       {fold.subject: history[fold.subject] for fold in folds if fold.subject in history})
@@ -133,7 +132,7 @@ def _select_then_train(config, folds, source, index, workdir, primary) -> tuple[
     model = families.build_model(candidate.model, candidate.data.num_classes, candidate.data.image_size)
     # One compiled program per candidate, for its inner folds and then for the outer folds that choose it.
     steps.append((model, make_group_steps(candidate, model, len(inner), device_clips(candidate, source, index))))
-    results, _, _, t = train_folds(quiet, inner, source, index, os.path.join(workdir, 'selection', f'{c}'),
+    results, _, _, t = train_folds(quiet, inner, source, index, rundir.selection_dir(workdir, c),
                                    primary, desc=f'selection, candidate {c}', steps=steps[c])
     inner_results.append(results)
     timing['selection'].append(t)

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from fdp_jax import scoring
 from fdp_jax.cv.folds import Fold
 
 SELECTIONS = ('none', 'inner_loso')
@@ -92,7 +93,6 @@ def inner_folds(outer: Sequence[Fold], subjects: Sequence[str]) -> list[Fold]:
 def choose(outer: Sequence[Fold], inner_results: Sequence[dict[str, dict]], num_classes: int) -> dict[str, dict]:
   """Per outer subject: each candidate's inner UF1 (from its inner folds' summed confusion matrix) and the
   chosen candidate, the first best. `inner_results[c]`: inner subject name → results.json entry."""
-  from fdp_jax import scoring
   choice = {}
   for fold in outer:
     scores = []

@@ -10,27 +10,24 @@
    recognition run given by `recognizer_workdir`, or trained here first (`config.recognizer`, folds of the
    spotting subjects only, in `<workdir>/recognizer`).
 4. Spotting P/R/F1 pooled over all videos (overall, micro, macro), the analysis of the true positives and
-   STRS (`metrics.strs`), for the spotter and the baseline, into results.json.
+   STRS (`metrics.strs`), for the spotter and the baseline (`score_videos`), into results.json
+   (`fdp_jax.results_json.spotting`).
 """
 
 from __future__ import annotations
 
-import os
 import time
 
 import jax
 import numpy as np
 from absl import logging
 
-from fdp_jax import config_checks, data_sources, rundir
+from fdp_jax import config_checks, data_sources, results_json, rundir
 from fdp_jax.cv import loso as cv_loso
 from fdp_jax.cv.folds import loso_folds, select_folds
 from fdp_jax.preprocess import long_video
 from fdp_jax.spotting import baseline, metrics, peaks, recognise, snippets
 from fdp_jax.spotting.videos import Video, load_videos
-
-CURVES = 'score_curves.npz'
-RECOGNIZER_DIR = 'recognizer'
 
 
 def check_spotting(config) -> None:
@@ -83,10 +80,11 @@ def run_spotting(config, workdir: str) -> dict:
   start = time.perf_counter()
   outcome = spot_folds(config, videos, folds, fold_results, recognizer)
   timing['spot_and_recognise_s'] = round(time.perf_counter() - start, 2)
-  results = results_dict(config, info, videos, folds, fold_results, outcome, recognizer)
+  results = results_json.spotting(config, info, videos, folds, fold_results, outcome['fold_rules'],
+                                  score_videos(videos, outcome, recognizer), recognizer)
   if primary:
-    np.savez_compressed(rundir.path(workdir, CURVES), **outcome['curves'])
-    rundir.write_json(rundir.path(workdir, rundir.RESULTS), results)
+    np.savez_compressed(rundir.path(workdir, rundir.SCORE_CURVES), **outcome['curves'])
+    results_json.write(workdir, results)
     rundir.write_json(rundir.path(workdir, rundir.TIMING), timing)
     rundir.write_json(rundir.path(workdir, rundir.HISTORY),
                       {fold.subject: history[fold.subject] for fold in folds if fold.subject in history})
@@ -103,7 +101,7 @@ def _recognizer(config, workdir: str, subjects: list[str]) -> recognise.Recogniz
   # Subjects the recogniser's corpus lacks are recognised by its first fold, which never saw them either.
   rec.cv.subjects = ','.join(own) if own else sorted(set(index.subjects))[0]
   rec.progress_bar = config.get('progress_bar', True)
-  directory = os.path.join(workdir, RECOGNIZER_DIR)
+  directory = rundir.path(workdir, rundir.RECOGNIZER_DIR)
   logging.info('training the recogniser (%s/%s) on the folds %s in %s', rec.data.builder,
                rec.data.builder_config, rec.cv.subjects, directory)
   cv_loso.run_loso(rec, directory)
@@ -173,8 +171,10 @@ def _truth(video: Video, recognizer: recognise.Recognizer) -> list[metrics.Inter
           for i, e in zip(video.intervals, video.emotions)]
 
 
-def results_dict(config, info, videos: list[Video], folds, fold_results: dict, outcome: dict,
-                 recognizer: recognise.Recognizer) -> dict:
+def score_videos(videos: list[Video], outcome: dict, recognizer: recognise.Recognizer) -> dict:
+  """The spotter's and the baseline's scores over the held-out videos of `outcome` (`spot_folds`):
+  'spotting' P/R/F1, the 'analysis' of the true positives and 'strs' (`metrics.strs`), the baseline's
+  spotting ('baseline') and each video's entry ('videos': truth, spotted, baseline, true positives)."""
   by_video = {v.video_id: v for v in videos}
   scored = [by_video[v] for v in outcome['per_video']]
   pairs, baseline_pairs, entries = [], [], []
@@ -202,45 +202,7 @@ def results_dict(config, info, videos: list[Video], folds, fold_results: dict, o
   for entry, matched in zip(entries, spotter['spotting']['matches']):
     entry['true_positives'] = [[s, t] for s, t in matched]
   strip = lambda scores: {k: v for k, v in scores.items() if k != 'matches'}
-  failed = [f.subject for f in folds if fold_results[f.subject].get('status') != 'done']
-  subjects = sorted({v.subject for v in videos})
-  return {
-      'task': 'spotting',
-      'dataset': {'name': info.name, 'config': info.config_name, 'version': str(info.version),
-                  'num_videos': len(videos), 'subjects': subjects},
-      'seed': int(config.seed),
-      'settings_chosen_on': config.get('settings_chosen_on', '') or 'not stated',
-      'spotting': strip(spotter['spotting']),
-      'analysis': spotter['analysis'],
-      'strs': spotter['strs'],
-      'baseline': {'name': 'thresholded frame-difference energy (fdp_jax/spotting/baseline.py)',
-                   'spotting': strip(naive)},
-      'recognizer': {'workdir': os.path.abspath(recognizer.workdir), 'class_names': list(recognizer.class_names),
-                     'model': recognizer.config.model.name},
-      'num_folds': len(folds) - len(failed), 'failed_folds': failed,
-      'subjects_not_evaluated': sorted(set(subjects) - {f.subject for f in folds}),
-      'complete': not failed and len(folds) == len(subjects),
-      'folds': [{'subject': f.subject, 'status': fold_results[f.subject].get('status'),
-                 'steps': fold_results[f.subject].get('steps'),
-                 'snippet_metrics': fold_results[f.subject].get('metrics'),
-                 'error': fold_results[f.subject].get('error'),
-                 **outcome['fold_rules'].get(f.subject, {})} for f in folds],
-      'videos': entries,
-  }
-
-
-def markdown_table(results: dict) -> str:
-  """The console table: the spotter beside the naive baseline."""
-  s, b, a = results['spotting'], results['baseline']['spotting'], results['analysis']
-  lines = ['| spotting (IoU ≥ 0.5, pooled) | F1 overall | F1 micro | F1 macro | precision | recall | TP/FP/FN |',
-           '|---|---:|---:|---:|---:|---:|---|']
-  for name, x in (('spotter (LOSO)', s), ('baseline: frame-difference energy', b)):
-    o = x['overall']
-    lines.append(f"| {name} | {o['f1']:.3f} | {x['micro']['f1']:.3f} | {x['macro']['f1']:.3f} | "
-                 f"{o['precision']:.3f} | {o['recall']:.3f} | {o['tp']}/{o['fp']}/{o['fn']} |")
-  analysis = (f"analysis of {a['num_intervals']} true positives: UF1 {a['uf1']:.3f}, UAR {a['uar']:.3f}"
-              if a.get('num_intervals') else 'analysis: no true positive with a coded emotion')
-  lines += ['', f"{analysis}; STRS {results['strs']:.3f}"]
-  if results['failed_folds']:
-    lines.append(f"INCOMPLETE: fold(s) {', '.join(results['failed_folds'])} failed")
-  return '\n'.join(lines)
+  return {'spotting': strip(spotter['spotting']), 'analysis': spotter['analysis'], 'strs': spotter['strs'],
+          'baseline': {'name': 'thresholded frame-difference energy (fdp_jax/spotting/baseline.py)',
+                       'spotting': strip(naive)},
+          'videos': entries}

@@ -29,12 +29,11 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from fdp_jax import families, input_pipeline, rundir, train
+from fdp_jax import families, figures, input_pipeline, rundir, train
 from fdp_jax.cv import checkpoints
 from fdp_jax.cv import loso as cv_loso
 from fdp_jax.preprocess import face_alignment, frame_folders, long_video
 from fdp_jax.spotting import peaks, loso as spot_loso, recognise, snippets
-from fdp_jax.spotting import report as spotting_report
 from fdp_jax.spotting.videos import Video
 
 FLAGS = flags.FLAGS
@@ -176,8 +175,8 @@ def analyze_video(workdir: str, input_path: str, output: str, fold: str = '', fp
   timeline_entry = {'video_id': os.path.basename(os.path.normpath(input_path)), 'num_frames': n, 'truth': [],
                     'baseline': [], 'no_face': no_face, 'true_positives': [[i, i] for i in range(len(spotted))],
                     'spotted': [{'onset': i.onset, 'offset': i.offset, 'type': i.type} for i, _ in spotted]}
-  spotting_report.timeline_figure(timeline_entry, curve, os.path.join(output, 'timeline.png'),
-                                  title=f'{timeline_entry["video_id"]}: {len(spotted)} spotted')
+  figures.timeline_figure(timeline_entry, curve, os.path.join(output, 'timeline.png'),
+                          title=f'{timeline_entry["video_id"]}: {len(spotted)} spotted')
   analysis = {
       'input': os.path.abspath(input_path), 'fps': rate, 'frame_step': step, 'num_frames': n,
       'frames_without_face': [{'first_frame': a * step, 'last_frame': b * step} for a, b in no_face],

@@ -16,7 +16,7 @@ import sys
 import tqdm
 from absl import app, flags, logging
 
-from fdp_jax import data_sources, environment, families, mol_evidence, report, rundir, scoring
+from fdp_jax import data_sources, environment, families, report, results_json, rundir
 from fdp_jax.cv import checkpoints, loso, parallel, selection
 from fdp_jax.cv.evaluation import score_group
 from fdp_jax.cv.folds import loso_folds
@@ -58,11 +58,10 @@ def evaluate_run(workdir: str) -> dict:
     by_subject = {e['subject']: e for e in _rescore(config, folds, source, index, timing, failed, workdir)}
   fold_results = [by_subject[f.subject] for f in folds]
   optimistic = previous.get('optimistic_best_test')
-  results = scoring.results_dict(
+  results = results_json.recognition(
       config, info, index, fold_results,
       {'every_steps': optimistic['every_steps'], 'folds': optimistic['folds']} if optimistic else None)
-  results.update({key: previous[key] for key in mol_evidence.RESULT_KEYS if key in previous})
-  rundir.write_json(rundir.path(workdir, rundir.RESULTS), results)
+  results = results_json.extend(workdir, results, results_json.added_sections(previous))
   report.write_report(workdir, results)
   return results
 
@@ -96,7 +95,7 @@ def main(argv):
     results = evaluate_run(FLAGS.workdir)
   except (FileNotFoundError, data_sources.DatasetNotBuiltError) as e:
     sys.exit(str(e))
-  print(scoring.markdown_table(results))
+  print(report.markdown_table(results))
   logging.info('rewrote %s and %s', rundir.path(FLAGS.workdir, rundir.RESULTS),
                rundir.path(FLAGS.workdir, rundir.REPORT))
 
