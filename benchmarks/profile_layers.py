@@ -81,7 +81,7 @@ def mol_pieces(batch: int, frames: int, width: float = 1.0, size: int = 128):
   import flax.linen as nn
   import jax.numpy as jnp
 
-  from fdp_jax.models import mol
+  from fdp_jax.models import flownet, mol
 
   pairs = batch * (frames - 1)
   m, c = size // 8, mol.scaled(128, width)
@@ -108,7 +108,7 @@ def mol_pieces(batch: int, frames: int, width: float = 1.0, size: int = 128):
     @nn.compact
     def __call__(self, x, *, train):
       f5c = jnp.zeros((pairs, m, m, c), x.dtype)
-      return mol.FlowNet(width)(x, f5c, f5c, train=train)
+      return flownet.FlowNet(width)(x, f5c, f5c, train=train)
 
   return [
       ('conv stack (every frame)', Stack(), (batch * frames, size, size, 1)),
