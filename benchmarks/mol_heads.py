@@ -22,11 +22,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from configs import mol_synthetic  # noqa: E402
-from fdp_jax import families, input_pipeline, losses  # noqa: E402
+from fdp_jax import families, input_pipeline, metrics  # noqa: E402
 from fdp_jax.corpora import face_drawing, synthetic_faces  # noqa: E402
 from fdp_jax.cv import loso, parallel  # noqa: E402
 
@@ -78,7 +79,7 @@ def main(argv):
   del argv
   batch = one_batch(FLAGS.size, FLAGS.batch)
   lm, flow = batch['landmarks'], batch['flow']
-  ipd = np.asarray(losses.interpupil_distance(lm))
+  ipd = np.asarray(metrics.interpupil_distance(lm, jnp))
   clip_mean = float((np.linalg.norm(lm - lm.mean(1, keepdims=True), axis=-1).mean(-1) / ipd).mean())
   zero = float(np.linalg.norm(flow, axis=-1).mean())
   spread = float(flow.std())

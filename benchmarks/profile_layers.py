@@ -88,14 +88,14 @@ def mol_pieces(batch: int, frames: int, width: float = 1.0, size: int = 128):
   (1, 128: as released)."""
   import jax.numpy as jnp
 
-  from fdp_jax.models import mol
+  from fdp_jax.models import flownet, mol
 
   pairs = batch * (frames - 1)
   m, c = size // 8, mol.scaled(128, width)
 
   def flow(x, train):
     f5c = jnp.zeros((pairs, m, m, c), x.dtype)
-    return mol.FlowNet(width)(x, f5c, f5c, train=train)
+    return flownet.FlowNet(width)(x, f5c, f5c, train=train)
 
   return [
       ('conv stack (every frame)', piece(lambda x, train: mol.ConvStack(width)(x)), (batch * frames, size, size, 1)),

@@ -7,8 +7,8 @@
 
 --check draws random variables for the JAX model (kernels, biases, BatchNorm scales and running
 statistics, so that eval-mode BatchNorm and the biases are not identities), converts them with
-`fdp_jax.tools.convert.to_released_state_dict`, loads them into the PyTorch model with strict=True, reads the
-PyTorch state_dict back into the JAX variables with `fdp_jax.tools.convert.variables_from_state_dict` (both
+`fdp_jax.models.released_weights.to_released_state_dict`, loads them into the PyTorch model with strict=True, reads the
+PyTorch state_dict back into the JAX variables with `fdp_jax.models.released_weights.variables_from_state_dict` (both
 converters on the path) and compares, on the same random frames, every output — FDP: the frame features, the
 logits, the log-probabilities, the dynamic image and SegNet's pre-sigmoid output; MOL: the logits,
 log-probabilities, flow and landmarks — each as max|Δ| / max|PyTorch|. It exits 1 when any of them is above
@@ -127,16 +127,14 @@ def jax_forward(name: str, module, variables, frames: np.ndarray, train: bool, r
   outputs, state = jax.jit(apply)(variables, jnp.asarray(frames))
   after = dict(variables, batch_stats=state['batch_stats']) if train else variables
   if name == 'fdp':
-    logits, dynamic_image = outputs
     inter = state['intermediates']
     b, t = frames.shape[:2]
-    outputs = {'logits': logits, 'dynamic_image': dynamic_image,
+    outputs = {**outputs,
                # FrameRep calls LGFAT.__call__ through super(): the last value sown is the encoder's output.
                'features': inter['frame_rep']['__call__'][-1].reshape(b, t, -1),
                'segnet_out': inter['dyimg_net']['__call__'][-1][..., 0]}
   else:
-    logits, flow, landmarks = outputs
-    outputs = {'logits': logits, 'flow': flow, 'landmarks': landmarks}
+    outputs = dict(outputs)
   outputs['log_probs'] = jax.nn.log_softmax(outputs['logits'])
   return {k: np.asarray(v) for k, v in outputs.items()}, after
 
@@ -170,7 +168,7 @@ def parity(name: str, batch: int, seed: int, modes=('eval', 'train'), routing: s
   'running_stats' (every BatchNorm's running mean and variance after the step, each relative to its own
   max, all together) added; ref_max_abs {output: max|PyTorch|}. Training frames brighten over the clip,
   so that per-frame statistics differ from pooled ones."""
-  from fdp_jax.tools.convert import to_released_state_dict, variables_from_state_dict
+  from fdp_jax.models.released_weights import to_released_state_dict, variables_from_state_dict
   module, model, (t, h, w) = models(name, small)
   rng = np.random.default_rng(seed)
   frames = rng.uniform(-1, 1, (batch, t, h, w, 1)).astype(np.float32)

@@ -8,7 +8,7 @@ import sys
 import jax
 from absl import logging
 
-from fdp_jax import config_checks, data_sources, mol_evidence, report, results_json, rundir
+from fdp_jax import config_checks, data_sources, families, mol_evidence, report, results_json, rundir
 from fdp_jax.cv import loso, parallel
 
 # What stops a run before any work, with a message that says what to do (no traceback).
@@ -47,8 +47,7 @@ def main(config, workdir: str) -> dict:
   except STOPS_BEFORE_WORK as e:
     sys.exit(str(e))
   if jax.process_index() == 0:
-    if mol_evidence.applies(config):
-      results = mol_evidence.add_to_run(config, workdir, results)
+    results = families.family(config.model).after_folds(config, workdir, results)
     path = report.write_report(workdir, results)
     print(report.console_table(results))
     print(f'Run directory: {workdir} (report: {path}; TensorBoard: tensorboard --logdir '

@@ -1,5 +1,8 @@
-"""Which model family a config describes, decided in one place: how its module is built, the loss terms it
-trains with and their weights, and the outputs the trainer and evaluation read.
+"""Which model family a config describes, decided in one place: everything that differs between FDP, MOL and
+the spotter. How its module is built, the loss terms it trains with and their weights, the scalars logged
+while it trains, the per-clip values evaluated beside the class probabilities and the line they add to the
+printed aggregate, what a prediction picture shows, what runs after the folds, and the released weights it
+loads.
 
   'fdp'           FDP as the paper describes it (`models.fdp.FDP`), `model.name='fdp'`, variant 'paper'
   'fdp_released'  FDP exactly as released (`models.fdp_released.ReleasedFDP`), variant 'released'
@@ -7,9 +10,8 @@ trains with and their weights, and the outputs the trainer and evaluation read.
                   `model.name='mol'`
   'spotter'       the snippet scorer of spotting (`models.spotter.Spotter`), `model.name='spotter'`
 
-Every family's outputs become one dict for the trainer: 'logits' (B, C) always; FDP's 'dynamic_image'
-(B, H, W) and, for the paper design, 'rank_scores' (B, T); MOL's 'flow' (B, T−1, H, W, 2) and 'landmarks'
-(B, T−1, 68, 2).
+Every family's module returns one dict of outputs: 'logits' (B, C) always; FDP's 'dynamic_image' (B, H, W)
+and, for the paper design, 'rank_scores' (B, T); MOL's 'flow' (B, T−1, H, W, 2) and 'landmarks' (B, T−1, 68, 2).
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from fdp_jax import losses, metrics, training_signals
+from fdp_jax import losses, metrics, mol_evidence, training_signals
 from fdp_jax.models.fdp import FDP
 from fdp_jax.models.fdp_released import VOLUME_SHAPE, ReleasedFDP
 from fdp_jax.models.lgfat import EncoderSpec
 from fdp_jax.models.mol import MOL
+from fdp_jax.models.released_weights import FDP_WEIGHTS, MOL_WEIGHTS, ReleasedWeights
 from fdp_jax.models.spotter import Spotter
 
 
@@ -33,13 +36,21 @@ from fdp_jax.models.spotter import Spotter
 class Family:
   name: str
   build: Callable[[Any, int, int], nn.Module]       # (config.model, num_classes, image_size) → module
-  outputs: Callable[[Any], dict]                    # the module's outputs → the trainer's dict
   losses: Callable[[dict, dict, Any], dict]         # (outputs, batch, loss weights) → terms and 'loss'
   # (outputs, batch) → per-clip evaluation values beside the class probabilities, {name: (B,)}
   eval_metrics: Callable[[dict, dict], dict] = lambda outputs, batch: {}
   # config.model → (outputs, batch) → scalars logged during training beside the loss terms that show the
   # family's auxiliary parts at work (`training_signals`)
   train_metrics: Callable[[Any], Callable[[dict, dict], dict]] = lambda model_config: None
+  # results.json's aggregate → the lines `scoring.markdown_table` prints for the family's evaluation values
+  aggregate_lines: Callable[[dict], list] = lambda aggregate: []
+  # (config, workdir, results) → results, after every fold is done (on the first process): MOL's evidence
+  after_folds: Callable[[Any, str, dict], dict] = lambda config, workdir, results: results
+  # What `fdp_jax.tools.predict` draws beside the contact sheet: the analytic and the decoded
+  # 'dynamic_image', MOL's 'flow_landmarks', or nothing
+  prediction_picture: str | None = None
+  recognition: bool = True                          # classifies clips (the spotter scores snippets)
+  released_weights: ReleasedWeights | None = None   # the released PyTorch model it loads
 
   def loss_weights(self, config) -> Any:
     """The weights `losses` reads (config.loss); the ranking loss weighs nothing without a rank scorer."""
@@ -90,16 +101,33 @@ def _spotter_module(model_config, num_classes: int, image_size: int) -> Spotter:
 def _mol_eval_metrics(outputs: dict, batch: dict) -> dict:
   """Each clip's `metrics.MOL_CLIP_ERRORS`, when the batch carries the targets: flow end-point error (pixels,
   mean over pixels and pairs, and over the moving pixels only: NaN for a clip with none) and landmark NME
-  (mean error over the inter-pupil distance)."""
+  (mean error over the inter-pupil distance, `metrics.landmark_nme`)."""
   if 'flow' not in batch:
     return {}
-  error = jnp.linalg.norm(outputs['landmarks'] - batch['landmarks'], axis=-1).mean(-1)
   epe = jnp.linalg.norm(outputs['flow'] - batch['flow'], axis=-1)                        # (B, T−1, S, S)
   moving = jnp.linalg.norm(batch['flow'], axis=-1) > metrics.moving_flow_threshold(batch['flow'].shape[-2])
   count = moving.sum((1, 2, 3))
   return {'flow_epe': epe.mean((1, 2, 3)),
           'flow_epe_moving': jnp.where(count > 0, (epe * moving).sum((1, 2, 3)) / jnp.maximum(count, 1), jnp.nan),
-          'landmark_nme': (error / jnp.maximum(losses.interpupil_distance(batch['landmarks']), 1e-3)).mean(-1)}
+          'landmark_nme': metrics.landmark_nme(outputs['landmarks'], batch['landmarks'], jnp).mean(-1)}
+
+
+def _mol_aggregate_lines(aggregate: dict) -> list[str]:
+  """The flow EPE and landmark NME over all test clips, when the run evaluated them (data.targets 'mol')."""
+  if 'flow_epe' not in aggregate:
+    return []
+  a = aggregate
+  moving = f" ({a['flow_epe_moving']:.3f} px on moving pixels)" if 'flow_epe_moving' in a else ''
+  return [f"MOL auxiliary tasks over all test clips: flow end-point error {a['flow_epe']:.3f} px{moving}, "
+          f"landmark NME {a['landmark_nme']:.4f} (mean error / inter-pupil distance)."]
+
+
+def _mol_after_folds(config, workdir: str, results: dict) -> dict:
+  """With its flow and landmark targets, the references on the run's test clips and its pictures
+  (`mol_evidence.add_to_run`)."""
+  if config.data.get('targets', 'mer') != 'mol':
+    return results
+  return mol_evidence.add_to_run(config, workdir, results)
 
 
 def _fdp_train_metrics(model_config) -> Callable[[dict, dict], dict]:
@@ -109,16 +137,17 @@ def _fdp_train_metrics(model_config) -> Callable[[dict, dict], dict]:
 
 
 FAMILIES = {
-    'fdp': Family('fdp', _fdp_module, outputs=lambda out: out, losses=losses.fdp_losses,
-                  train_metrics=_fdp_train_metrics),
+    'fdp': Family('fdp', _fdp_module, losses=losses.fdp_losses, train_metrics=_fdp_train_metrics,
+                  prediction_picture='dynamic_image'),
     'fdp_released': Family('fdp_released', _released_fdp_module,
-                           outputs=lambda out: dict(zip(('logits', 'dynamic_image'), out)),
                            losses=functools.partial(losses.fdp_losses, with_rank=False),
-                           train_metrics=_fdp_train_metrics),
-    'mol': Family('mol', _mol_module, outputs=lambda out: dict(zip(('logits', 'flow', 'landmarks'), out)),
-                  losses=losses.mol_losses, eval_metrics=_mol_eval_metrics,
-                  train_metrics=lambda model_config: training_signals.mol_signals),
-    'spotter': Family('spotter', _spotter_module, outputs=lambda out: out, losses=losses.classification_losses),
+                           train_metrics=_fdp_train_metrics, prediction_picture='dynamic_image',
+                           released_weights=FDP_WEIGHTS),
+    'mol': Family('mol', _mol_module, losses=losses.mol_losses, eval_metrics=_mol_eval_metrics,
+                  train_metrics=lambda model_config: training_signals.mol_signals,
+                  aggregate_lines=_mol_aggregate_lines, after_folds=_mol_after_folds,
+                  prediction_picture='flow_landmarks', released_weights=MOL_WEIGHTS),
+    'spotter': Family('spotter', _spotter_module, losses=losses.classification_losses, recognition=False),
 }
 
 
@@ -138,3 +167,9 @@ def family(model_config) -> Family:
 def build_model(model_config, num_classes: int, image_size: int) -> nn.Module:
   """The Linen module `config.model` describes (`configs/fdp_sizes.py`, `configs/mol_recipe.py`)."""
   return family(model_config).build(model_config, num_classes, image_size)
+
+
+def aggregate_lines(aggregate: dict) -> list[str]:
+  """The lines every family adds to the printed aggregate of results.json (`Family.aggregate_lines`): a
+  results.json does not name its family, and each family's lines appear only where its values are."""
+  return [line for f in FAMILIES.values() for line in f.aggregate_lines(aggregate)]

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from fdp_jax import metrics
 from fdp_jax.models import rank_pooling
 
 
@@ -54,18 +55,13 @@ def classification_losses(outputs: dict, batch: dict, loss_config) -> dict[str, 
   return terms
 
 
-def interpupil_distance(landmarks: jax.Array) -> jax.Array:
-  """(..., 68, 2) → (...,): distance between the eye centres (means of points 36–41 and 42–47)."""
-  return jnp.linalg.norm(landmarks[..., 36:42, :].mean(-2) - landmarks[..., 42:48, :].mean(-2), axis=-1)
-
-
 def mol_losses(outputs: dict, batch: dict, loss_config) -> dict[str, jax.Array]:
   """MOL's terms: cross-entropy ('loss_mer'), the flow MSE averaged over the T−1 pairs ('loss_flow') and the
   L1 landmark error over the inter-pupil distance, per landmark (the release's Σ L1 / IPD / (B·68)) and
   averaged over pairs ('loss_landmarks'); 'loss' = mer·CE + flow·MSE + landmarks·L1/IPD."""
   flow_mse = jnp.mean(jnp.square(outputs['flow'] - batch['flow']), axis=(1, 2, 3, 4))             # (B,)
   target = batch['landmarks']
-  ipd = jnp.maximum(interpupil_distance(target), 1e-3)                                              # (B, T−1)
+  ipd = jnp.maximum(metrics.interpupil_distance(target, jnp), 1e-3)                                # (B, T−1)
   l1 = jnp.abs(outputs['landmarks'] - target).sum(-1).mean(-1) / ipd                                # (B, T−1)
   terms = {
       'loss_mer': _clip_mean(_cross_entropy(outputs, batch), batch),

@@ -85,3 +85,16 @@ MOVING_FLOW_AT_128 = 1.0
 def moving_flow_threshold(image_size: int) -> float:
   """|flow| (px) above which a pixel of an `image_size`-px frame counts as moving."""
   return MOVING_FLOW_AT_128 * image_size / 128.0
+
+
+def interpupil_distance(landmarks, xp=np):
+  """(..., 68, 2) → (...,): distance between the eye centres (means of points 36–41 and 42–47). xp is the
+  array module: numpy on the host, jax.numpy inside a jitted step, with the same arithmetic either way."""
+  return xp.linalg.norm(landmarks[..., 36:42, :].mean(-2) - landmarks[..., 42:48, :].mean(-2), axis=-1)
+
+
+def landmark_nme(predicted, target, xp=np):
+  """(..., 68, 2) landmarks → (...,) NME: mean point error over the target's inter-pupil distance (floored at
+  1e-3 px, so that a degenerate target cannot divide by zero). xp as in `interpupil_distance`."""
+  error = xp.linalg.norm(predicted - target, axis=-1).mean(-1)
+  return error / xp.maximum(interpupil_distance(target, xp), 1e-3)

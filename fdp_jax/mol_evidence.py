@@ -27,10 +27,6 @@ FLOW_REFERENCES = ('zero_flow', 'tvl1', 'farneback')
 LANDMARK_REFERENCES = ('training_mean', 'dlib', 'clip_mean_oracle')
 
 
-def _ipd(landmarks: np.ndarray) -> np.ndarray:
-  return np.linalg.norm(landmarks[..., 36:42, :].mean(-2) - landmarks[..., 42:48, :].mean(-2), axis=-1)
-
-
 def flow_epe(predicted: np.ndarray, target: np.ndarray) -> float:
   """Mean end-point error (px) of (T−1, S, S, 2) flows."""
   return float(np.linalg.norm(predicted - target, axis=-1).mean())
@@ -41,11 +37,6 @@ def flow_epe_moving(predicted: np.ndarray, target: np.ndarray) -> float:
   (`metrics.moving_flow_threshold`); NaN when none does."""
   moving = np.linalg.norm(target, axis=-1) > metrics.moving_flow_threshold(target.shape[-2])
   return float(np.linalg.norm(predicted - target, axis=-1)[moving].mean()) if moving.any() else float('nan')
-
-
-def landmark_nme(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
-  """(T−1,) per-pair NME of (T−1, 68, 2) landmarks: mean point error / the target's inter-pupil distance."""
-  return np.linalg.norm(predicted - target, axis=-1).mean(-1) / np.maximum(_ipd(target), 1e-3)
 
 
 def evaluation_view(data_config, record: dict) -> dict:
@@ -75,11 +66,12 @@ def clip_references(view: dict, training_mean: np.ndarray, landmarker: face_alig
                'farneback': optical_flow.farneback_flow(frames)}
   out = {**{name: flow_epe(f, flow) for name, f in estimates.items()},
          **{f'{name}_moving': flow_epe_moving(f, flow) for name, f in estimates.items()},
-         'training_mean': float(landmark_nme(np.broadcast_to(training_mean, landmarks.shape), landmarks).mean()),
-         'clip_mean_oracle': float(landmark_nme(np.broadcast_to(landmarks.mean(0), landmarks.shape),
+         'training_mean': float(metrics.landmark_nme(np.broadcast_to(training_mean, landmarks.shape),
+                                                     landmarks).mean()),
+         'clip_mean_oracle': float(metrics.landmark_nme(np.broadcast_to(landmarks.mean(0), landmarks.shape),
                                                 landmarks).mean())}
   found = _dlib_landmarks(landmarker, frames[1:])      # the landmark targets are those of frames 1 … T−1
-  errors = [landmark_nme(p[None], t[None])[0] for p, t in zip(found, landmarks) if p is not None]
+  errors = [metrics.landmark_nme(p[None], t[None])[0] for p, t in zip(found, landmarks) if p is not None]
   out['dlib'] = float(np.mean(errors)) if errors else None
   out['dlib_frames'] = len(errors)
   out['frames'] = len(landmarks)
@@ -171,9 +163,6 @@ def write_examples(config, workdir: str, source: Sequence[dict], folds, clips_pe
   return paths
 
 
-def applies(config) -> bool:
-  """Whether a run has MOL's flow and landmark outputs to check (a MOL config with its targets)."""
-  return config.model.name == 'mol' and config.data.get('targets', 'mer') == 'mol'
 
 
 def add_to_run(config, workdir: str, results: dict) -> dict:

@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from fdp_jax import figures, results_json, rundir
+from fdp_jax import families, figures, results_json, rundir
 
 
 def console_table(results: dict) -> str:
@@ -58,10 +58,7 @@ def markdown_table(results: dict) -> str:
   if a.get('failed_folds'):
     rows.append(f"INCOMPLETE: fold(s) {', '.join(a['failed_folds'])} failed (non-finite loss, see results.json); "
                 f"the scores above cover the other {a['num_folds']} folds only.")
-  if 'flow_epe' in a:
-    moving = f" ({a['flow_epe_moving']:.3f} px on moving pixels)" if 'flow_epe_moving' in a else ''
-    rows.append(f"MOL auxiliary tasks over all test clips: flow end-point error {a['flow_epe']:.3f} px{moving}, "
-                f"landmark NME {a['landmark_nme']:.4f} (mean error / inter-pupil distance).")
+  rows += families.aggregate_lines(a)
   if 'optimistic_best_test' in results:
     o = results['optimistic_best_test']['aggregate']
     rows.append(f"OPTIMISTIC, not an estimate (the released rule: each fold's best step chosen on its own "

@@ -81,8 +81,8 @@ def apply_model(state: 'TrainState', params, batch: dict, options: StepOptions, 
                          batch['frame_mask'], **kwargs)
   if kwargs.get('mutable'):
     out, updates = out
-    return _in_float32(options.family.outputs(out)), updates
-  return _in_float32(options.family.outputs(out))
+    return _in_float32(out), updates
+  return _in_float32(out)
 
 
 class TrainState(train_state.TrainState):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from fdp_jax import losses
+from fdp_jax import metrics
 
 
 def kendall_tau(scores: jax.Array, mask: jax.Array) -> jax.Array:
@@ -59,7 +59,6 @@ def mol_signals(outputs: dict, batch: dict) -> dict[str, jax.Array]:
   """'flow_epe_vs_zero' and 'landmark_nme' over the batch's real clips."""
   epe = jnp.linalg.norm(outputs['flow'] - batch['flow'], axis=-1).mean((1, 2, 3))
   zero = jnp.linalg.norm(batch['flow'], axis=-1).mean((1, 2, 3))
-  error = jnp.linalg.norm(outputs['landmarks'] - batch['landmarks'], axis=-1).mean(-1)
-  nme = (error / jnp.maximum(losses.interpupil_distance(batch['landmarks']), 1e-3)).mean(-1)
+  nme = metrics.landmark_nme(outputs['landmarks'], batch['landmarks'], jnp).mean(-1)
   return {'flow_epe_vs_zero': _mean_over(epe, batch['mask']) / jnp.maximum(_mean_over(zero, batch['mask']), 1e-12),
           'landmark_nme': _mean_over(nme, batch['mask'])}

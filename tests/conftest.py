@@ -132,10 +132,10 @@ def reference_variables(fixture, module, *inputs, **kwargs):
   arguments of the module's __call__ (arrays or ShapeDtypeStructs; e.g. train=False)."""
   import functools
   import jax
-  from fdp_jax.tools import convert
+  from fdp_jax.models import released_weights
   abstract = jax.eval_shape(functools.partial(module.init, **kwargs), jax.random.key(0), *inputs)
   state_dict = {k[len('param/'):]: fixture[k] for k in fixture.files if k.startswith('param/')}
-  return convert.variables_from_state_dict(abstract, state_dict, num_batches_tracked=False)
+  return released_weights.variables_from_state_dict(abstract, state_dict, num_batches_tracked=False)
 
 
 class OneFold:

@@ -1,5 +1,6 @@
-"""The weight converter (fdp_jax.tools.convert) on a state_dict with exactly the released keys, shapes and dtypes
-(tests/fixtures/official_state_dict_keys.json) and random values."""
+"""The weight converter (`fdp_jax.models.released_weights`, and its command line `fdp_jax.tools.convert`) on a
+state_dict with exactly the released keys, shapes and dtypes (tests/fixtures/official_state_dict_keys.json) and
+random values."""
 
 import json
 import math
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, REPO
+from fdp_jax.models import released_weights
 from fdp_jax.tools import convert
 
 OFFICIAL = json.loads((FIXTURES / 'official_state_dict_keys.json').read_text())['fdp']
@@ -36,7 +38,7 @@ def state_dict():
 
 @pytest.fixture(scope='module')
 def released(state_dict):
-  return convert.load_released('fdp', state_dict)
+  return released_weights.load_released('fdp', state_dict)
 
 
 def test_official_key_list_is_the_release():
@@ -49,7 +51,7 @@ def test_every_tensor_is_consumed_and_round_trip_is_exact(state_dict, released):
   assert set(variables) == {'params', 'batch_stats', 'num_batches_tracked'}
   assert len(jax.tree.leaves(variables)) == 438
   assert sum(x.size for x in jax.tree.leaves(variables['params'])) == 85_304_206
-  back = convert.to_released_state_dict(variables)
+  back = released_weights.to_released_state_dict(variables)
   assert back.keys() == state_dict.keys()
   for key, value in state_dict.items():
     assert back[key].shape == value.shape and back[key].dtype == value.dtype, key
@@ -75,21 +77,21 @@ def test_missing_unexpected_and_misshapen_keys_are_named(state_dict):
   missing = dict(state_dict)
   del missing['dyimg_net.bn42d.num_batches_tracked']
   with pytest.raises(ValueError, match=r'missing: dyimg_net\.bn42d\.num_batches_tracked'):
-    convert.load_released('fdp', missing)
+    released_weights.load_released('fdp', missing)
   extra = dict(state_dict, **{'mer.fc3.weight': np.zeros((5, 5), np.float32)})
   with pytest.raises(ValueError, match=r'unexpected: mer\.fc3\.weight'):
-    convert.load_released('fdp', extra)
+    released_weights.load_released('fdp', extra)
   misshapen = dict(state_dict, **{'mer.fc1.weight': state_dict['mer.fc1.weight'].T})
   with pytest.raises(ValueError, match=r'wrong shape: mer\.fc1\.weight is \(3528, 256\)'):
-    convert.load_released('fdp', misshapen)
+    released_weights.load_released('fdp', misshapen)
   with pytest.raises(ValueError, match="unknown released model 'mer3d'"):
-    convert.load_released('mer3d', state_dict)
+    released_weights.load_released('mer3d', state_dict)
 
 
 def test_counters_are_recreated_when_absent(state_dict, released):
   _, variables = released
   fresh = {c: variables[c] for c in ('params', 'batch_stats')}     # as if trained from scratch in JAX
-  back = convert.to_released_state_dict(fresh)
+  back = released_weights.to_released_state_dict(fresh)
   assert back.keys() == state_dict.keys()
   assert back['frame_rep.norm.num_batches_tracked'].dtype == np.int64
   assert back['frame_rep.norm.num_batches_tracked'] == 0
@@ -101,7 +103,7 @@ def test_orbax_save_and_restore(tmp_path, state_dict, released):
   stem = {c: {'frame_rep': {k: v for k, v in variables[c]['frame_rep'].items() if k.startswith('stem_')}}
           for c in variables}
   convert.save_variables(tmp_path / 'converted', stem)
-  back = convert.to_released_state_dict(convert.restore_variables(tmp_path / 'converted'))
+  back = released_weights.to_released_state_dict(convert.restore_variables(tmp_path / 'converted'))
   expected = {k: v for k, v in state_dict.items() if k.startswith('frame_rep.stem.')}
   assert back.keys() == expected.keys() and len(back) == 4 * 6
   for key, value in expected.items():
@@ -113,7 +115,8 @@ def test_converted_full_model_forward(released):
   module, variables = released
   frames = jnp.asarray(np.random.default_rng(1).uniform(-1, 1, (1, 8, 64, 64, 1)), jnp.float32)
   start = time.perf_counter()
-  logits, dynamic_image = jax.jit(lambda v, x: module.apply(v, x, train=False))(variables, frames)
+  out = jax.jit(lambda v, x: module.apply(v, x, train=False))(variables, frames)
+  logits, dynamic_image = out['logits'], out['dynamic_image']
   seconds = time.perf_counter() - start
   assert logits.shape == (1, 5) and dynamic_image.shape == (1, 64, 64)
   assert np.all(np.isfinite(logits)) and np.all(np.isfinite(dynamic_image))

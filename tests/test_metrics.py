@@ -70,3 +70,23 @@ def test_per_class_scores_mark_undefined_as_none():
   pc = metrics.per_class_scores(cm, ['a', 'b', 'c'])
   assert pc['a'] == {'support': 3, 'recall': pytest.approx(2 / 3), 'precision': 1.0, 'f1': pytest.approx(0.8)}
   assert pc['c']['recall'] is None and pc['c']['precision'] == 0.0 and pc['c']['f1'] == 0.0
+
+
+def test_landmark_nme_is_one_function_on_the_host_and_in_a_jitted_step():
+  """Evaluation, the training signal and MOL's references all read `metrics.landmark_nme`: numpy on the host,
+  jax.numpy under jit, the same value."""
+  import jax
+  import jax.numpy as jnp
+  rng = np.random.default_rng(0)
+  target = rng.uniform(0, 64, (2, 3, 68, 2)).astype(np.float32)
+  target[..., 36:42, :] = (10.0, 20.0)                              # eye centres 30 px apart
+  target[..., 42:48, :] = (40.0, 20.0)
+  predicted = target + np.float32(3.0) * np.array([0.6, 0.8], np.float32)   # every point 3 px off
+  np.testing.assert_allclose(metrics.interpupil_distance(target), 30.0)
+  host = metrics.landmark_nme(predicted, target)
+  assert host.shape == (2, 3)
+  np.testing.assert_allclose(host, 0.1, rtol=1e-6)
+  jitted = jax.jit(lambda p, t: metrics.landmark_nme(p, t, jnp))(predicted, target)
+  np.testing.assert_allclose(np.asarray(jitted), host, rtol=1e-6)
+  # A degenerate target (both eyes at one point) is floored, not divided by zero.
+  assert np.isfinite(metrics.landmark_nme(predicted, np.zeros_like(target))).all()

@@ -312,7 +312,7 @@ def test_unknown_choices_are_rejected():
 
 # ---- numerical parity with the released PyTorch blocks (tests/fixtures) ----
 
-# The fixtures hold PyTorch state_dicts; `reference_variables` maps them through fdp_jax.tools.convert.
+# The fixtures hold PyTorch state_dicts; `reference_variables` maps them through fdp_jax.models.released_weights.
 
 @pytest.mark.numerics
 @pytest.mark.parametrize('routing', layers.CONV_ROUTINGS[1:])

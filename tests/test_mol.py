@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, OneFold
-from fdp_jax.tools import convert
-from fdp_jax.models import layers, mol
+from fdp_jax.models import flownet, layers, mol, released_weights
 
 
 def fixture(name):
@@ -21,7 +20,7 @@ def fixture(name):
 
 def convert_piece(module, state_dict, *args, **kwargs):
   abstract = jax.eval_shape(lambda: module.init({'params': jax.random.key(0)}, *args, **kwargs))
-  return convert.variables_from_state_dict(abstract, state_dict, num_batches_tracked=False, model='mol')
+  return released_weights.variables_from_state_dict(abstract, state_dict, num_batches_tracked=False, model='mol')
 
 
 def assert_parity(got, want):
@@ -79,7 +78,7 @@ def test_mer_3dcnn_matches_the_release(routing):
 def test_correlation_matches_a_direct_reference():
   rng = np.random.default_rng(0)
   a, b = rng.standard_normal((2, 2, 9, 7, 3)).astype(np.float32)
-  got = np.asarray(mol.correlation(jnp.asarray(a), jnp.asarray(b)))
+  got = np.asarray(flownet.correlation(jnp.asarray(a), jnp.asarray(b)))
   assert got.shape == (2, 9, 7, 441)
   want = np.zeros_like(got)
   for i in range(21):
@@ -105,11 +104,11 @@ def test_conv_transpose_is_pytorchs():
       full[0, 2 * y:2 * y + 4, 2 * xx:2 * xx + 4] += np.einsum('i,iokl->klo', x[0, y, xx], weight)
   want = full[:, 1:-1, 1:-1]                                                # padding 1 crops one each side
   kernel = weight.transpose(2, 3, 1, 0)                                     # (k, k, out, in)
-  np.testing.assert_allclose(mol.conv_transpose(jnp.asarray(x), jnp.asarray(kernel)), want, atol=1e-5)
+  np.testing.assert_allclose(flownet.conv_transpose(jnp.asarray(x), jnp.asarray(kernel)), want, atol=1e-5)
   with layers.conv_routing('xla'):          # TPU/GPU: XLA's own transposed convolution, the same numbers
-    np.testing.assert_allclose(mol.conv_transpose(jnp.asarray(x), jnp.asarray(kernel)), want, atol=1e-5)
+    np.testing.assert_allclose(flownet.conv_transpose(jnp.asarray(x), jnp.asarray(kernel)), want, atol=1e-5)
   # The general (zero-dilated) route, taken by other shapes, agrees with the phase route.
-  general = mol.conv_transpose(jnp.asarray(x), jnp.asarray(kernel[:3, :3]), 2, 1)
+  general = flownet.conv_transpose(jnp.asarray(x), jnp.asarray(kernel[:3, :3]), 2, 1)
   full3 = np.zeros((1, 2 * 2 + 3, 2 * 3 + 3, 2), np.float32)
   for y in range(3):
     for xx in range(4):
@@ -145,13 +144,14 @@ def released_state_dict():
 
 def test_whole_mol_converts_every_released_tensor_and_back(released_state_dict):
   assert len(released_state_dict) == 175
-  module, variables = convert.load_released('mol', released_state_dict)
-  back = convert.to_released_state_dict(variables)
+  module, variables = released_weights.load_released('mol', released_state_dict)
+  back = released_weights.to_released_state_dict(variables)
   assert set(back) == set(released_state_dict)
   for key, value in released_state_dict.items():
     assert back[key].dtype == value.dtype and np.array_equal(back[key], value), key
   frames = jnp.asarray(np.random.default_rng(3).standard_normal((1, 8, 128, 128, 1)), jnp.float32)
-  logits, flow, landmarks = jax.jit(lambda v, x: module.apply(v, x, train=False))(variables, frames)
+  out = jax.jit(lambda v, x: module.apply(v, x, train=False))(variables, frames)
+  logits, flow, landmarks = out['logits'], out['flow'], out['landmarks']
   assert logits.shape == (1, 5) and flow.shape == (1, 7, 128, 128, 2) and landmarks.shape == (1, 7, 68, 2)
   assert np.all(np.isfinite(flow))
 
@@ -161,7 +161,7 @@ def test_conversion_names_missing_and_unknown_keys(released_state_dict):
   del broken['FCC_2.meta_pe_2_W']
   broken['flownet.conv7.0.weight'] = np.zeros((1,), np.float32)
   with pytest.raises(ValueError, match=r'missing: FCC_2\.meta_pe_2_W(.|\n)*unexpected: flownet\.conv7'):
-    convert.load_released('mol', broken)
+    released_weights.load_released('mol', broken)
 
 
 @pytest.mark.numerics
@@ -203,7 +203,7 @@ def test_mol_trains_its_batch_norms_as_the_release_loops_over_pairs():
   """In training, FlowNet on all B·(T−1) pairs and FCC on all pairs give what the release's loop over
   pairs gives, one PyTorch call per frame or pair (here: the same modules on one pair at a time, T = 2):
   each pair's flow and F5C map, and every BatchNorm's running statistics after the 2(T−1) or T−1 calls
-  (`mol.pair_call_order`). 64-px frames: the same code path at a quarter of the cost."""
+  (`flownet.pair_call_order`). 64-px frames: the same code path at a quarter of the cost."""
   b, t, size = 2, 3, 64                            # frame 1 is the second of pair 0 and the first of pair 1
   rng = np.random.default_rng(7)
   # Brightness and contrast that change over the clip, so each frame and pair has statistics of its own.
@@ -212,12 +212,12 @@ def test_mol_trains_its_batch_norms_as_the_release_loops_over_pairs():
   side = size // 8
   fa = rng.normal(0, 1, (b * (t - 1), side, side, 128)).astype(np.float32)
   fb = rng.normal(0, 1, (b * (t - 1), side, side, 128)).astype(np.float32)
-  flownet = mol.FlowNet()
-  variables = jax.jit(lambda key: flownet.init(key, frames, fa, fb, train=False))(jax.random.key(0))
+  net = flownet.FlowNet()
+  variables = jax.jit(lambda key: net.init(key, frames, fa, fb, train=False))(jax.random.key(0))
   # Running statistics away from their initial values, so that the update weights show.
   variables = {'params': variables['params'], 'batch_stats': jax.tree.map(
       lambda v: v + 0.3, variables['batch_stats'])}
-  run = jax.jit(lambda v, x, a, c: flownet.apply(v, x, a, c, train=True, mutable=['batch_stats']))
+  run = jax.jit(lambda v, x, a, c: net.apply(v, x, a, c, train=True, mutable=['batch_stats']))
   flow, stats = run(variables, frames, fa, fb)
   per_pair = lambda x: x.reshape(b, t - 1, *x.shape[1:])   # noqa: E731
   running = variables
@@ -268,10 +268,10 @@ def test_released_mol_groups_every_batch_norm_as_the_release_calls_it():
                                         'conv6', 'conv6_1')}
   assert set(seen) == per_frame | per_pair
   for path in per_frame:
-    assert seen[path] == ('TorchBatchNorm', t, mol.pair_call_order(t), b * t), path
+    assert seen[path] == ('TorchBatchNorm', t, flownet.pair_call_order(t), b * t), path
   for path in per_pair:
     assert seen[path] == ('TorchBatchNorm', t - 1, None, b * (t - 1)), path
-  assert mol.pair_call_order(4) == (0, 1, 1, 2, 2, 3)
+  assert flownet.pair_call_order(4) == (0, 1, 1, 2, 2, 3)
 
 
 def test_build_model_makes_mol_from_its_config():

@@ -14,7 +14,7 @@ from conftest import OneFold
 from configs import mol_synthetic
 from fdp_jax import families, input_pipeline
 from fdp_jax.corpora import face_drawing, face_motion, synthetic_faces
-from fdp_jax.models import layers, mol
+from fdp_jax.models import flownet, layers, mol
 
 SIZE, FRAMES, CLIPS = 64, 4, 2
 
@@ -195,13 +195,14 @@ def test_small_mol_keeps_the_structure_at_a_quarter_of_the_widths():
 def test_a_smaller_correlation_patch_drops_only_displacements_off_the_map():
   rng = np.random.default_rng(0)
   a, b = (jnp.asarray(rng.standard_normal((2, 8, 8, 5)), jnp.float32) for _ in range(2))
-  full = np.asarray(mol.correlation(a, b)).reshape(2, 8, 8, 21, 21)
-  small = np.asarray(mol.correlation(a, b, mol.covering_patch(8))).reshape(2, 8, 8, 7, 7)
+  full = np.asarray(flownet.correlation(a, b)).reshape(2, 8, 8, 21, 21)
+  small = np.asarray(flownet.correlation(a, b, flownet.covering_patch(8))).reshape(2, 8, 8, 7, 7)
   np.testing.assert_allclose(small, full[..., 7:14, 7:14], rtol=1e-6)
   outside = full.copy()
   outside[..., 7:14, 7:14] = 0
   assert not outside.any()
-  assert mol.covering_patch(16) == 15 and mol.covering_patch(32) == mol.CORRELATION_PATCH   # 21 over-covers 16
+  assert flownet.covering_patch(16) == 15                                 # 21 over-covers 16
+  assert flownet.covering_patch(32) == flownet.CORRELATION_PATCH
 
 
 def test_one_set_of_batch_norm_statistics_replaces_the_per_pair_groups():

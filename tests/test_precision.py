@@ -8,7 +8,7 @@ import pytest
 
 from conftest import FIXTURES, OneFold, reference_variables
 from fdp_jax import train
-from fdp_jax.tools import convert
+from fdp_jax.models import released_weights
 from fdp_jax.models import fdp_released, layers, lgfat, mol
 
 # Compared against recorded values or across compiled programs: CI runs it for an older CPU too.
@@ -35,7 +35,7 @@ def mol_piece(module, name, *args, **kwargs):
   data = np.load(FIXTURES / f'{name}.npz')
   params = {k[len('param/'):]: data[k] for k in data.files if k.startswith('param/')}
   abstract = jax.eval_shape(lambda: module.init({'params': jax.random.key(0)}, *args, **kwargs))
-  return convert.variables_from_state_dict(abstract, params, num_batches_tracked=False, model='mol'), data
+  return released_weights.variables_from_state_dict(abstract, params, num_batches_tracked=False, model='mol'), data
 
 
 def in_bf16(variables):

@@ -8,6 +8,7 @@ from scipy import stats
 
 from conftest import FIXTURES
 from fdp_jax.models import rank_pooling as rp
+from fdp_jax.preprocess import dynamic_image
 
 FIXTURE = FIXTURES / 'dynamic_image.npz'
 
@@ -24,6 +25,13 @@ def test_arp_coefficients_sum_to_zero_and_match_sum_form(num_frames):
   assert alpha.shape == (num_frames,)
   assert abs(alpha.sum()) < 1e-4
   np.testing.assert_allclose(alpha, sum_form(num_frames), rtol=1e-6, atol=1e-5)
+
+
+def test_arp_coefficients_are_the_input_pipelines_rounded_once():
+  # One definition: the dynamic-image targets (numpy, float64) and the model's pooling (float32).
+  for num_frames in (1, 2, 8, 17):
+    np.testing.assert_array_equal(np.asarray(rp.arp_coefficients(num_frames)),
+                                  dynamic_image.arp_coefficients(num_frames).astype(np.float32))
 
 
 def test_arp_coefficients_t8_values():

@@ -106,21 +106,22 @@ def tiny():
 
 def test_released_fdp_eval_shapes_and_determinism(tiny):
   _, variables, frames = tiny
-  logits, dynamic_image = _apply(False)(variables, frames)
+  out = _apply(False)(variables, frames)
+  logits, dynamic_image = out['logits'], out['dynamic_image']
   assert logits.shape == (2, 5) and dynamic_image.shape == (2, 64, 64)
   assert np.all((dynamic_image >= 0) & (dynamic_image <= 1)) and np.all(np.isfinite(logits))
   again = _apply(False)(variables, frames)
-  np.testing.assert_array_equal(logits, again[0])
-  np.testing.assert_array_equal(dynamic_image, again[1])
+  np.testing.assert_array_equal(logits, again['logits'])
+  np.testing.assert_array_equal(dynamic_image, again['dynamic_image'])
 
 
 def test_released_fdp_train_draws_dropout_and_updates_batch_stats(tiny):
   model, variables, frames = tiny
   with pytest.raises(flax.errors.InvalidRngError):
     jax.eval_shape(lambda v, x: model.apply(v, x, train=True, mutable=['batch_stats']), variables, frames)
-  (logits_a, _), updated = _apply(True)(variables, frames, jax.random.key(0))
-  (logits_b, _), _ = _apply(True)(variables, frames, jax.random.key(1))
-  assert not np.allclose(logits_a, logits_b)                        # drop-path masks differ
+  out_a, updated = _apply(True)(variables, frames, jax.random.key(0))
+  out_b, _ = _apply(True)(variables, frames, jax.random.key(1))
+  assert not np.allclose(out_a['logits'], out_b['logits'])                        # drop-path masks differ
   old, new = variables['batch_stats'], updated['batch_stats']
   assert jax.tree.structure(old) == jax.tree.structure(new)
   for path in (('frame_rep', 'stem_0', 'norm', 'mean'), ('dyimg_net', 'bn53d', 'var')):

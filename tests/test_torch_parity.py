@@ -1,7 +1,7 @@
 """Whole-model parity of the released FDP and MOL with their PyTorch renderings (benchmarks/torch_fdp.py and
 benchmarks/torch_mol.py, compared by benchmarks/torch_parity.py, one implementation shared with its --check):
 random variables written as a PyTorch state_dict, loaded with strict=True and read back through
-`fdp_jax.tools.convert`, the same frames through both frameworks, in eval and in training mode (batch statistics
+`fdp_jax.models.released_weights`, the same frames through both frameworks, in eval and in training mode (batch statistics
 per frame / per pair, then every BatchNorm's running statistics), under both conv routings. Small sizes, so that
 each test takes seconds: FDP with every width and depth cut (`torch_fdp.SMALL_FDP`, the released geometry kept),
 MOL on 64-px frames (its widths are the released ones). PyTorch is a test-only reference that fdp_jax does not

@@ -9,7 +9,7 @@ Unlike the paper design (`fdp.py`) there is no rank scorer: time is collapsed by
 Conv3d, whose kernel spans the whole last axis of the volume. Layouts are channels-last (NHWC, NDHWC) with
 the spatial axes in PyTorch's order, so every PyTorch tensor maps onto a JAX one by moving the channel axis
 last. Submodule and parameter names follow the released state_dict (`frame_rep.features_3.mlp.conv1`,
-`mer.fc1`, `dyimg_net.bn53d`), which `fdp_jax.tools.convert` relies on.
+`mer.fc1`, `dyimg_net.bn53d`), which `fdp_jax.models.released_weights` relies on.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ class ReleasedFDP(nn.Module):
   __call__(frames, frame_mask=None, *, train):
     frames: (B, T, 64, 64, 1) float32, T = 8 (T · feature_dim must be 64·64·8), normalised as the release
             does it (input pipeline).
-  Returns (logits (B, num_classes), dynamic_image (B, 64, 64) in [0, 1]). All B·T frames go through the
+  Returns {'logits': (B, num_classes), 'dynamic_image': (B, 64, 64) in [0, 1]}. All B·T frames go through the
   encoder in one call, but its BatchNorms behave as in the release, which encodes each frame in its own
   call: in training every frame index is normalised by its own batch statistics over the B clips and the
   running statistics take T successive PyTorch updates (`layers.TorchBatchNorm`, groups = T); SegNet's
@@ -210,7 +210,7 @@ class ReleasedFDP(nn.Module):
 
   @nn.compact
   def __call__(self, frames: jax.Array, frame_mask: jax.Array | None = None, *,
-               train: bool) -> tuple[jax.Array, jax.Array]:
+               train: bool) -> dict[str, jax.Array]:
     # frame_mask is accepted so the trainer can call every FDP alike, and ignored: the release always
     # encodes exactly 8 real frames (the input pipeline never pads frames).
     del frame_mask
@@ -220,4 +220,4 @@ class ReleasedFDP(nn.Module):
     logits, feat = CLSNet(self.num_classes, name='mer')(released_volume(features.reshape(b, t, -1)))
     # feat (B, 64, 64, 1, 8) is PyTorch's (B, 8, 64, 64, 1); its 8 channels are the SegNet's input image.
     dynamic_image = SegNet(1, tuple(self.segnet_channels), name='dyimg_net')(feat[:, :, :, 0], train=train)
-    return logits, jax.nn.sigmoid(dynamic_image[..., 0])
+    return {'logits': logits, 'dynamic_image': jax.nn.sigmoid(dynamic_image[..., 0])}

@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from fdp_jax.preprocess import dynamic_image
 
 
 def arp_coefficients(num_frames: int) -> jax.Array:
   """The exact Bilen coefficients α_1..α_T for a clip of `num_frames` frames; (T,) float32.
 
-  Computed in float64 numpy (T is static) so that the result is exact to float32 rounding.
+  The float64 numpy coefficients of the input pipeline's dynamic images (`preprocess.dynamic_image`; T is
+  static), rounded once to float32: one definition for the targets and the model.
   """
-  t = np.arange(1, num_frames + 1, dtype=np.float64)
-  harmonic = np.concatenate([[0.0], np.cumsum(1.0 / t)])       # H_0 .. H_T
-  alpha = 2.0 * (num_frames - t + 1) - (num_frames + 1) * (harmonic[num_frames] - harmonic[:-1])
-  return jnp.asarray(alpha, jnp.float32)
+  return jnp.asarray(dynamic_image.arp_coefficients(num_frames), jnp.float32)
 
 
 def arp_coefficients_at(positions: jax.Array, n: jax.Array, mask: jax.Array | None = None) -> jax.Array:

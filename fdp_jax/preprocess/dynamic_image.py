@@ -1,7 +1,8 @@
 """Dynamic-image targets: approximate rank pooling of grey frames, min-max scaled to uint8.
 
 This is the numpy twin of `fdp_jax.models.rank_pooling.approximate_rank_pooling`, used where no JAX
-should run (the input pipeline's worker threads); the tests check that the two agree.
+should run (the input pipeline's worker threads); `arp_coefficients` is the one definition of the coefficients
+both use, and the tests check that the two poolings agree.
 """
 
 from __future__ import annotations

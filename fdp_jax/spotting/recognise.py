@@ -36,7 +36,7 @@ class Recognizer:
     self.workdir = workdir
     self.config = rundir.load_config(workdir)
     self.results = rundir.read_json(workdir, rundir.RESULTS)
-    if 'aggregate' not in self.results or self.config.model.name == 'spotter':
+    if 'aggregate' not in self.results or not families.family(self.config.model).recognition:
       raise RecognizerError(f'{workdir} is not a recognition run (its results.json has no class aggregate)')
     self.class_names = tuple(self.results['dataset']['class_names'])
     self.folds = [f['subject'] for f in self.results['folds'] if f.get('status') == 'done']

@@ -236,13 +236,14 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
   aligned = np.asarray(record['frames'])[..., 0]                            # (window, S0, S0) uint8
   images = {'contact_sheet': 'contact_sheet.png'}
   contact_sheet(aligned, sampled, os.path.join(output, images['contact_sheet']))
-  if options.family.name == 'mol':   # its flow and landmarks; FDP's decoded dynamic image
+  picture = options.family.prediction_picture
+  if picture == 'flow_landmarks':
     images['flow_landmarks'] = 'flow_landmarks.png'
     size = config.data.image_size
     shown = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_LINEAR) for f in aligned[sampled]])
     flow_landmarks_sheet(shown, outputs['flow'][0], outputs['landmarks'][0],
                          os.path.join(output, images['flow_landmarks']))
-  else:
+  elif picture == 'dynamic_image':   # the analytic dynamic image beside the decoded one
     images['dynamic_image'] = 'dynamic_image.png'
     pair = np.concatenate([_display(example['dynamic_image']), _display(outputs['dynamic_image'][0])], axis=1)
     cv2.imwrite(os.path.join(output, images['dynamic_image']), pair)
