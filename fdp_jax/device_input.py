@@ -40,10 +40,10 @@ def use_device_input(data_config, index, device) -> bool:
   for FDP's targets, when the stored windows take at most `data.device_share` of the device's memory.
   On CPU 'auto' keeps the host pipeline (the device's memory is the host's, and the host pipeline is the
   reference the CPU results were measured with)."""
-  choice = data_config.get('on_device', 'auto')
+  choice = data_config.on_device
   if choice not in ON_DEVICE:
     raise ValueError(f'unknown data.on_device {choice!r}: use one of {ON_DEVICE}')
-  if data_config.get('targets', 'mer') != 'mer' or data_config.get('stabilise', 'none') != 'none':
+  if data_config.targets != 'mer' or data_config.stabilise != 'none':
     if choice == 'always':
       raise ValueError("data.on_device='always' needs data.targets 'mer' and data.stabilise 'none': MOL's "
                        'flow targets are composed, and frames registered, on the host')
@@ -53,7 +53,7 @@ def use_device_input(data_config, index, device) -> bool:
   if device.platform == 'cpu':
     return False
   limit = (device.memory_stats() or {}).get('bytes_limit')
-  return bool(limit) and stored_bytes(index, data_config) <= float(data_config.get('device_share', 0.25)) * limit
+  return bool(limit) and stored_bytes(index, data_config) <= float(data_config.device_share) * limit
 
 
 def load_clips(source: Sequence[dict], data_config) -> dict[str, np.ndarray]:
@@ -122,10 +122,10 @@ def _finish(frames: jax.Array, table: dict, data_config) -> tuple[jax.Array, jax
   """(T, S, S) float32 grey levels 0..255 → (model frames (T, S, S, 1), dynamic-image target (S, S))."""
   frames01 = frames / 255.0
   normalised = (frames01 - 0.5) / 0.5
-  if data_config.get('normalization', 'standard') != 'standard':
+  if data_config.normalization != 'standard':
     shift, scale = table['normalization'][0], table['normalization'][1]
     normalised = (normalised - shift) / scale
-  rule, gain = data_config.get('frame_reference', 'none'), data_config.get('reference_gain', 1.0)
+  rule, gain = data_config.frame_reference, data_config.reference_gain
   if rule == 'clip_mean':
     normalised = (normalised - normalised.mean(axis=0, keepdims=True)) * gain
   elif rule == 'first':

@@ -199,7 +199,7 @@ RESULT_KEYS = ('mol_references', 'mol_examples', 'ablation')
 
 def applies(config) -> bool:
   """Whether a run has MOL's flow and landmark outputs to check (a MOL config with its targets)."""
-  return config.model.name == 'mol' and config.data.get('targets', 'mer') == 'mol'
+  return config.model.name == 'mol' and config.data.targets == 'mol'
 
 
 def add_to_run(config, workdir: str, results: dict) -> dict:

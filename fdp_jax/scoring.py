@@ -164,7 +164,7 @@ def selection_label(results: dict) -> str:
 def _settings_selection(config) -> dict:
   """How each fold's settings were chosen: as configured, or by inner LOSO among candidates (each fold's
   choice and inner scores are in its `inner_selection`)."""
-  rule = config.cv.get('selection', 'none')
+  rule = config.cv.selection
   if rule == 'none':
     return {'rule': 'none', 'description': 'the config as it is, for every fold'}
   from fdp_jax.cv import selection
@@ -177,12 +177,12 @@ def results_dict(config, info, index: data_sources.CorpusIndex, fold_results: li
                  optimistic: dict | None = None) -> dict:
   """results.json: the run's folds and the aggregate of their summed confusion matrix; `optimistic` is
   the released best-test-step record ({'every_steps', 'folds'}), reported beside and labelled."""
-  rule = config.data.get('normalization', 'standard')
+  rule = config.data.normalization
   subjects = sorted(set(index.subjects))
   results = {
       'selection': 'end_of_schedule',
       'test_normalization': {'rule': rule, **TEST_NORMALIZATION[rule]},
-      'settings_chosen_on': config.get('settings_chosen_on') or NOT_STATED,
+      'settings_chosen_on': config.settings_chosen_on or NOT_STATED,
       'settings_selection': _settings_selection(config),
       'seed': int(config.seed),
       'dataset': {'name': info.name, 'config': info.config_name, 'version': str(info.version),
