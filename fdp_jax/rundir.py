@@ -162,9 +162,10 @@ def find_interrupted_run(runs_root: str, config) -> str | None:
     try:
       with open(config_path) as f:
         saved = json.load(f)
-    except (OSError, json.JSONDecodeError):
+      same = not config_differences(saved, current)
+    except (OSError, ValueError, KeyError, AttributeError):   # unreadable, or no config this code wrote
       continue
-    if not config_differences(saved, current):
+    if same:
       return workdir
   return None
 

@@ -182,6 +182,8 @@ def test_a_run_from_before_a_key_existed_loads_and_continues_with_its_neutral_de
   assert loaded.model.f5c_layer_scale is False and loaded.data.stabilise == 'none' and loaded.task == 'recognition'
   assert rundir.config_json(loaded) == rundir.config_json(config)
   assert rundir.check_same_run(str(workdir), config)
+  (tmp_path / 'zz').mkdir()   # checked first (newest name); a config.json of no config is passed over
+  (tmp_path / 'zz' / 'config.json').write_text('{"seed": 0}')
   assert rundir.find_interrupted_run(str(tmp_path), config) == str(workdir)
   config.model.f5c_layer_scale = True   # away from the default the old run ran with: another run
   with pytest.raises(rundir.RunMismatchError, match='model.f5c_layer_scale: False → True'):
