@@ -1,6 +1,10 @@
-"""The defaults every config shares — data, train, eval and cv sections — which the recipes override
-(`synthetic.py`, `corpus_recipe.py`, `released_recipe.py`, `mol_recipe.py`). Each recipe adds its model
-(`fdp_sizes.py`, `mol_recipe.py`) and its loss weights, whose keys depend on the model family.
+"""Every default of a config, in one place: the sections every config shares — data, train, eval and cv —
+which the recipes override (`synthetic.py`, `corpus_recipe.py`, `released_recipe.py`, `mol_recipe.py`,
+`spot_recipe.py`), and the neutral model and loss keys of each model family (`model_defaults`,
+`loss_defaults`, keyed by `model.name`), which the recipes build on (`fdp_sizes.py`, `mol_recipe.py`).
+
+`complete` fills a config's absent keys with these defaults: a run directory's config.json written before a
+key existed (`fdp_jax.rundir.load_config`) reads, and compares, as a config with that key at its neutral value.
 
 Not a config to launch by itself: it has no model.
 """
@@ -97,4 +101,78 @@ def base_config(builder: str, builder_config: str, num_classes: int) -> ml_colle
   cv.coordinator_address = ''           # 'host:port' of process 0
   cv.num_processes = 1
   cv.process_id = 0
+  cv.cpu_collectives = False            # True: gloo for cross-process collectives off the CPU platform too
+  # 'recognition' (fdp_jax/cv/loso.py) or 'spotting' (fdp_jax/spotting/loso.py, configs/spot_recipe.py).
+  config.task = 'recognition'
+  # True: the run is followed by the same run on the MER loss alone (fdp_jax.mol_evidence, MOL's configs).
+  config.compare_ablation = False
   return config
+
+
+def model_defaults(name: str) -> ml_collections.ConfigDict:
+  """The neutral `config.model` of the family `name` ('fdp' | 'mol' | 'spotter'): a key that became an option
+  after runs were written is here at the value those runs had (MOL's: the release's wiring). The sizes are
+  the recipes' (`fdp_sizes.py`, `spot_recipe.py`)."""
+  m = ml_collections.ConfigDict()
+  m.name = name
+  if name == 'fdp':
+    m.variant = 'paper'           # the paper design (fdp_jax.models.fdp); 'released': fdp_sizes.released_fdp_model
+  elif name == 'mol':
+    # MOL as released.
+    m.dropout = 0.5
+    m.knn = 4
+    m.width = 1.0                  # every channel count × width (models/mol.py)
+    m.landmark_units = 'pixels'    # the landmark head's outputs: 'pixels' (released) | 'centred'
+    m.pair_batch_norm = True       # BatchNorm statistics per frame / per pair, as the release loops
+    m.correlation_patch = 21       # FlowNetC's displacements per axis; 0: those that can land on the map
+    # What the MER head reads (models/mol.py): as released, the F5C maps as they are ('none'), no BatchNorm
+    # before it, and F5C blocks whose residual branches add at full strength from the start.
+    m.mer_reference = 'none'       # 'clip_mean': the maps minus their mean over the clip
+    m.mer_norm = False             # True: BatchNorm over those maps before the 3D-CNN head
+    m.f5c_layer_scale = False      # True: each F5C branch × a learned per-channel scale that starts at 0
+  elif name != 'spotter':
+    raise ValueError(f"unknown model name {name!r}: use 'fdp', 'mol' or 'spotter'")
+  return m
+
+
+def loss_defaults(name: str) -> ml_collections.ConfigDict:
+  """The neutral `config.loss` of the family `name`: the MER cross-entropy at weight 1, unbalanced, and MOL's
+  released auxiliary weights (CE + 10 · flow MSE + 0.5 · landmark L1/IPD). FDP's dynamic-image and ranking
+  weights are the recipes' (`synthetic.py`, `corpus_recipe.py`, `released_recipe.py`)."""
+  loss = ml_collections.ConfigDict()
+  loss.mer = 1.0
+  if name == 'mol':
+    loss.flow = 10.0
+    loss.landmarks = 0.5
+  elif name not in ('fdp', 'spotter'):
+    raise ValueError(f"unknown model name {name!r}: use 'fdp', 'mol' or 'spotter'")
+  loss.class_balance = False         # True: cross-entropy weighted by the inverse class frequency of a fold
+  return loss
+
+
+def complete(config) -> ml_collections.ConfigDict:
+  """A copy of `config` (a ConfigDict or the dict of a config.json) with every key it lacks at its default:
+  `base_config`'s sections, its model family's `model_defaults` and `loss_defaults`, and, for a spotting
+  config, its recogniser's (`config.recognizer`, when it has a model). Keys it has keep their values and
+  their order; an absent key is added at the end of its section."""
+  if isinstance(config, ml_collections.ConfigDict):
+    config = config.copy_and_resolve_references()
+    config.unlock()
+  else:
+    config = ml_collections.ConfigDict(config)
+  full = base_config(config.data.builder, config.data.builder_config, config.data.num_classes)
+  if 'model' in config:
+    full.model = model_defaults(config.model.name)
+    full.loss = loss_defaults(config.model.name)
+  _fill(config, full)
+  if 'recognizer' in config and 'model' in config.recognizer:
+    config.recognizer = complete(config.recognizer)
+  return config
+
+
+def _fill(config: ml_collections.ConfigDict, defaults: ml_collections.ConfigDict) -> None:
+  for key, value in defaults.items():
+    if key not in config:
+      config[key] = value
+    elif isinstance(value, ml_collections.ConfigDict) and isinstance(config[key], ml_collections.ConfigDict):
+      _fill(config[key], value)

@@ -3,12 +3,12 @@ are the fields of `fdp_jax.models.lgfat.EncoderSpec`; the others those of `fdp_j
 
 import ml_collections
 
+from configs import base
+
 
 def fdp_model(size: str = 'small') -> ml_collections.ConfigDict:
   """`size='released'`: Next-ViT widths of the release; `size='small'`: trains in minutes on 2 CPU cores."""
-  m = ml_collections.ConfigDict()
-  m.name = 'fdp'
-  m.variant = 'paper'           # the paper design (fdp_jax.models.fdp); see `released_fdp_model`
+  m = base.model_defaults('fdp')   # name 'fdp', variant 'paper': the paper design (fdp_jax.models.fdp)
   # 'paper': every stage is `depth` LFA blocks then one GFA block; 'released': LFA only, as the released code
   # runs.
   m.block_layout = 'paper'
@@ -57,8 +57,7 @@ def released_fdp_model() -> ml_collections.ConfigDict:
   """FDP exactly as released (`fdp_jax.models.fdp_released`): LFA-only encoder, (B, 8, 4096) frame
   features reshaped into a 64×64×8 volume, CLS_Net, SegNet. Loads converted PyTorch weights
   (`python -m fdp_jax.tools.convert`); 64×64 frames and 8 of them only."""
-  m = ml_collections.ConfigDict()
-  m.name = 'fdp'
+  m = base.model_defaults('fdp')
   m.variant = 'released'
   m.block_layout = 'released'   # the encoder has no GFA blocks, as in the release
   m.stem_channels = (64, 32, 64)

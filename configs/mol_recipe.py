@@ -23,25 +23,8 @@ def mol_config(builder: str, builder_config: str, num_classes: int) -> ml_collec
   data.crop_scale = 128 / 144        # 144-px faces, 128-px crops
   data.targets = 'mol'               # flow and landmark targets in every example
 
-  model = config.model = ml_collections.ConfigDict()
-  model.name = 'mol'
-  model.dropout = 0.5
-  model.knn = 4
-  model.width = 1.0                  # every channel count × width (models/mol.py)
-  model.landmark_units = 'pixels'    # the landmark head's outputs: 'pixels' (released) | 'centred'
-  model.pair_batch_norm = True       # BatchNorm statistics per frame / per pair, as the release loops
-  model.correlation_patch = 21       # FlowNetC's displacements per axis; 0: those that can land on the map
-  # What the MER head reads (models/mol.py): as released, the F5C maps as they are ('none'), no BatchNorm
-  # before it, and F5C blocks whose residual branches add at full strength from the start.
-  model.mer_reference = 'none'       # 'clip_mean': the maps minus their mean over the clip
-  model.mer_norm = False             # True: BatchNorm over those maps before the 3D-CNN head
-  model.f5c_layer_scale = False      # True: each F5C branch × a learned per-channel scale that starts at 0
-
-  loss = config.loss = ml_collections.ConfigDict()
-  loss.mer = 1.0
-  loss.flow = 10.0
-  loss.landmarks = 0.5
-  loss.class_balance = False         # the release does not balance classes
+  config.model = base.model_defaults('mol')     # MOL as released: its width, units and wiring
+  config.loss = base.loss_defaults('mol')       # CE + 10 · flow MSE + 0.5 · landmark L1/IPD, unbalanced
 
   train = config.train
   train.batch_size = 32

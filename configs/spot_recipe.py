@@ -26,9 +26,10 @@ def spot_config(builder: str, builder_config: str, recognizer: ml_collections.Co
   data.reference_gain = 4.0
   data.on_device = 'never'            # snippets are views into the videos, sampled by the host pipeline
 
-  config.model = ml_collections.ConfigDict({'name': 'spotter', 'channels': (16, 32, 64), 'hidden': 128,
-                                            'dropout': 0.1})
-  config.loss = ml_collections.ConfigDict({'mer': 1.0, 'class_balance': True})
+  config.model = base.model_defaults('spotter')
+  config.model.update({'channels': (16, 32, 64), 'hidden': 128, 'dropout': 0.1})
+  config.loss = base.loss_defaults('spotter')
+  config.loss.class_balance = True
 
   train = config.train
   train.batch_size = 32

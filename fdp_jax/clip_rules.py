@@ -109,6 +109,6 @@ def model_frames(grey, data_config, normalization=None, xp=np):
   if normalization is not None:
     shift, scale = normalization
     normalised = (normalised - xp.asarray(shift, xp.float32)) / xp.asarray(scale, xp.float32)
-  normalised = subtract_reference(normalised, data_config.get('frame_reference', 'none'),
-                                  data_config.get('reference_gain', 1.0))
+  normalised = subtract_reference(normalised, data_config.frame_reference,
+                                  data_config.reference_gain)
   return normalised[..., None], dynamic_image_target(frames01, xp)

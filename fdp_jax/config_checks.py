@@ -4,13 +4,16 @@ Unknown keys and wrong types given on the command line are refused by `launch.py
 (the config is locked). What is checked here: values out of range, choices that do not exist (by running the
 code that interprets them on a dummy input, so each choice is validated where it is implemented), and, once
 the corpus index is read, what depends on the data: the class count and the frames per clip.
+
+`check_before_work` checks one config; `fdp_jax.experiment.check_run` calls it, once, on every config a run
+trains (its selection candidates, a spotting run's recogniser, a MOL run's ablation) before the run starts.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from fdp_jax import device_input, input_pipeline, train
+from fdp_jax import device_input, families, input_pipeline, train
 from fdp_jax.models import layers
 
 
@@ -20,15 +23,14 @@ class ConfigError(ValueError):
 
 def _positive(config, key: str, minimum: int = 1) -> None:
   section, name = key.split('.')
-  value = config[section].get(name)
-  if value is None:
-    return
+  value = config[section][name]
   if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
     raise ConfigError(f'{key} must be an integer ≥ {minimum}, got {value!r}')
 
 
 def check_before_work(config) -> None:
-  """Raises ConfigError naming the first key whose value cannot run."""
+  """Raises ConfigError naming the first key of `config` whose value cannot run (its selection grid aside:
+  `fdp_jax.cv.selection.check`)."""
   if config.cv.protocol != 'loso':
     raise ConfigError(f"unknown cv.protocol {config.cv.protocol!r}: only 'loso' is implemented")
   for key in ('train.num_steps', 'train.batch_size', 'train.log_every_steps', 'eval.batch_size',
@@ -44,24 +46,23 @@ def check_before_work(config) -> None:
                       f'({log_every})')
   if not config.train.learning_rate > 0:
     raise ConfigError(f'train.learning_rate must be > 0, got {config.train.learning_rate!r}')
-  if not 0 <= config.train.get('ema_decay', 0.0) < 1:
+  if not 0 <= config.train.ema_decay < 1:
     raise ConfigError(f'train.ema_decay must be in [0, 1) (0: no moving average), got {config.train.ema_decay!r}')
-  check_single_frame_baseline(config)
-  check_selection(config)
   data = config.data
   try:   # the code that interprets each choice, on a dummy clip
+    check_single_frame_baseline(config)
     transform = input_pipeline.ClipTransform(data, train=True)
     transform.window({'onset': 0, 'offset': 1, 'frames': np.zeros((2, 1, 1, 1), np.uint8)})
     input_pipeline.sample_frame_indices(2 * data.num_frames, data.num_frames, data.frame_sampling)
-    input_pipeline.subtract_reference(np.zeros((2, 1, 1), np.float32), data.get('frame_reference', 'none'))
-    if data.get('normalization', 'standard') not in input_pipeline.NORMALIZATIONS:
+    input_pipeline.subtract_reference(np.zeros((2, 1, 1), np.float32), data.frame_reference)
+    if data.normalization not in input_pipeline.NORMALIZATIONS:
       raise ValueError(f'unknown data.normalization {data.normalization!r}: use one of '
                        f'{input_pipeline.NORMALIZATIONS}')
     train.make_optimizer(config.train)
-    train.resolve_compute_dtype(config.train.get('compute_dtype', 'auto'))
-    if data.get('on_device', 'auto') not in device_input.ON_DEVICE:
+    train.resolve_compute_dtype(config.train.compute_dtype)
+    if data.on_device not in device_input.ON_DEVICE:
       raise ValueError(f'unknown data.on_device {data.on_device!r}: use one of {device_input.ON_DEVICE}')
-    layers.resolve_conv_routing(config.train.get('conv_routing', 'auto'))
+    layers.resolve_conv_routing(config.train.conv_routing)
   except ValueError as e:
     raise ConfigError(str(e)) from e
 
@@ -69,38 +70,11 @@ def check_before_work(config) -> None:
 def check_single_frame_baseline(config) -> None:
   """The 'static' pooling is the single-frame baseline only on raw frames: a frame minus a reference
   of its clip already carries the clip's motion."""
-  if (config.model.get('temporal_pooling') == 'static'
-      and config.data.get('frame_reference', 'none') != 'none'):
+  if (families.family(config.model).name == 'fdp' and config.model.temporal_pooling == 'static'
+      and config.data.frame_reference != 'none'):
     raise ConfigError("model.temporal_pooling='static' is the single-frame baseline: it needs "
                       "data.frame_reference='none' (a frame minus its clip's reference shows the motion). "
                       'Use --config=configs/synthetic.py:static')
-
-
-def check_selection(config) -> None:
-  """`cv.selection` and its grid: every candidate names keys the config has and can run."""
-  from fdp_jax.cv import selection
-  rule = config.cv.get('selection', 'none')
-  if rule not in selection.SELECTIONS:
-    raise ConfigError(f'unknown cv.selection {rule!r}: use one of {selection.SELECTIONS}')
-  grid = config.cv.get('selection_grid', '')
-  if rule == 'none':
-    if grid.strip():
-      raise ConfigError("cv.selection_grid is set but cv.selection is 'none': set --config.cv.selection="
-                        'inner_loso to choose among its candidates, or leave the grid empty')
-    return
-  try:
-    candidates = selection.candidates(config)
-  except ValueError as e:
-    raise ConfigError(str(e)) from e
-  if len(candidates) < 2:
-    raise ConfigError("cv.selection='inner_loso' needs candidates in cv.selection_grid (e.g. "
-                      "'train.learning_rate=1e-3|train.learning_rate=4e-3'); the config itself is candidate 0")
-  for overrides in candidates[1:]:
-    try:
-      candidate = selection.candidate_config(config, overrides)
-    except (KeyError, TypeError, ValueError) as e:
-      raise ConfigError(f'cv.selection_grid candidate {overrides}: {e}') from e
-    check_before_work(candidate)
 
 
 def check_against_corpus(config, index) -> None:
@@ -110,14 +84,14 @@ def check_against_corpus(config, index) -> None:
     raise ConfigError(f'config.data.num_classes is {config.data.num_classes} but the corpus has '
                       f'{len(index.class_names)} classes {list(index.class_names)}: set '
                       f'--config.data.num_classes={len(index.class_names)}')
-  if config.cv.get('selection', 'none') == 'inner_loso' and len(set(index.subjects)) < 3:
+  if config.cv.selection == 'inner_loso' and len(set(index.subjects)) < 3:
     raise ConfigError('cv.selection=inner_loso needs at least 3 subjects: an outer fold\'s inner LOSO holds out '
                       f'one of its training subjects and trains on the others; the corpus has '
                       f'{len(set(index.subjects))}')
   lengths = index.window_lengths if config.data.window == 'onset_offset' else index.num_frames
   t = int(config.data.num_frames)
   short = np.flatnonzero(lengths < t)
-  if len(short) and not config.data.get('allow_short_clips', False):
+  if len(short) and not config.data.allow_short_clips:
     names = ', '.join(f'{index.sample_ids[i]} ({lengths[i]})' for i in short[:10])
     raise ConfigError(
         f'data.num_frames={t} is larger than {len(short)} clip(s) of the corpus ({config.data.window} '

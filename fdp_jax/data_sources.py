@@ -133,8 +133,8 @@ def read_index(source: Sequence[dict], class_names: Sequence[str]) -> CorpusInde
 
 def load_corpus(data_config) -> tuple[Sequence[dict], CorpusIndex, tfds.core.DatasetInfo]:
   """(random-access source of the 'train' split, its index, dataset info) for `config.data`."""
-  builder = get_builder(data_config.builder, data_config.get('builder_config'), data_config.get('data_dir'))
+  builder = get_builder(data_config.builder, data_config.builder_config, data_config.data_dir)
   ensure_built(builder)
-  source = builder.as_data_source()[data_config.get('split', 'train')]
+  source = builder.as_data_source()[data_config.split]
   class_names = builder.info.features['label'].names
   return source, read_index(source, class_names), builder.info

@@ -39,10 +39,10 @@ def use_device_input(data_config, index, device) -> bool:
   for FDP's targets, when the stored windows take at most `data.device_share` of the device's memory.
   On CPU 'auto' keeps the host pipeline (the device's memory is the host's, and the host pipeline is the
   reference the CPU results were measured with)."""
-  choice = data_config.get('on_device', 'auto')
+  choice = data_config.on_device
   if choice not in ON_DEVICE:
     raise ValueError(f'unknown data.on_device {choice!r}: use one of {ON_DEVICE}')
-  if data_config.get('targets', 'mer') != 'mer' or data_config.get('stabilise', 'none') != 'none':
+  if data_config.targets != 'mer' or data_config.stabilise != 'none':
     if choice == 'always':
       raise ValueError("data.on_device='always' needs data.targets 'mer' and data.stabilise 'none': MOL's "
                        'flow targets are composed, and frames registered, on the host')
@@ -52,7 +52,7 @@ def use_device_input(data_config, index, device) -> bool:
   if device.platform == 'cpu':
     return False
   limit = (device.memory_stats() or {}).get('bytes_limit')
-  return bool(limit) and stored_bytes(index, data_config) <= float(data_config.get('device_share', 0.25)) * limit
+  return bool(limit) and stored_bytes(index, data_config) <= float(data_config.device_share) * limit
 
 
 def load_clips(source: Sequence[dict], data_config) -> dict[str, np.ndarray]:
@@ -117,7 +117,7 @@ def _example(clips: dict, record: jax.Array, positions: jax.Array, y, x, flip, t
   frames = _crop_and_resize(clips['frames'][record][positions], y, x, crop, data_config.image_size)
   frames = clip_rules.flip_horizontally(frames, flip, jnp)
   normalization = None
-  if data_config.get('normalization', 'standard') != 'standard':
+  if data_config.normalization != 'standard':
     normalization = table['normalization'][0], table['normalization'][1]
   model_frames, dynamic_image = clip_rules.model_frames(frames, data_config, normalization, jnp)
   label = clips['label'][record]

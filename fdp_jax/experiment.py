@@ -9,7 +9,7 @@ import jax
 from absl import logging
 
 from fdp_jax import config_checks, data_sources, families, mol_evidence, report, results_json, rundir
-from fdp_jax.cv import loso, parallel
+from fdp_jax.cv import loso, parallel, selection
 
 # What stops a run before any work, with a message that says what to do (no traceback).
 STOPS_BEFORE_WORK = (data_sources.DatasetNotBuiltError, config_checks.ConfigError, rundir.RunMismatchError)
@@ -33,16 +33,41 @@ def use_compilation_cache(path: str | None = None) -> str | None:
   return path
 
 
+def configs_of_run(config) -> list:
+  """Every config a run of `config` trains: `config` itself; a spotting config's recogniser when it trains one
+  (no `recognizer_workdir`); a `compare_ablation` run's MER-only ablation (`mol_evidence.without_auxiliary_tasks`).
+  Selection candidates aside (`check_run`)."""
+  configs = [config]
+  if config.task == 'spotting' and not config.recognizer_workdir and 'model' in config.recognizer:
+    configs.append(config.recognizer)
+  if config.compare_ablation:
+    configs.append(mol_evidence.without_auxiliary_tasks(config))
+  return configs
+
+
+def check_run(config) -> None:
+  """Validates, once and before any work, every config the run trains (`configs_of_run`) and each one's
+  selection candidates (`cv.selection.check`), and a spotting config's own keys. Raises
+  config_checks.ConfigError naming the first key that cannot run."""
+  for each in configs_of_run(config):
+    config_checks.check_before_work(each)
+    for candidate in selection.check(each):
+      config_checks.check_before_work(candidate)
+  if config.task == 'spotting':
+    from fdp_jax.spotting import loso as spotting
+    spotting.check_spotting(config)
+
+
 def main(config, workdir: str) -> dict:
   """Runs the protocol in `workdir` (continuing the run already there, if any). Exits with status 1 and a
   message when the config or the corpus cannot run, and after writing everything when a fold failed."""
   try:
-    config_checks.check_before_work(config)
+    check_run(config)
     parallel.initialize_distributed(config.cv)   # before any JAX computation
-    if config.get('task', 'recognition') == 'spotting':
+    if config.task == 'spotting':
       return _spotting(config, workdir)
     results = loso.run_loso(config, workdir)
-    if config.get('compare_ablation', False):
+    if config.compare_ablation:
       results = _with_ablation(config, workdir, results)
   except STOPS_BEFORE_WORK as e:
     sys.exit(str(e))

@@ -55,7 +55,7 @@ class Family:
   def loss_weights(self, config) -> Any:
     """The weights `losses` reads (config.loss); the ranking loss weighs nothing without a rank scorer."""
     weights = config.loss.copy_and_resolve_references()
-    if 'rank' in weights and config.model.get('temporal_pooling') != 'rank':
+    if 'rank' in weights and (self.name != 'fdp' or config.model.temporal_pooling != 'rank'):
       weights.rank = 0.0
     return weights
 
@@ -76,7 +76,7 @@ def _released_fdp_module(model_config, num_classes: int, image_size: int) -> Rel
 
 
 def _mol_module(model_config, num_classes: int, image_size: int) -> MOL:
-  width = model_config.get('width', 1.0)
+  width = model_config.width
   if width == 1.0 and image_size != 128:
     raise ValueError(f'MOL as released takes 128×128 frames (its F5C maps are 16×16); got {image_size}. '
                      f'Other sides are for other widths (model.width, configs/mol_synthetic.py:small)')
@@ -84,12 +84,11 @@ def _mol_module(model_config, num_classes: int, image_size: int) -> MOL:
     raise ValueError(f'MOL needs a frame side that is a multiple of 64 (its FlowNet halves it six times) and '
                      f'at most 256 (its F5C maps are a side/8, the FCC meta kernels 32 long); got {image_size}')
   return MOL(num_classes=num_classes, dropout=model_config.dropout, knn=model_config.knn, width=width,
-             landmark_units=model_config.get('landmark_units', 'pixels'),
-             pair_batch_norm=model_config.get('pair_batch_norm', True),
-             correlation_patch=model_config.get('correlation_patch', 21),
-             # run directories written before these options read as the release's wiring
-             mer_reference=model_config.get('mer_reference', 'none'), mer_norm=model_config.get('mer_norm', False),
-             f5c_layer_scale=model_config.get('f5c_layer_scale', False))
+             landmark_units=model_config.landmark_units,
+             pair_batch_norm=model_config.pair_batch_norm,
+             correlation_patch=model_config.correlation_patch,
+             mer_reference=model_config.mer_reference, mer_norm=model_config.mer_norm,
+             f5c_layer_scale=model_config.f5c_layer_scale)
 
 
 def _spotter_module(model_config, num_classes: int, image_size: int) -> Spotter:
@@ -125,14 +124,14 @@ def _mol_aggregate_lines(aggregate: dict) -> list[str]:
 def _mol_after_folds(config, workdir: str, results: dict) -> dict:
   """With its flow and landmark targets, the references on the run's test clips and its pictures
   (`mol_evidence.add_to_run`)."""
-  if config.data.get('targets', 'mer') != 'mol':
+  if config.data.targets != 'mol':
     return results
   return mol_evidence.add_to_run(config, workdir, results)
 
 
 def _fdp_train_metrics(model_config) -> Callable[[dict, dict], dict]:
   """The decoder's unexplained share of the dynamic images and, with a rank scorer, its Kendall τ."""
-  with_scorer = model_config.get('variant', 'paper') == 'paper' and model_config.temporal_pooling == 'rank'
+  with_scorer = model_config.variant == 'paper' and model_config.temporal_pooling == 'rank'
   return functools.partial(training_signals.fdp_signals, with_scorer=with_scorer)
 
 
@@ -158,7 +157,7 @@ def family(model_config) -> Family:
     return FAMILIES[model_config.name]
   if model_config.name != 'fdp':
     raise ValueError(f"unknown model name {model_config.name!r}: use 'fdp', 'mol' or 'spotter'")
-  variant = model_config.get('variant', 'paper')
+  variant = model_config.variant
   if variant not in ('paper', 'released'):
     raise ValueError(f"unknown FDP variant {variant!r}: use 'paper' or 'released'")
   return FAMILIES['fdp' if variant == 'paper' else 'fdp_released']

@@ -129,13 +129,13 @@ class ClipTransform:
     self.train = train
     self.normalization = normalization
     self.view_position = view_position     # evaluation: where in each segment to sample (None: the rule's)
-    self.targets = data_config.get('targets', 'mer')
-    self.stabilise = data_config.get('stabilise', 'none')
+    self.targets = data_config.targets
+    self.stabilise = data_config.stabilise
     if self.stabilise not in stabilise.STABILISE:
       raise ValueError(f'unknown data.stabilise {self.stabilise!r}: use one of {stabilise.STABILISE}')
     if self.targets not in ('mer', 'mol'):
       raise ValueError(f"unknown data.targets {self.targets!r}: use 'mer' or 'mol'")
-    if self.targets == 'mol' and data_config.get('horizontal_flip', False):
+    if self.targets == 'mol' and data_config.horizontal_flip:
       # A flip would also have to swap the left/right iBUG-68 indices; the released MOL recipe never flips.
       raise ValueError("data.horizontal_flip is not supported with data.targets 'mol' (landmark targets); "
                        'the released MOL recipe does not flip')
@@ -220,7 +220,7 @@ NORMALIZATIONS = ('standard', 'released_per_split')
 
 def normalization_for(source: Sequence[dict], indices: Sequence[int], data_config):
   """The (shift, scale) a split's frames get under `data.normalization`, or None ('standard')."""
-  rule = data_config.get('normalization', 'standard')
+  rule = data_config.normalization
   if rule == 'standard':
     return None
   if rule == 'released_per_split':
@@ -237,7 +237,7 @@ def example_shapes(data_config, batch_size: int) -> dict[str, np.ndarray]:
             'dynamic_image': np.zeros((batch_size, s, s), np.float32),
             'label': np.zeros((batch_size,), np.int32), 'index': np.zeros((batch_size,), np.int32),
             'mask': np.ones((batch_size,), bool)}
-  if data_config.get('targets', 'mer') == 'mol':
+  if data_config.targets == 'mol':
     shapes['flow'] = np.zeros((batch_size, t - 1, s, s, 2), np.float32)
     shapes['landmarks'] = np.zeros((batch_size, t - 1, 68, 2), np.float32)
   return shapes

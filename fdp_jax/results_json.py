@@ -33,7 +33,7 @@ ADDED_SECTIONS = ('mol_references', 'mol_examples', 'ablation')
 def settings_selection(config) -> dict:
   """How each fold's settings were chosen: as configured, or by inner LOSO among candidates (each fold's
   choice and inner scores are in its `inner_selection`)."""
-  rule = config.cv.get('selection', 'none')
+  rule = config.cv.selection
   if rule == 'none':
     return {'rule': 'none', 'description': 'the config as it is, for every fold'}
   return {'rule': rule, 'candidates': selection.candidates(config),
@@ -46,12 +46,12 @@ def recognition(config, info, index: data_sources.CorpusIndex, fold_results: lis
   """results.json of a recognition run: its folds (`scoring.fold_result`) and the aggregate of their summed
   confusion matrix; `optimistic` is the released best-test-step record ({'every_steps', 'folds'}), reported
   beside and labelled."""
-  rule = config.data.get('normalization', 'standard')
+  rule = config.data.normalization
   subjects = sorted(set(index.subjects))
   results = {
       'selection': 'end_of_schedule',
       'test_normalization': {'rule': rule, **TEST_NORMALIZATION[rule]},
-      'settings_chosen_on': config.get('settings_chosen_on') or NOT_STATED,
+      'settings_chosen_on': config.settings_chosen_on or NOT_STATED,
       'settings_selection': settings_selection(config),
       'seed': int(config.seed),
       'dataset': {'name': info.name, 'config': info.config_name, 'version': str(info.version),
@@ -84,7 +84,7 @@ def spotting(config, info, videos, folds, fold_results: dict, fold_rules: dict, 
       'dataset': {'name': info.name, 'config': info.config_name, 'version': str(info.version),
                   'num_videos': len(videos), 'subjects': subjects},
       'seed': int(config.seed),
-      'settings_chosen_on': config.get('settings_chosen_on', '') or 'not stated',
+      'settings_chosen_on': config.settings_chosen_on or 'not stated',
       'spotting': scores['spotting'],
       'analysis': scores['analysis'],
       'strs': scores['strs'],

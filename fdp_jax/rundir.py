@@ -32,6 +32,7 @@ import os
 
 import ml_collections
 
+from configs import base
 from fdp_jax import environment
 
 CONFIG = 'config.json'
@@ -133,8 +134,9 @@ def write_config(workdir: str, config) -> None:
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a run was started with."""
-  return ml_collections.ConfigDict(read_json(workdir, CONFIG))
+  """The config a run was started with, a key its config.json lacks (a run from before that key existed) at
+  its neutral default (`configs.base.complete`)."""
+  return base.complete(read_json(workdir, CONFIG))
 
 
 def _flatten(tree: dict, prefix: str = '') -> dict:
@@ -149,8 +151,10 @@ def _flatten(tree: dict, prefix: str = '') -> dict:
 
 
 def config_differences(saved: dict, current: dict) -> list[str]:
-  """'key: saved → current' for every key (dotted) whose value differs, RESUME_INDEPENDENT ones aside."""
-  a, b = _flatten(saved), _flatten(current)
+  """'key: saved → current' for every key (dotted) whose value differs, RESUME_INDEPENDENT ones aside. A key
+  the saved config lacks reads as its neutral default (`configs.base.complete`): a run started before that key
+  existed is the same run as long as the current config leaves the key there."""
+  a, b = _flatten(config_json(base.complete(saved))), _flatten(current)
   return [f'{key}: {a.get(key, "<absent>")!r} → {b.get(key, "<absent>")!r}'
           for key in sorted(set(a) | set(b))
           if key not in RESUME_INDEPENDENT and a.get(key) != b.get(key)]
@@ -188,9 +192,10 @@ def find_interrupted_run(runs_root: str, config) -> str | None:
     try:
       with open(config_path) as f:
         saved = json.load(f)
-    except (OSError, json.JSONDecodeError):
+      same = not config_differences(saved, current)
+    except (OSError, ValueError, KeyError, AttributeError):   # unreadable, or no config this code wrote
       continue
-    if not config_differences(saved, current):
+    if same:
       return workdir
   return None
 

@@ -55,9 +55,9 @@ def options_for(config, platform: str | None = None) -> StepOptions:
   """The step options of a config on the devices of `platform` ('cpu', 'gpu', 'tpu'; default
   `jax.default_backend()`): `train.conv_routing` and `train.compute_dtype` 'auto' follow it."""
   family = families.family(config.model)
-  return StepOptions(family, family.loss_weights(config), float(config.train.get('ema_decay', 0.0)),
-                     layers.resolve_conv_routing(config.train.get('conv_routing', 'auto'), platform),
-                     resolve_compute_dtype(config.train.get('compute_dtype', 'auto'), platform),
+  return StepOptions(family, family.loss_weights(config), float(config.train.ema_decay),
+                     layers.resolve_conv_routing(config.train.conv_routing, platform),
+                     resolve_compute_dtype(config.train.compute_dtype, platform),
                      int(config.train.log_every_steps), family.train_metrics(config.model))
 
 
@@ -128,7 +128,7 @@ def make_optimizer(train_config) -> optax.GradientTransformation:
     tx = optax.chain(optax.add_decayed_weights(wd), optax.adam(schedule))
   else:
     raise ValueError(f"unknown train.optimizer {train_config.optimizer!r}: use 'adamw' or 'adam_l2'")
-  if train_config.get('grad_clip_norm'):
+  if train_config.grad_clip_norm:
     tx = optax.chain(optax.clip_by_global_norm(train_config.grad_clip_norm), tx)
   return tx
 
@@ -149,7 +149,7 @@ def create_train_state(model: nn.Module, train_config, example_batch: dict, rng:
   frames = jnp.zeros(example_batch['frames'].shape, jnp.float32)
   mask = jnp.ones(example_batch['frame_mask'].shape, bool)
   variables = model.init({'params': rng}, frames, mask, train=False)
-  ema = variables['params'] if train_config.get('ema_decay', 0.0) > 0 else None
+  ema = variables['params'] if train_config.ema_decay > 0 else None
   return TrainState.create(apply_fn=model.apply, params=variables['params'],
                            batch_stats=variables.get('batch_stats', flax.core.FrozenDict()),
                            tx=make_optimizer(train_config), ema_params=ema)

@@ -82,3 +82,36 @@ def test_class_count_mismatch_names_the_fix(tiny_data_dir, tmp_path):
   with pytest.raises(SystemExit, match=r'--config.data.num_classes=5'):
     experiment.main(config, str(tmp_path / 'run'))
   assert not (tmp_path / 'run').exists()
+
+
+def test_every_config_of_a_run_is_validated_once_before_work(monkeypatch):
+  """The config, its selection candidates, a MOL run's MER-only ablation and the recogniser a spotting run
+  trains: each checked exactly once, by `experiment.check_run`, before anything starts."""
+  from configs import mol_synthetic, spot_synthetic, synthetic
+  checked = []
+  check = config_checks.check_before_work
+  monkeypatch.setattr(config_checks, 'check_before_work', lambda c: (checked.append(c), check(c)))
+
+  config = mol_synthetic.get_config('small')
+  experiment.check_run(config)
+  assert [c.loss.flow for c in checked] == [config.loss.flow, 0.0]
+  checked.clear()
+  spotting = spot_synthetic.get_config()
+  experiment.check_run(spotting)
+  assert [c.model.name for c in checked] == ['spotter', 'fdp']
+  checked.clear()
+  config = synthetic.get_config()
+  config.cv.selection, config.cv.selection_grid = 'inner_loso', 'train.learning_rate=1e-2|train.num_steps=9'
+  experiment.check_run(config)
+  assert [(c.train.learning_rate, c.train.num_steps) for c in checked] == [(1e-3, 180), (1e-2, 180), (1e-3, 9)]
+
+
+def test_a_bad_recogniser_stops_a_spotting_run_before_work(tmp_path):
+  """The recogniser a spotting run trains after its spotter is refused before the spotter starts."""
+  from configs import spot_synthetic
+  config = spot_synthetic.get_config()
+  config.recognizer.train.num_steps = 0
+  with pytest.raises(SystemExit) as e:
+    experiment.main(config, str(tmp_path / 'run'))
+  assert 'train.num_steps must be an integer ≥ 1, got 0' in str(e.value.code)
+  assert not (tmp_path / 'run').exists()

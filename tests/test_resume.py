@@ -168,6 +168,28 @@ def test_a_run_directory_is_only_continued_with_its_own_config(tiny_data_dir, tm
   assert sorted(os.listdir(workdir)) == ['config.json']   # nothing written
 
 
+def test_a_run_from_before_a_key_existed_loads_and_continues_with_its_neutral_default(tmp_path):
+  """config.json of a run started before model.f5c_layer_scale and data.stabilise were options: it loads with
+  their neutral defaults (configs/base.py) and is the same run as today's config, which leaves them there."""
+  from configs import mol_synthetic
+  config = mol_synthetic.get_config()
+  old = rundir.config_json(config)
+  del old['model']['f5c_layer_scale'], old['data']['stabilise'], old['task']
+  workdir = tmp_path / 'run'
+  workdir.mkdir()
+  (workdir / 'config.json').write_text(json.dumps(old))
+  loaded = rundir.load_config(str(workdir))
+  assert loaded.model.f5c_layer_scale is False and loaded.data.stabilise == 'none' and loaded.task == 'recognition'
+  assert rundir.config_json(loaded) == rundir.config_json(config)
+  assert rundir.check_same_run(str(workdir), config)
+  (tmp_path / 'zz').mkdir()   # checked first (newest name); a config.json of no config is passed over
+  (tmp_path / 'zz' / 'config.json').write_text('{"seed": 0}')
+  assert rundir.find_interrupted_run(str(tmp_path), config) == str(workdir)
+  config.model.f5c_layer_scale = True   # away from the default the old run ran with: another run
+  with pytest.raises(rundir.RunMismatchError, match='model.f5c_layer_scale: False → True'):
+    rundir.check_same_run(str(workdir), config)
+
+
 def test_rerunning_without_workdir_finds_the_interrupted_run(tmp_path, tiny_data_dir):
   config = tiny_config(tiny_data_dir)
   runs = tmp_path / 'runs'

@@ -57,17 +57,17 @@ def test_grid_errors_are_found_before_any_work():
   config = synthetic.get_config()
   config.cv.selection = 'inner_loso'
   with pytest.raises(config_checks.ConfigError, match='needs candidates'):
-    config_checks.check_before_work(config)
+    experiment.check_run(config)
   config.cv.selection_grid = 'train.learnig_rate=1e-3'
   with pytest.raises(config_checks.ConfigError, match="names 'train.learnig_rate'"):
-    config_checks.check_before_work(config)
+    experiment.check_run(config)
   config.cv.selection_grid = 'train.num_steps=0'
   with pytest.raises(config_checks.ConfigError, match='num_steps'):
-    config_checks.check_before_work(config)
+    experiment.check_run(config)
   config.cv.selection = 'none'
   config.cv.selection_grid = 'train.num_steps=4'
   with pytest.raises(config_checks.ConfigError, match='inner_loso'):
-    config_checks.check_before_work(config)
+    experiment.check_run(config)
 
 
 @pytest.fixture(scope='module')

@@ -73,7 +73,7 @@ def compile_group_steps(config, devices: Sequence, folds_per_device: int = 1
   (`cv.loso.fold_steps`), with `folds_per_device` folds on each device of the `fold` axis; conv
   routing and compute dtype 'auto' follow the devices' platform. Returns the steps and the train and eval
   steps' costs per device."""
-  data_parallel = int(config.cv.get('data_parallel', 1))
+  data_parallel = int(config.cv.data_parallel)
   num_slots = folds_per_device * (len(devices) // data_parallel)
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
   example = input_pipeline.example_shapes(config.data, config.train.batch_size)

@@ -25,7 +25,7 @@ def predict_group(config, group: list[Fold | None], source, fsteps: parallel.Fol
   With `eval.num_views` V > 1 every clip is also sampled at V positions inside its T segments and the
   class probabilities (and MOL's errors) are averaged over the views; the prediction is their argmax."""
   views = [_predict_view(config, group, source, fsteps, state, normalizations, position)
-           for position in input_pipeline.view_positions(int(config.eval.get('num_views', 1)))]
+           for position in input_pipeline.view_positions(int(config.eval.num_views))]
   if len(views) == 1:
     return views[0]
   per_fold = []

@@ -28,11 +28,11 @@ from fdp_jax.cv.training import train_group
 def group_size(config, num_folds: int, measure: Callable[[int], int | None]) -> int:
   """Folds trained at once: `cv.parallel_folds` (capped at the fold count), or with 0 as many as fit
   (`parallel.auto_group_size`; `measure(K)` is the per-device bytes of a K-fold step)."""
-  k = int(config.cv.get('parallel_folds', 0))
+  k = int(config.cv.parallel_folds)
   if k < 0:
     raise ValueError(f'cv.parallel_folds must be ≥ 0 (0 = as many as fit), got {k}')
   if k == 0:
-    return parallel.auto_group_size(num_folds, int(config.cv.get('data_parallel', 1)), measure)
+    return parallel.auto_group_size(num_folds, int(config.cv.data_parallel), measure)
   return min(k, num_folds)
 
 
@@ -54,7 +54,7 @@ def fold_steps(config, model, example: dict, num_slots: int, devices=None,
   """The jitted steps of groups of `num_slots` folds of this config, on their mesh of `devices` (default
   the job's); conv routing and compute dtype 'auto' follow the devices' platform. With `clips`
   (`device_input.load_clips`), also the steps that sample the corpus on the device."""
-  mesh = parallel.make_mesh(num_slots, int(config.cv.get('data_parallel', 1)), devices)
+  mesh = parallel.make_mesh(num_slots, int(config.cv.data_parallel), devices)
   options = train.options_for(config, mesh.devices.flat[0].platform)
   return parallel.make_fold_steps(model, config.train, options, example, mesh, num_slots, clips, config.data)
 
@@ -93,21 +93,21 @@ def run_loso(config, workdir: str) -> dict:
   fold's settings are first chosen by LOSO over its training subjects (`fdp_jax.cv.selection`).
 
   A run directory that already holds this config's run is continued (`fdp_jax.cv.checkpoints`): finished
-  folds are read back, an interrupted group restarts from its newest complete checkpoint."""
-  config_checks.check_before_work(config)
+  folds are read back, an interrupted group restarts from its newest complete checkpoint. `config` has been
+  validated (`fdp_jax.experiment.check_run`)."""
   source, index, info = data_sources.load_corpus(config.data)  # first: a corpus not built stops all work
   config_checks.check_against_corpus(config, index)
   primary = jax.process_index() == 0
   rundir.prepare(workdir, config, primary)
   folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
-  if config.cv.get('selection', 'none') == 'inner_loso':
+  if config.cv.selection == 'inner_loso':
     results_by_subject, best_test, history, timing = _select_then_train(config, folds, source, index, workdir,
                                                                         primary)
   else:
     results_by_subject, best_test, history, timing = train_folds(config, folds, source, index, workdir, primary)
   fold_results = [results_by_subject[fold.subject] for fold in folds]
   optimistic = [best_test[fold.subject] for fold in folds if fold.subject in best_test]
-  every = int(config.cv.get('best_test_every_steps', 0))
+  every = int(config.cv.best_test_every_steps)
   run_results = results_json.recognition(config, info, index, fold_results,
                                          {'every_steps': every, 'folds': optimistic} if optimistic else None)
   if primary:
@@ -166,12 +166,12 @@ def train_folds(config, folds, source, index, workdir: str, primary: bool,
   k, mesh = fsteps.num_slots, fsteps.mesh
   logging.info('%d samples, %d subjects, %d folds to run, %d at a time on a %s mesh', len(index),
                len(set(index.subjects)), len(folds), k, dict(mesh.shape))
-  every = int(config.cv.get('best_test_every_steps', 0))
+  every = int(config.cv.best_test_every_steps)
   template = fold_template(config, model)
   results_by_subject, best_test, history = {}, {}, {}
   timing = {'parallel_folds': k, 'mesh': dict(mesh.shape), 'groups': []}
   with tqdm.tqdm(total=len(folds) * config.train.num_steps, desc=desc, unit='fold-step',
-                 dynamic_ncols=True, disable=not (config.get('progress_bar', True) and primary)) as progress:
+                 dynamic_ncols=True, disable=not (config.progress_bar and primary)) as progress:
     for group in parallel.fold_groups(folds, k):
       start = time.perf_counter()
       saved = {s: ckpt.load_progress(workdir, fold.subject) for s, fold in enumerate(group) if fold}

@@ -36,15 +36,15 @@ def initialize_distributed(cv_config) -> None:
   """`jax.distributed.initialize` when `cv.distributed`: the coordinator, process count and id from the
   config when given, otherwise from the environment (TPU pods, SLURM, Kubernetes set them). Must run before
   any JAX computation."""
-  if not cv_config.get('distributed', False):
+  if not cv_config.distributed:
     return
   if jax.distributed.is_initialized():
     return
   kwargs = {}
-  if cv_config.get('coordinator_address'):
+  if cv_config.coordinator_address:
     kwargs = dict(coordinator_address=cv_config.coordinator_address,
                   num_processes=int(cv_config.num_processes), process_id=int(cv_config.process_id))
-  if jax.config.jax_platforms in ('cpu',) or cv_config.get('cpu_collectives', False):
+  if jax.config.jax_platforms in ('cpu',) or cv_config.cpu_collectives:
     # Cross-process collectives on CPU (tests, CPU clusters) need an implementation; gloo ships with jaxlib.
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
   jax.distributed.initialize(**kwargs)

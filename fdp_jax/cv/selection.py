@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from fdp_jax import scoring
+from fdp_jax import config_checks, scoring
 from fdp_jax.cv.folds import Fold
 
 SELECTIONS = ('none', 'inner_loso')
@@ -49,7 +49,7 @@ def parse_grid(text: str) -> list[dict[str, Any]]:
 
 def candidates(config) -> list[dict[str, Any]]:
   """The candidate overrides: {} (the config itself) first, then `cv.selection_grid`'s."""
-  return [{}] + parse_grid(config.cv.get('selection_grid', ''))
+  return [{}] + parse_grid(config.cv.selection_grid)
 
 
 def candidate_config(config, overrides: dict[str, Any]):
@@ -72,6 +72,36 @@ def candidate_config(config, overrides: dict[str, Any]):
   out.cv.selection, out.cv.selection_grid = 'none', ''
   out.lock()
   return out
+
+
+def check(config) -> list:
+  """`cv.selection` and its grid, before any work: a rule that exists and candidates that name keys the config
+  has, with values of their types. Returns the candidate configs other than the config itself (none for
+  'none'), for `config_checks.check_before_work`; raises config_checks.ConfigError."""
+  rule = config.cv.selection
+  if rule not in SELECTIONS:
+    raise config_checks.ConfigError(f'unknown cv.selection {rule!r}: use one of {SELECTIONS}')
+  if rule == 'none':
+    if config.cv.selection_grid.strip():
+      raise config_checks.ConfigError("cv.selection_grid is set but cv.selection is 'none': set "
+                                      '--config.cv.selection=inner_loso to choose among its candidates, or '
+                                      'leave the grid empty')
+    return []
+  try:
+    grid = candidates(config)
+  except ValueError as e:
+    raise config_checks.ConfigError(str(e)) from e
+  if len(grid) < 2:
+    raise config_checks.ConfigError("cv.selection='inner_loso' needs candidates in cv.selection_grid (e.g. "
+                                    "'train.learning_rate=1e-3|train.learning_rate=4e-3'); the config itself "
+                                    'is candidate 0')
+  configs = []
+  for overrides in grid[1:]:
+    try:
+      configs.append(candidate_config(config, overrides))
+    except (KeyError, TypeError, ValueError) as e:
+      raise config_checks.ConfigError(f'cv.selection_grid candidate {overrides}: {e}') from e
+  return configs
 
 
 def inner_folds(outer: Sequence[Fold], subjects: Sequence[str]) -> list[Fold]:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 def class_weights(config, train_labels: np.ndarray) -> np.ndarray:
   """(C,) cross-entropy weight of each class for a fold: inverse training-set frequency when
   `loss.class_balance` (UF1 and UAR weigh every class equally; ME corpora are heavily imbalanced), else 1."""
-  if config.loss.get('class_balance', False):
+  if config.loss.class_balance:
     return losses.balanced_class_weights(train_labels, config.data.num_classes)
   return np.ones(config.data.num_classes, np.float32)
 

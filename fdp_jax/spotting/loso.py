@@ -31,7 +31,8 @@ from fdp_jax.spotting.videos import Video, load_videos
 
 
 def check_spotting(config) -> None:
-  """The spotting keys (before any work)."""
+  """The spotting keys and a recogniser given by `recognizer_workdir`, before any work (the recogniser trained
+  here is a config of the run: `fdp_jax.experiment.check_run`)."""
   spot = config.spot
   for key in ('half_window', 'stride', 'smooth', 'baseline_distance'):
     if not isinstance(spot[key], int) or spot[key] < 1:
@@ -45,7 +46,10 @@ def check_spotting(config) -> None:
     raise config_checks.ConfigError('no recogniser: pass --config.recognizer_workdir=RUN (a finished '
                                     'recognition run) or use a config whose `recognizer` section trains one')
   if config.recognizer_workdir:
-    recognise.Recognizer(config.recognizer_workdir)   # refuses a run that cannot serve, before any work
+    try:
+      recognise.Recognizer(config.recognizer_workdir)   # refuses a run that cannot serve, before any work
+    except recognise.RecognizerError as e:
+      raise config_checks.ConfigError(str(e)) from e
 
 
 def rule_of(config) -> peaks.PeakRule:
@@ -54,17 +58,13 @@ def rule_of(config) -> peaks.PeakRule:
 
 
 def run_spotting(config, workdir: str) -> dict:
-  """Everything a spotting config runs; writes the run directory and returns results.json's dict."""
-  config_checks.check_before_work(config)
-  try:
-    check_spotting(config)
-  except recognise.RecognizerError as e:
-    raise config_checks.ConfigError(str(e)) from e
+  """Everything a spotting config runs (validated: `fdp_jax.experiment.check_run`); writes the run directory
+  and returns results.json's dict."""
   videos, info = load_videos(config.data)
   if not config.recognizer_workdir:   # its corpus too, before any work (a licensed one is never built here)
     data_sources.ensure_built(data_sources.get_builder(config.recognizer.data.builder,
                                                        config.recognizer.data.builder_config,
-                                                       config.recognizer.data.get('data_dir')))
+                                                       config.recognizer.data.data_dir))
   source = snippets.SnippetSource(videos, int(config.spot.half_window), int(config.spot.stride))
   index = source.index()
   config_checks.check_against_corpus(config, index)
@@ -100,7 +100,7 @@ def _recognizer(config, workdir: str, subjects: list[str]) -> recognise.Recogniz
   own = [s for s in subjects if s in set(index.subjects)]
   # Subjects the recogniser's corpus lacks are recognised by its first fold, which never saw them either.
   rec.cv.subjects = ','.join(own) if own else sorted(set(index.subjects))[0]
-  rec.progress_bar = config.get('progress_bar', True)
+  rec.progress_bar = config.progress_bar
   directory = rundir.path(workdir, rundir.RECOGNIZER_DIR)
   logging.info('training the recogniser (%s/%s) on the folds %s in %s', rec.data.builder,
                rec.data.builder_config, rec.cv.subjects, directory)

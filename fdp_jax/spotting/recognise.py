@@ -68,7 +68,7 @@ class Recognizer:
     return self._states[fold]
 
   def _normalization(self, fold: str):
-    if self.config.data.get('normalization', 'standard') == 'standard':
+    if self.config.data.normalization == 'standard':
       return None
     entry = next(f for f in self.results['folds'] if f['subject'] == fold)
     if 'train_normalization' not in entry:
@@ -111,6 +111,6 @@ def _class_set_of(data_config):
   except ValueError:
     return None
   for cfg in getattr(builder_cls, 'BUILDER_CONFIGS', []):
-    if cfg.name == data_config.get('builder_config') and getattr(cfg, 'class_set', ''):
+    if cfg.name == data_config.builder_config and getattr(cfg, 'class_set', ''):
       return getattr(builder_cls, 'CORPUS', data_config.builder), class_sets.get(builder_cls.CORPUS, cfg.class_set)
   return None

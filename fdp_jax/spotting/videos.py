@@ -42,11 +42,11 @@ def from_record(record: dict) -> Video:
 def load_videos(data_config) -> tuple[list[Video], object]:
   """(every video of the configured long-video corpus, in record order; its DatasetInfo). The synthetic
   corpus is built on first use; a licensed one not built stops with what to do (`data_sources`)."""
-  builder = data_sources.get_builder(data_config.builder, data_config.get('builder_config'),
-                                     data_config.get('data_dir'))
+  builder = data_sources.get_builder(data_config.builder, data_config.builder_config,
+                                     data_config.data_dir)
   data_sources.ensure_built(builder)
   if 'intervals' not in builder.info.features:
     raise ValueError(f'{data_config.builder} is a clip corpus, not a long-video corpus: spotting reads '
                      'synthetic_long, casme_sq_long, samm_lv or casme3_long')
-  source = builder.as_data_source()[data_config.get('split', 'train')]
+  source = builder.as_data_source()[data_config.split]
   return [from_record(source[i]) for i in range(len(source))], builder.info

@@ -139,9 +139,9 @@ def analyze_video(workdir: str, input_path: str, output: str, fold: str = '', fp
   if entry is None:
     raise AnalyzeError(f"--fold={fold} is not a finished fold of {workdir}; its folds are "
                        f"{[f['subject'] for f in done]}")
-  corpus_fps = float(config.spot.get('fps', 30.0))
+  corpus_fps = float(config.spot.fps)
   reader, rate, step = open_input(input_path, corpus_fps, fps)
-  size = int(round(config.data.image_size / config.data.get('crop_scale', 1.0)))
+  size = int(round(config.data.image_size / config.data.crop_scale))
   try:
     arrays, unreadable = long_video.preprocess_frames(reader, long_video.TrackingOptions(image_size=size),
                                                       face_alignment.FaceLandmarker())

@@ -151,7 +151,7 @@ def fold_normalization(data_config, run_results: dict, fold: str, workdir: str):
   """The (shift, scale) the fold's model saw its training frames with (None: 'standard'). A single new clip
   is never normalised by its own statistics: under 'released_per_split' the run records each fold's
   training-split statistics in results.json."""
-  if data_config.get('normalization', 'standard') == 'standard':
+  if data_config.normalization == 'standard':
     return None
   entry = next(f for f in run_results['folds'] if f['subject'] == fold)
   if 'train_normalization' not in entry:
@@ -198,7 +198,7 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
   landmarker = face_alignment.FaceLandmarker()
   check_face_throughout(paths, onset, offset, landmarker)
 
-  stored_size = int(round(config.data.image_size / config.data.get('crop_scale', 1.0)))
+  stored_size = int(round(config.data.image_size / config.data.crop_scale))
   spec = clips.ClipSpec(sample_id=os.path.basename(os.path.normpath(input_path)), subject='', clip='',
                         emotion='', frame_paths=tuple(paths), frame_numbers=tuple(range(len(paths))),
                         onset=onset, apex=(onset + offset) // 2, offset=offset)
@@ -258,7 +258,8 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
                  'sampled_files': [os.path.basename(paths[onset + i]) for i in sampled]},
       'checkpoint': {'path': os.path.join(checkpoint_dir, str(int(state.step))), 'fold': fold,
                      'step': int(state.step)},
-      'model': {'name': config.model.name, 'variant': config.model.get('variant', '')},
+      'model': {'name': config.model.name,
+                'variant': config.model.variant if options.family.name in ('fdp', 'fdp_released') else ''},
       'images': images,
   }
   with open(os.path.join(output, 'prediction.json'), 'w') as f:

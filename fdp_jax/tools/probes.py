@@ -90,7 +90,7 @@ def run_probe(config, feature: str, workdir: str, l2: float = DEFAULT_L2) -> dic
   for f, fold in enumerate(folds):
     train_labels = labels[fold.train_indices]
     class_weight = (losses.balanced_class_weights(train_labels, num_classes)
-                    if config.loss.get('class_balance', False) else np.ones(num_classes, np.float32))
+                    if config.loss.class_balance else np.ones(num_classes, np.float32))
     weights[f, fold.train_indices] = class_weight[train_labels]
   # The clips are arguments, not constants folded into the program; the folds are one vmapped fit.
   fit_folds = jax.jit(jax.vmap(lambda x, y, w: fit_predict(x, y, w, num_classes, l2), in_axes=(None, None, 0)))

@@ -44,7 +44,7 @@ def evaluate_run(workdir: str) -> dict:
   # A fold the guard stopped has no final model: its entry is carried over, its slot left idle.
   failed = {f['subject']: f for f in previous['folds'] if f.get('status') == 'failed'}
   by_subject = {}
-  if config.cv.get('selection', 'none') == 'inner_loso':   # each fold with the candidate it was trained with
+  if config.cv.selection == 'inner_loso':   # each fold with the candidate it was trained with
     chosen = {f['subject']: f['inner_selection'] for f in previous['folds'] if 'inner_selection' in f}
     for c, overrides in enumerate(selection.candidates(config)):
       subset = [f for f in folds if f.subject in chosen and chosen[f.subject]['chosen'] == c]
