@@ -30,7 +30,7 @@ from absl import app, flags  # noqa: E402
 
 from configs import mol_recipe, mol_synthetic  # noqa: E402
 from fdp_jax import data_sources, families, input_pipeline, metrics  # noqa: E402
-from fdp_jax.cv import loso, parallel  # noqa: E402
+from fdp_jax.cv import parallel  # noqa: E402
 from fdp_jax.cv.folds import loso_folds, select_folds  # noqa: E402
 from fdp_jax.cv.training import class_weights  # noqa: E402
 from fdp_jax.models import mol  # noqa: E402
@@ -151,7 +151,7 @@ def run_one(name: str, seed: int, fold, source, index) -> dict:
   model = families.build_model(config.model, num_classes, config.data.image_size)
   example = dict(input_pipeline.example_shapes(config.data, config.train.batch_size),
                  class_weight=np.zeros((config.train.batch_size,), np.float32))
-  fsteps = loso.fold_steps(config, model, example, 1)
+  fsteps = parallel.make_fold_steps(config, model, example, 1)
   keys = lambda k: parallel.slot_keys([k], fsteps.state_sharding)  # noqa: E731
   state = fsteps.init(keys(jax.random.key(seed)))
   weights = class_weights(config, index.labels[fold.train_indices])

@@ -26,7 +26,7 @@ from absl import app, flags  # noqa: E402
 from configs import mol_synthetic  # noqa: E402
 from fdp_jax import families, input_pipeline  # noqa: E402
 from fdp_jax.corpora import face_drawing, face_motion, synthetic_faces  # noqa: E402
-from fdp_jax.cv import loso, parallel  # noqa: E402
+from fdp_jax.cv import parallel  # noqa: E402
 
 flags.DEFINE_float('jitter_scale', 1.0, 'Multiplies the synthetic head jitter (translation and roll).')
 flags.DEFINE_integer('steps', 400, 'Training steps (batch 4, lr 1e-3 as in :small).')
@@ -60,7 +60,7 @@ def main(argv):
   print(f'jitter × {FLAGS.jitter_scale:g}: flow std {spread:.4f} px; zero flow EPE train {zero["train"]:.4f}, '
         f'held out {zero["test"]:.4f}', flush=True)
   model = families.build_model(config.model, 5, size)
-  fsteps = loso.fold_steps(config, model, {k: v[:4] for k, v in train.items()}, 1)
+  fsteps = parallel.make_fold_steps(config, model, {k: v[:4] for k, v in train.items()}, 1)
   keys = lambda k: parallel.slot_keys([k], fsteps.state_sharding)  # noqa: E731
   state = fsteps.init(keys(jax.random.key(0)))
   rng = np.random.default_rng(0)

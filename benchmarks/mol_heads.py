@@ -29,7 +29,7 @@ from absl import app, flags  # noqa: E402
 from configs import mol_synthetic  # noqa: E402
 from fdp_jax import families, input_pipeline, metrics  # noqa: E402
 from fdp_jax.corpora import face_drawing, synthetic_faces  # noqa: E402
-from fdp_jax.cv import loso, parallel  # noqa: E402
+from fdp_jax.cv import parallel  # noqa: E402
 
 flags.DEFINE_integer('size', 64, 'Frame side (64: the same network at a quarter of the cost of 128).')
 flags.DEFINE_float('width', 1.0, 'model.width (1: the released channel counts).')
@@ -62,7 +62,7 @@ def train_head(batch: dict, weights: tuple[float, float, float], model_overrides
   config.model.width = FLAGS.width
   config.model.update(model_overrides)
   model = families.build_model(config.model, 5, FLAGS.size)
-  fsteps = loso.fold_steps(config, model, batch, 1)
+  fsteps = parallel.make_fold_steps(config, model, batch, 1)
   keys = lambda k: parallel.slot_keys([k], fsteps.state_sharding)  # noqa: E731
   stacked = {k: v[None] for k, v in batch.items()}
   state = fsteps.init(keys(jax.random.key(0)))

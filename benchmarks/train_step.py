@@ -11,9 +11,10 @@ released widths/depths, GFA blocks included) and `released` (FDP exactly as rele
 CE + flow MSE + landmark L1, on random flow/landmark targets). Each runs in its own process so its
 peak resident memory (CPU) or peak device memory (GPU/TPU, from `memory_stats`) is its own. Times exclude
 compilation: one warm-up step, then `--steps` timed steps of the trainer's own jitted step for one fold
-(`fdp_jax.cv.loso.fold_steps`: forward, backward, optimiser update). The machine's matrix-product rate is printed before
-and after, so that runs on different days (or a busy machine) can be told apart, and so is XLA's count of
-a step's floating-point operations (`gflop_per_step`), which with that rate bounds the step time from below.
+(`fdp_jax.cv.parallel.make_fold_steps`: forward, backward, optimiser update). The machine's matrix-product
+rate is printed before and after, so that runs on different days (or a busy machine) can be told apart, and
+so is XLA's count of a step's floating-point operations (`gflop_per_step`), which with that rate bounds the
+step time from below.
 """
 
 import argparse
@@ -34,14 +35,14 @@ if __name__ == '__main__':
 
 def build_step(name: str, batch: int, frames: int, image: int, pooling: str, compute_dtype: str = 'auto'):
   """The compiled train step of model `name` on a random batch: (step, state, batch, step keys, parameter
-  count, compile seconds). The step is the trainer's own, for a group of one fold (`fold_steps`): its
+  count, compile seconds). The step is the trainer's own, for a group of one fold (`make_fold_steps`): its
   arguments carry a slot axis of 1, and it is called `step(state, batch, keys, np.int32(i))`.
   `compute_dtype`: `train.compute_dtype` ('auto': bfloat16 on TPU/GPU, float32 on CPU)."""
   import jax
   import numpy as np
 
   from configs import fdp_sizes, synthetic
-  from fdp_jax.cv import loso, parallel
+  from fdp_jax.cv import parallel
   from fdp_jax.families import build_model
 
   if name == 'released':
@@ -70,7 +71,7 @@ def build_step(name: str, batch: int, frames: int, image: int, pooling: str, com
   if name == 'mol':   # flow and landmark targets of the 7 frame pairs
     batch_np['flow'] = rng.normal(0, 1, (batch, frames - 1, image, image, 2)).astype(np.float32)
     batch_np['landmarks'] = rng.uniform(20, 108, (batch, frames - 1, 68, 2)).astype(np.float32)
-  fsteps = loso.fold_steps(config, model, batch_np, 1)
+  fsteps = parallel.make_fold_steps(config, model, batch_np, 1)
   batch_dev = jax.device_put({k: v[None] for k, v in batch_np.items()}, fsteps.batch_sharding)
   state = fsteps.init(parallel.slot_keys([jax.random.key(0)], fsteps.state_sharding))
   keys = parallel.slot_keys([jax.random.key(1)], fsteps.state_sharding)

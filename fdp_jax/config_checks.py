@@ -68,13 +68,11 @@ def check_before_work(config) -> None:
 
 
 def check_single_frame_baseline(config) -> None:
-  """The 'static' pooling is the single-frame baseline only on raw frames: a frame minus a reference
-  of its clip already carries the clip's motion."""
-  if (families.family(config.model).name == 'fdp' and config.model.temporal_pooling == 'static'
-      and config.data.frame_reference != 'none'):
-    raise ConfigError("model.temporal_pooling='static' is the single-frame baseline: it needs "
-                      "data.frame_reference='none' (a frame minus its clip's reference shows the motion). "
-                      'Use --config=configs/synthetic.py:static')
+  """What the model family itself refuses (`Family.check_config`: FDP's single-frame baseline on raw frames)."""
+  try:
+    families.family(config.model).check_config(config)
+  except ValueError as e:
+    raise ConfigError(str(e)) from e
 
 
 def check_against_corpus(config, index) -> None:

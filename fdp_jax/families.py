@@ -50,7 +50,10 @@ class Family:
   # 'dynamic_image', MOL's 'flow_landmarks', or nothing
   prediction_picture: str | None = None
   recognition: bool = True                          # classifies clips (the spotter scores snippets)
+  variant: str = ''                                 # FDP's `model.variant` ('paper' | 'released'), as recorded
   released_weights: ReleasedWeights | None = None   # the released PyTorch model it loads
+  # config → None, or ValueError for a combination of settings the family cannot run as asked
+  check_config: Callable[[Any], None] = lambda config: None
 
   def loss_weights(self, config) -> Any:
     """The weights `losses` reads (config.loss); the ranking loss weighs nothing without a rank scorer."""
@@ -58,6 +61,15 @@ class Family:
     if 'rank' in weights and (self.name != 'fdp' or config.model.temporal_pooling != 'rank'):
       weights.rank = 0.0
     return weights
+
+
+def _check_single_frame_baseline(config) -> None:
+  """The 'static' pooling is the single-frame baseline only on raw frames: a frame minus a reference
+  of its clip already carries the clip's motion."""
+  if config.model.temporal_pooling == 'static' and config.data.frame_reference != 'none':
+    raise ValueError("model.temporal_pooling='static' is the single-frame baseline: it needs "
+                     "data.frame_reference='none' (a frame minus its clip's reference shows the motion). "
+                     'Use --config=configs/synthetic.py:static')
 
 
 def _fdp_module(model_config, num_classes: int, image_size: int) -> FDP:
@@ -137,11 +149,12 @@ def _fdp_train_metrics(model_config) -> Callable[[dict, dict], dict]:
 
 FAMILIES = {
     'fdp': Family('fdp', _fdp_module, losses=losses.fdp_losses, train_metrics=_fdp_train_metrics,
-                  prediction_picture='dynamic_image'),
+                  prediction_picture='dynamic_image', variant='paper',
+                  check_config=_check_single_frame_baseline),
     'fdp_released': Family('fdp_released', _released_fdp_module,
                            losses=functools.partial(losses.fdp_losses, with_rank=False),
                            train_metrics=_fdp_train_metrics, prediction_picture='dynamic_image',
-                           released_weights=FDP_WEIGHTS),
+                           released_weights=FDP_WEIGHTS, variant='released'),
     'mol': Family('mol', _mol_module, losses=losses.mol_losses, eval_metrics=_mol_eval_metrics,
                   train_metrics=lambda model_config: training_signals.mol_signals,
                   aggregate_lines=_mol_aggregate_lines, after_folds=_mol_after_folds,

@@ -136,13 +136,12 @@ def write_examples(config, workdir: str, source: Sequence[dict], folds, clips_pe
   paths relative to `workdir`."""
   import jax
 
-  from fdp_jax import families, train
+  from fdp_jax import families, inference, train
   from fdp_jax.cv import checkpoints, loso
 
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
   template = loso.fold_template(config, model)
-  options = train.options_for(config)
-  predict = jax.jit(lambda s, b: train.apply_model(s, train.eval_params(s), b, options, train=False))
+  predict = inference.inference_step(train.options_for(config), 'outputs')
   transform = input_pipeline.ClipTransform(config.data, train=False)
   os.makedirs(rundir.path(workdir, rundir.MOL_EXAMPLES_DIR), exist_ok=True)
   paths = []

@@ -206,10 +206,16 @@ def train_step(state: TrainState, batch: dict, rng: jax.Array, options: StepOpti
   return state, metrics
 
 
+def eval_outputs(state: TrainState, batch: dict, options: StepOptions) -> dict:
+  """The family's output dict (float32; 'logits' (B, C)) of a fold's model in eval mode: running BatchNorm
+  statistics, the parameters it is scored with (`eval_params`)."""
+  return apply_model(state, eval_params(state), batch, options, train=False)
+
+
 def eval_step(state: TrainState, batch: dict, options: StepOptions) -> dict:
-  """Class probabilities (B, C) and predictions (B,) in eval mode (running BatchNorm statistics), and the
-  family's per-clip evaluation values (MOL: flow end-point error and landmark NME, `Family.eval_metrics`)."""
-  outputs = apply_model(state, eval_params(state), batch, options, train=False)
+  """Class probabilities (B, C) and predictions (B,) in eval mode (`eval_outputs`), and the family's per-clip
+  evaluation values (MOL: flow end-point error and landmark NME, `Family.eval_metrics`)."""
+  outputs = eval_outputs(state, batch, options)
   probs = jax.nn.softmax(outputs['logits'].astype(jnp.float32), axis=-1)
   return {'probabilities': probs, 'prediction': jnp.argmax(probs, -1),
           **options.family.eval_metrics(outputs, batch)}

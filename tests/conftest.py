@@ -139,7 +139,7 @@ def reference_variables(fixture, module, *inputs, **kwargs):
 
 
 class OneFold:
-  """The trainer's own jitted steps (`fdp_jax.cv.loso.fold_steps`, a group of one fold) with a
+  """The trainer's own jitted steps (`fdp_jax.cv.parallel.make_fold_steps`, a group of one fold) with a
   single-fold interface: batches without the slot axis, metrics and outputs without it. The state keeps
   its slot axis of 1 (`unstack` takes it off for inspection); `train` donates it, as the trainer does."""
 
@@ -147,10 +147,10 @@ class OneFold:
     """log_every_steps: the metrics `train` returns are means over the steps since the last multiple of it
     (`fdp_jax.train.train_step`); 1, the default here, makes them each step's own."""
     import numpy as np
-    from fdp_jax.cv import loso
+    from fdp_jax.cv import parallel
     config = config.copy_and_resolve_references()
     config.train.log_every_steps = log_every_steps
-    self.fsteps = loso.fold_steps(config, model, {k: np.asarray(v) for k, v in batch.items()}, 1)
+    self.fsteps = parallel.make_fold_steps(config, model, {k: np.asarray(v) for k, v in batch.items()}, 1)
 
   def _keys(self, key):
     from fdp_jax.cv import parallel

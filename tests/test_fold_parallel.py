@@ -162,3 +162,27 @@ def test_fold_axis_uses_a_divisor_of_the_group_size():
   assert parallel.fold_axis_size(2, 2) == 1     # both devices on the data axis
   with pytest.raises(ValueError, match='data_parallel=4 exceeds'):
     parallel.fold_axis_size(2, 4)
+
+
+@pytest.mark.parametrize('num_slots,data_parallel', [(1, 1), (2, 1), (4, 1), (3, 1), (2, 2)])
+def test_a_group_step_follows_its_declared_specs(num_slots, data_parallel):
+  """Each slot sees its own entry of `SLOTS`/`SLOT_BATCHES` arguments and `SHARED` ones whole, on one slot
+  per device (2 devices), several (4 slots: a vmap on each) or a data axis; results come back as declared."""
+  mesh = parallel.make_mesh(num_slots, data_parallel)
+
+  def one(key, batch, step, table):
+    return {'total': key + batch['x'].sum() + step + table.sum(), 'x': batch['x']}, batch['y'] * 2
+
+  step = parallel.fold_parallel(one, mesh, num_slots,
+                                (parallel.SLOTS, parallel.SLOT_BATCHES, parallel.SHARED, parallel.SHARED),
+                                ({'total': parallel.SLOTS, 'x': parallel.SLOT_BATCHES}, parallel.SLOT_BATCHES))
+  keys = np.arange(num_slots, dtype=np.float32) * 1000
+  batch = {'x': np.arange(num_slots * 4, dtype=np.float32).reshape(num_slots, 4),
+           'y': np.ones((num_slots, 4), np.int32)}
+  table = np.array([10.0, 20.0], np.float32)
+  out, doubled = step(keys, batch, np.float32(5), table)
+  np.testing.assert_array_equal(out['total'], keys + batch['x'].sum(1) + 5 + 30)
+  np.testing.assert_array_equal(out['x'], batch['x'])
+  np.testing.assert_array_equal(doubled, 2 * batch['y'])
+  assert out['total'].sharding.spec == parallel.SLOTS and doubled.sharding.spec == parallel.SLOT_BATCHES
+  assert dict(mesh.shape) == {'fold': parallel.fold_axis_size(num_slots, data_parallel), 'data': data_parallel}

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from fdp_jax.tools import predict
+from fdp_jax import clip_prediction
 from fdp_jax.corpora import phases
 from fdp_jax.preprocess import frame_folders
 
@@ -34,18 +34,19 @@ def test_two_frames_numbered_alike_are_refused_in_each_callers_terms(tmp_path):
   assert isinstance(refused.value, ValueError)   # nothing corpus-specific for prediction to know about
   with pytest.raises(phases.SkipSample, match=message):        # a corpus reader skips the sample
     phases.clip_frames(str(tmp_path), 'img')
-  with pytest.raises(predict.PredictError, match=message):     # prediction refuses the folder
-    predict.input_frames(str(tmp_path), str(tmp_path / 'out'))
+  with pytest.raises(clip_prediction.PredictError, match=message):     # prediction refuses the folder
+    clip_prediction.input_frames(str(tmp_path), str(tmp_path / 'out'))
 
 
 def test_predict_reads_a_folder_of_frames_as_the_builders_do(tmp_path):
   # A macOS copy's `._img3.jpg` resource fork is not a frame 3 (predict used to read it as one).
   touch(tmp_path, 'img2.jpg', 'img10.jpg', 'img1.jpg', '._img3.jpg', '.DS_Store', 'notes.txt')
-  assert predict.input_frames(str(tmp_path), str(tmp_path / 'out')) == [
+  assert clip_prediction.input_frames(str(tmp_path), str(tmp_path / 'out')) == [
       str(tmp_path / f'img{i}.jpg') for i in (1, 2, 10)]
 
 
 def test_predict_refuses_a_folder_without_numbered_frames(tmp_path):
   touch(tmp_path, 'face.jpg', '._img1.jpg', 'notes.txt')
-  with pytest.raises(predict.PredictError, match=r'holds no numbered frames: image files \(\.jpg, .*e\.g\. img12'):
-    predict.input_frames(str(tmp_path), str(tmp_path / 'out'))
+  with pytest.raises(clip_prediction.PredictError,
+                     match=r'holds no numbered frames: image files \(\.jpg, .*e\.g\. img12'):
+    clip_prediction.input_frames(str(tmp_path), str(tmp_path / 'out'))

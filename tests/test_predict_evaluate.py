@@ -13,8 +13,7 @@ import pytest
 
 import corpus_fixtures
 from conftest import REPO, assert_predictions_are_argmax, tiny_config
-from fdp_jax import experiment
-from fdp_jax.tools import predict
+from fdp_jax import clip_prediction, experiment
 
 
 @pytest.fixture(scope='module')
@@ -179,7 +178,7 @@ def test_predict_on_a_video(tiny_run, tmp_path):
   for frame in corpus_fixtures.face_frames(12, seed=1):
     writer.write(frame)
   writer.release()
-  prediction = predict.predict_clip(tiny_run, video, str(tmp_path / 'out'))
+  prediction = clip_prediction.predict_clip(tiny_run, video, str(tmp_path / 'out'))
   assert prediction['window']['num_frames'] == 12
   assert sum(prediction['probabilities'].values()) == pytest.approx(1.0, abs=1e-6)
   assert len(os.listdir(tmp_path / 'out' / 'frames')) == 12
@@ -191,8 +190,8 @@ def test_predict_without_a_face_names_the_frame(tiny_run, tmp_path):
   folder.mkdir()
   for i, frame in enumerate(corpus_fixtures.faceless_frames(6, seed=0)):
     cv2.imwrite(str(folder / f'{i:03d}.png'), frame)
-  with pytest.raises(predict.PredictError, match=r'no face found in .*000\.png'):
-    predict.predict_clip(tiny_run, str(folder), str(tmp_path / 'out'))
+  with pytest.raises(clip_prediction.PredictError, match=r'no face found in .*000\.png'):
+    clip_prediction.predict_clip(tiny_run, str(folder), str(tmp_path / 'out'))
 
 
 def test_predict_refuses_a_window_where_the_face_is_lost(tiny_run, tmp_path):
@@ -202,21 +201,22 @@ def test_predict_refuses_a_window_where_the_face_is_lost(tiny_run, tmp_path):
   frames = corpus_fixtures.face_frames(8, seed=1) + corpus_fixtures.faceless_frames(4, seed=1)
   for i, frame in enumerate(frames):
     cv2.imwrite(str(folder / f'img{i + 1}.jpg'), frame)
-  with pytest.raises(predict.PredictError, match=r'face is lost in frame 8 \(.*img9\.jpg\).*--onset=0 --offset=7'):
-    predict.predict_clip(tiny_run, str(folder), str(tmp_path / 'out'))
-  prediction = predict.predict_clip(tiny_run, str(folder), str(tmp_path / 'out'), onset=0, offset=7)
+  with pytest.raises(clip_prediction.PredictError,
+                     match=r'face is lost in frame 8 \(.*img9\.jpg\).*--onset=0 --offset=7'):
+    clip_prediction.predict_clip(tiny_run, str(folder), str(tmp_path / 'out'))
+  prediction = clip_prediction.predict_clip(tiny_run, str(folder), str(tmp_path / 'out'), onset=0, offset=7)
   assert (prediction['window']['onset'], prediction['window']['offset']) == (0, 7)
 
 
 def test_predict_refuses_an_unreadable_video_and_a_bad_window(tiny_run, astronaut_frames, tmp_path):
   bad = tmp_path / 'clip.mp4'
   bad.write_text('not a video')
-  with pytest.raises(predict.PredictError, match=r'cannot read any frame from the video .*clip\.mp4'):
-    predict.predict_clip(tiny_run, str(bad), str(tmp_path / 'out'))
-  with pytest.raises(predict.PredictError, match=r'onset=5, offset=20 is not inside the clip'):
-    predict.predict_clip(tiny_run, astronaut_frames, str(tmp_path / 'out'), onset=5, offset=20)
-  with pytest.raises(predict.PredictError, match=r'--fold=s09 is not a fold'):
-    predict.predict_clip(tiny_run, astronaut_frames, str(tmp_path / 'out'), fold='s09')
+  with pytest.raises(clip_prediction.PredictError, match=r'cannot read any frame from the video .*clip\.mp4'):
+    clip_prediction.predict_clip(tiny_run, str(bad), str(tmp_path / 'out'))
+  with pytest.raises(clip_prediction.PredictError, match=r'onset=5, offset=20 is not inside the clip'):
+    clip_prediction.predict_clip(tiny_run, astronaut_frames, str(tmp_path / 'out'), onset=5, offset=20)
+  with pytest.raises(clip_prediction.PredictError, match=r'--fold=s09 is not a fold'):
+    clip_prediction.predict_clip(tiny_run, astronaut_frames, str(tmp_path / 'out'), fold='s09')
 
 
 def test_predict_with_mol_draws_flow_and_landmarks(astronaut_frames, tmp_path):
@@ -238,7 +238,7 @@ def test_predict_with_mol_draws_flow_and_landmarks(astronaut_frames, tmp_path):
             'frame_mask': jax.ShapeDtypeStruct((1, 8), np.bool_)}
   state = train.jit_init(lambda key: train.create_train_state(model, config.train, shapes, key))(jax.random.key(0))
   checkpoints.save(checkpoints.fold_manager(str(workdir), 'sub01'), state)
-  prediction = predict.predict_clip(str(workdir), astronaut_frames, str(tmp_path / 'out'))
+  prediction = clip_prediction.predict_clip(str(workdir), astronaut_frames, str(tmp_path / 'out'))
   assert list(prediction['probabilities']) == names
   assert sum(prediction['probabilities'].values()) == pytest.approx(1.0, abs=1e-6)
   assert prediction['model']['name'] == 'mol' and 'flow_landmarks' in prediction['images']

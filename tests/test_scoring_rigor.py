@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from fdp_jax import data_sources, experiment, input_pipeline, metrics, report, results_json, scoring
-from fdp_jax.tools import predict
+from fdp_jax import clip_prediction, data_sources, experiment, input_pipeline, metrics, report, results_json, scoring
 from fdp_jax.cv.folds import loso_folds
 
 CLASSES = ('negative', 'positive', 'surprise')
@@ -105,11 +104,11 @@ def test_prediction_uses_the_training_split_statistics(released_normalization_ru
   recorded = results['folds'][0]['train_normalization']
   want = input_pipeline.split_statistics(source, held_out.train_indices, config.data)
   assert (recorded['shift'], recorded['scale']) == pytest.approx(want, rel=1e-6)
-  assert predict.fold_normalization(config.data, results, 's01', workdir) == pytest.approx(want, rel=1e-6)
+  assert clip_prediction.fold_normalization(config.data, results, 's01', workdir) == pytest.approx(want, rel=1e-6)
   test_split = input_pipeline.split_statistics(source, held_out.test_indices, config.data)
   assert not np.allclose(want, test_split)        # the two would be confused silently otherwise
   del results['folds'][0]['train_normalization']   # a run recorded without them: re-score, never guess
-  with pytest.raises(predict.PredictError, match='fdp_jax.tools.rescore'):
-    predict.fold_normalization(config.data, results, 's01', workdir)
+  with pytest.raises(clip_prediction.PredictError, match='fdp_jax.tools.rescore'):
+    clip_prediction.fold_normalization(config.data, results, 's01', workdir)
   config.data.normalization = 'standard'
-  assert predict.fold_normalization(config.data, results, 's01', workdir) is None
+  assert clip_prediction.fold_normalization(config.data, results, 's01', workdir) is None

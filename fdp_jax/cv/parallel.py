@@ -88,38 +88,65 @@ def fold_groups(folds: Sequence, num_slots: int) -> list[list]:
   return groups
 
 
-def over_slots(fn: Callable, num_slots: int, shared: Sequence[int] = ()) -> Callable:
-  """`fn` mapped over the leading slot axis of its arguments (but those at positions `shared`, which every
-  slot sees whole) and of its results (a vmap; for one slot an index and a re-stack, which XLA:CPU runs
-  faster than a size-1 vmap)."""
+# The sharding of a group step's arguments and results, declared per step as pytrees of these specs that
+# mirror them (a spec on a subtree covers all its leaves, as in `jax.jit` and `jax.shard_map`).
+SLOTS = P('fold')              # one entry per slot (states, keys, tables): the slot axis over `fold`
+SLOT_BATCHES = P('fold', 'data')   # a batch per slot: slots over `fold`, each batch's examples over `data`
+SHARED = P()                   # replicated: every slot sees it whole (the step number, the on-device corpus)
+
+
+def _is_spec(x) -> bool:
+  return isinstance(x, P)
+
+
+def _sliced(spec: P) -> bool:
+  """Whether a spec splits the slot axis (the argument is per slot) or leaves it whole (shared)."""
+  return len(spec) > 0 and spec[0] == 'fold'
+
+
+def over_slots(fn: Callable, num_slots: int, in_specs: tuple) -> Callable:
+  """`fn` mapped over the leading slot axis of its arguments (but those whose spec in `in_specs` is
+  `SHARED`, which every slot sees whole) and of its results (a vmap; for one slot an index and a re-stack,
+  which XLA:CPU runs faster than a size-1 vmap)."""
+  in_axes = jax.tree.map(lambda spec: 0 if _sliced(spec) else None, in_specs, is_leaf=_is_spec)
   if num_slots > 1:
-    return jax.vmap(fn, in_axes=tuple(None if i in shared else 0 for i in range(_arity(fn))))
+    return jax.vmap(fn, in_axes=in_axes)
 
   def one(*args):
-    out = fn(*[a if i in shared else jax.tree.map(lambda x: x[0], a) for i, a in enumerate(args)])
-    return jax.tree.map(lambda x: jnp.asarray(x)[None], out)
+    args = jax.tree.map(lambda axis, a: a if axis is None else jax.tree.map(lambda x: x[0], a),
+                        in_axes, args, is_leaf=lambda x: x is None)
+    return jax.tree.map(lambda x: jnp.asarray(x)[None], fn(*args))
   return one
 
 
-def _arity(fn: Callable) -> int:
-  import inspect
-  return len(inspect.signature(fn).parameters)
-
-
-def per_device(fn: Callable, mesh: Mesh, num_slots: int, num_args: int, shared: Sequence[int] = ()) -> Callable:
-  """`fn(*slot_args)` of one fold run for every slot: each device of the `fold` axis maps it over its own
-  K / fold-devices slots (shard_map, manual over `fold` only, so a `data` axis is still partitioned by
-  XLA). Arguments at positions `shared` are replicated and seen whole by every slot (the on-device
-  corpus). With one slot per device the device runs exactly the sequential step, so a fold trains bit for
-  bit as it does alone."""
+def fold_parallel(fn: Callable, mesh: Mesh, num_slots: int, in_specs: tuple, out_specs,
+                  jit: Callable = jax.jit, **jit_kwargs) -> Callable:
+  """`fn(*args)` of one fold, jitted for a group of `num_slots` folds on `mesh`: every argument and result
+  whose spec is `SLOTS` or `SLOT_BATCHES` carries the slot axis first; `SHARED` ones are replicated and
+  seen whole by every slot. `in_specs` (a tuple, one pytree prefix per argument) and `out_specs` (a pytree
+  prefix of the results) are the jitted function's shardings. Each device of the `fold` axis maps `fn`
+  over its own K / fold-devices slots (shard_map, manual over `fold` only, so a `data` axis is still
+  partitioned by XLA). With one slot per device the device runs exactly the sequential step, so a fold
+  trains bit for bit as it does alone. `jit`: `jax.jit` or a wrapper of it (`train.jit_init`)."""
   local = num_slots // mesh.shape['fold']
   # Without data parallelism the body is fully manual: XLA compiles it as written, so its numerics do
   # not depend on the mesh (with `data` left to the partitioner, 4 folds on 4 devices drifted from
   # sequential training by float rounding after one step).
   manual = {'fold'} if mesh.shape['data'] > 1 else {'fold', 'data'}
-  in_specs = tuple(P() if i in shared else P('fold') for i in range(num_args))
-  return jax.shard_map(over_slots(fn, local, shared), mesh=mesh, in_specs=in_specs,
-                       out_specs=P('fold'), axis_names=frozenset(manual), check_vma=False)
+  body = jax.shard_map(over_slots(fn, local, in_specs), mesh=mesh, in_specs=_slot_part(in_specs),
+                       out_specs=_slot_part(out_specs), axis_names=frozenset(manual), check_vma=False)
+  return jit(body, in_shardings=_shardings(mesh, in_specs), out_shardings=_shardings(mesh, out_specs),
+             **jit_kwargs)
+
+
+def _slot_part(specs):
+  """The specs as the body of `fold_parallel` sees them: split over the manual `fold` axis only (a `data`
+  axis is the partitioner's)."""
+  return jax.tree.map(lambda spec: SLOTS if _sliced(spec) else SHARED, specs, is_leaf=_is_spec)
+
+
+def _shardings(mesh: Mesh, specs):
+  return jax.tree.map(lambda spec: NamedSharding(mesh, spec), specs, is_leaf=_is_spec)
 
 
 class DeviceCorpus(NamedTuple):
@@ -147,85 +174,73 @@ class FoldSteps(NamedTuple):
 
   @property
   def state_sharding(self) -> NamedSharding:
-    return NamedSharding(self.mesh, P('fold'))
+    return NamedSharding(self.mesh, SLOTS)
 
   @property
   def batch_sharding(self) -> NamedSharding:
-    return NamedSharding(self.mesh, P('fold', 'data'))
+    return NamedSharding(self.mesh, SLOT_BATCHES)
 
 
 # The on-device sampler's keys, derived from a fold's step key beside the steps' fold_in(step_key, s).
 _SHUFFLE_KEY, _SAMPLE_KEY = 0xFFFFFFFF, 0xFFFFFFFE
 
 
-def make_fold_steps(model, train_config, options: train.StepOptions, example_batch: dict, mesh: Mesh,
-                    num_slots: int, clips: dict | None = None, data_config=None) -> FoldSteps:
-  """The train/eval/init steps of `fdp_jax.train`, over `num_slots` stacked folds, sharded on `mesh`: the
-  one place the run's steps are jitted (the trainer, evaluation and the benchmarks all use these).
-  `options`: `train.options_for(config, platform of the mesh's devices)`. With `clips`
-  (`device_input.load_clips`) and `data_config`, also the steps that sample the corpus on the device.
+def make_fold_steps(config, model, example_batch: dict, num_slots: int, devices: Sequence | None = None,
+                    clips: dict | None = None) -> FoldSteps:
+  """The train/eval/init steps of `fdp_jax.train` for groups of `num_slots` stacked folds of `config`, on
+  their mesh of `devices` (default the job's; `make_mesh`): the one place the run's steps are jitted (the
+  trainer, evaluation, ahead-of-time compilation and the benchmarks all use these). Conv routing and compute
+  dtype 'auto' follow the devices' platform (`train.options_for`). `example_batch`: a training batch
+  (arrays or shapes). With `clips` (`device_input.load_clips`), also the steps that sample the corpus on
+  the device.
 
   The RNG of a fold's step s is fold_in(step_key, s), as in sequential training, so a fold trains the same
   in any group and any slot.
   """
+  mesh = make_mesh(num_slots, int(config.cv.data_parallel), devices)
+  options = train.options_for(config, mesh.devices.flat[0].platform)
+  train_config, data_config = config.train, config.data
   shapes = {k: jax.ShapeDtypeStruct(np.shape(example_batch[k]), np.asarray(example_batch[k]).dtype)
             for k in ('frames', 'frame_mask')}
-  state_sh = NamedSharding(mesh, P('fold'))
-  batch_sh = NamedSharding(mesh, P('fold', 'data'))
-  replicated = NamedSharding(mesh, P())
-
   batch_shapes = {k: jax.ShapeDtypeStruct(np.shape(v), np.asarray(v).dtype) for k, v in example_batch.items()}
 
   def init_one(key):
     state = train.create_train_state(model, train_config, shapes, key)
     return train.with_metric_sums(state, batch_shapes, options)
 
-  init = train.jit_init(per_device(init_one, mesh, num_slots, 1), in_shardings=state_sh, out_shardings=state_sh)
+  def train_one(state, batch, key, step):
+    return train.train_step(state, batch, jax.random.fold_in(key, step), options)
 
-  def train_group(state, batch, step_keys, step):
-    def one(s, b, key, step):
-      return train.train_step(s, b, jax.random.fold_in(key, step), options)
-    steps = jnp.broadcast_to(step, (num_slots,))
-    return per_device(one, mesh, num_slots, 4)(state, batch, step_keys, steps)
+  def eval_one(state, batch):
+    return dict(train.eval_step(state, batch, options), index=batch['index'], label=batch['label'],
+                mask=batch['mask'])
 
-  train_fn = jax.jit(train_group, in_shardings=(state_sh, batch_sh, state_sh, replicated),
-                     out_shardings=(state_sh, state_sh), donate_argnums=0)
+  def group(fn, in_specs, out_specs, **jit_kwargs):
+    return fold_parallel(fn, mesh, num_slots, in_specs, out_specs, **jit_kwargs)
 
-  def eval_group(state, batch):
-    def one(s, b):
-      out = train.eval_step(s, b, options)
-      return dict(out, index=b['index'], label=b['label'], mask=b['mask'])
-    return per_device(one, mesh, num_slots, 2)(state, batch)
-
-  eval_fn = jax.jit(eval_group, in_shardings=(state_sh, batch_sh), out_shardings=batch_sh)
+  # (keys) -> state; (state, batch, keys, step) -> (state, metrics); (state, batch) -> outputs
+  init = group(init_one, (SLOTS,), SLOTS, jit=train.jit_init)
+  train_fn = group(train_one, (SLOTS, SLOT_BATCHES, SLOTS, SHARED), (SLOTS, SLOTS), donate_argnums=0)
+  eval_fn = group(eval_one, (SLOTS, SLOT_BATCHES), SLOT_BATCHES)
   if clips is None:
     return FoldSteps(init, train_fn, eval_fn, mesh, num_slots, options)
   from fdp_jax import device_input
   batch_size = int(train_config.batch_size)
 
-  def train_device_group(state, tables, step_keys, step, clips):
-    def one(s, table, key, step, clips):
-      batch = device_input.train_batch(clips, table, jax.random.fold_in(key, _SHUFFLE_KEY),
-                                       jax.random.fold_in(key, _SAMPLE_KEY), step, data_config, batch_size)
-      return train.train_step(s, batch, jax.random.fold_in(key, step), options)
-    steps = jnp.broadcast_to(step, (num_slots,))
-    return per_device(one, mesh, num_slots, 5, shared=(4,))(state, tables, step_keys, steps, clips)
+  def train_device_one(state, table, key, step, clips):
+    batch = device_input.train_batch(clips, table, jax.random.fold_in(key, _SHUFFLE_KEY),
+                                     jax.random.fold_in(key, _SAMPLE_KEY), step, data_config, batch_size)
+    return train_one(state, batch, key, step)
 
-  train_device_fn = jax.jit(train_device_group,
-                            in_shardings=(state_sh, state_sh, state_sh, replicated, replicated),
-                            out_shardings=(state_sh, state_sh), donate_argnums=0)
+  def eval_device_one(state, table, records, mask, positions, clips):
+    return eval_one(state, device_input.eval_batch(clips, table, records, mask, positions, data_config))
 
-  def eval_device_group(state, tables, records, mask, positions, clips):
-    def one(s, table, records, mask, positions, clips):
-      b = device_input.eval_batch(clips, table, records, mask, positions, data_config)
-      out = train.eval_step(s, b, options)
-      return dict(out, index=b['index'], label=b['label'], mask=b['mask'])
-    return per_device(one, mesh, num_slots, 6, shared=(5,))(state, tables, records, mask, positions, clips)
-
-  eval_device_fn = jax.jit(eval_device_group,
-                           in_shardings=(state_sh, state_sh, batch_sh, batch_sh, batch_sh, replicated),
-                           out_shardings=batch_sh)
-  corpus = DeviceCorpus(jax.device_put(clips, replicated), np.asarray(clips['length']))
+  # (state, tables, keys, step, clips) -> (state, metrics); (state, tables, records, mask, positions, clips)
+  train_device_fn = group(train_device_one, (SLOTS, SLOTS, SLOTS, SHARED, SHARED), (SLOTS, SLOTS),
+                          donate_argnums=0)
+  eval_device_fn = group(eval_device_one, (SLOTS, SLOTS, SLOT_BATCHES, SLOT_BATCHES, SLOT_BATCHES, SHARED),
+                         SLOT_BATCHES)
+  corpus = DeviceCorpus(jax.device_put(clips, NamedSharding(mesh, SHARED)), np.asarray(clips['length']))
   return FoldSteps(init, train_fn, eval_fn, mesh, num_slots, options, corpus, train_device_fn, eval_device_fn)
 
 

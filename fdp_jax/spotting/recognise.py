@@ -4,7 +4,7 @@ the recogniser's corpus does not have at all was never seen by any fold; its int
 
 A spotted interval becomes a clip record (its frames, onset 0, offset its last frame) and goes through the
 run's evaluation transform (`input_pipeline.ClipTransform`, training-split normalisation where the run's
-`data.normalization` needs it) and its model, exactly as `fdp_jax.tools.predict` treats one clip.
+`data.normalization` needs it) and its model, exactly as `fdp_jax.clip_prediction` treats one clip.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import os
 import jax
 import numpy as np
 
-from fdp_jax import data_sources, families, input_pipeline, rundir, train
+from fdp_jax import data_sources, families, inference, input_pipeline, rundir, train
 from fdp_jax.corpora import class_sets
 from fdp_jax.cv import checkpoints
-from fdp_jax.cv import loso as cv_loso
 
 
 class RecognizerError(ValueError):
@@ -44,11 +43,8 @@ class Recognizer:
       raise RecognizerError(f'{workdir} has no finished fold')
     self.subjects = set(self.results.get('aggregate', {}).get('subjects_not_evaluated', [])) | set(
         f['subject'] for f in self.results['folds'])
-    self.model = families.build_model(self.config.model, self.config.data.num_classes, self.config.data.image_size)
-    self.template = cv_loso.fold_template(self.config, self.model)
-    options = train.options_for(self.config)
-    self._apply = jax.jit(lambda s, b: jax.nn.softmax(
-        train.apply_model(s, train.eval_params(s), b, options, train=False)['logits'], -1))
+    self.template = inference.fold_template(self.config)
+    self._apply = inference.inference_step(train.options_for(self.config), 'probabilities')
     self._states: dict[str, object] = {}
     self._class_set = _class_set_of(self.config.data)
 
@@ -68,13 +64,11 @@ class Recognizer:
     return self._states[fold]
 
   def _normalization(self, fold: str):
-    if self.config.data.normalization == 'standard':
-      return None
-    entry = next(f for f in self.results['folds'] if f['subject'] == fold)
-    if 'train_normalization' not in entry:
+    try:
+      return inference.training_normalization(self.config.data, self.results, fold)
+    except inference.MissingTrainingStatistics:
       raise RecognizerError(f'{self.workdir} does not record fold {fold}\'s training statistics: re-score it '
-                            f'with `python -m fdp_jax.tools.rescore --workdir={self.workdir}`')
-    return entry['train_normalization']['shift'], entry['train_normalization']['scale']
+                            f'with `python -m fdp_jax.tools.rescore --workdir={self.workdir}`') from None
 
   def classify(self, subject: str, clips: list[np.ndarray]) -> np.ndarray:
     """(len(clips), C) class probabilities of clips (each (L, S, S, 1) uint8 frames) of one subject."""

@@ -11,22 +11,21 @@ recomputed from final checkpoints; it is carried over from the existing `results
 
 from __future__ import annotations
 
-import sys
-
 import tqdm
-from absl import app, flags, logging
+from absl import flags, logging
 
 from fdp_jax import data_sources, environment, families, report, results_json, rundir
 from fdp_jax.cv import checkpoints, loso, parallel, selection
 from fdp_jax.cv.evaluation import score_group
 from fdp_jax.cv.folds import loso_folds
+from fdp_jax.tools import common
 
 FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
   """The command-line flags (defined only when run as a command, so the module imports cleanly)."""
-  flags.DEFINE_string('workdir', None, 'Run directory written by launch.py.', required=True)
+  common.define_run_flag()
 
 
 def evaluate_run(workdir: str) -> dict:
@@ -89,17 +88,12 @@ def _rescore(config, folds, source, index, timing, failed, workdir: str) -> list
 
 def main(argv):
   del argv
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)   # orbax logs every restore at INFO
-  try:
-    results = evaluate_run(FLAGS.workdir)
-  except (FileNotFoundError, data_sources.DatasetNotBuiltError) as e:
-    sys.exit(str(e))
+  results = common.run_quietly(lambda: evaluate_run(FLAGS.workdir),
+                               (FileNotFoundError, data_sources.DatasetNotBuiltError))
   print(report.markdown_table(results))
   logging.info('rewrote %s and %s', rundir.path(FLAGS.workdir, rundir.RESULTS),
                rundir.path(FLAGS.workdir, rundir.REPORT))
 
 
 if __name__ == '__main__':
-  define_flags()
-  app.run(main)
+  common.start(define_flags, main)
