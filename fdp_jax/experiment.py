@@ -8,8 +8,9 @@ import sys
 import jax
 from absl import logging
 
-from fdp_jax import config_checks, data_sources, families, mol_evidence, report, results_json, rundir
+from fdp_jax import config_checks, data_sources, families, inference, mol_evidence, report, results_json, rundir
 from fdp_jax.cv import loso, parallel, selection
+from fdp_jax.spotting import loso as spotting
 
 # What stops a run before any work, with a message that says what to do (no traceback).
 STOPS_BEFORE_WORK = (data_sources.DatasetNotBuiltError, config_checks.ConfigError, rundir.RunMismatchError)
@@ -54,7 +55,6 @@ def check_run(config) -> None:
     for candidate in selection.check(each):
       config_checks.check_before_work(candidate)
   if config.task == 'spotting':
-    from fdp_jax.spotting import loso as spotting
     spotting.check_spotting(config)
 
 
@@ -72,7 +72,9 @@ def main(config, workdir: str) -> dict:
   except STOPS_BEFORE_WORK as e:
     sys.exit(str(e))
   if jax.process_index() == 0:
-    results = families.family(config.model).after_folds(config, workdir, results)
+    added = families.family(config.model).after_folds(config, workdir, results,
+                                                      inference.fold_predictor(config, workdir))
+    results = results_json.extend(workdir, results, added) if added else results
     path = report.write_report(workdir, results)
     print(report.console_table(results))
     print(f'Run directory: {workdir} (report: {path}; TensorBoard: tensorboard --logdir '
@@ -100,7 +102,6 @@ def _with_ablation(config, workdir: str, results: dict) -> dict:
 
 def _spotting(config, workdir: str) -> dict:
   """A spotting config (`config.task='spotting'`): `fdp_jax.spotting.loso`, its report and table."""
-  from fdp_jax.spotting import loso as spotting
   results = spotting.run_spotting(config, workdir)
   if jax.process_index() == 0:
     path = report.write_spotting_report(workdir, results)

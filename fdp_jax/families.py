@@ -44,8 +44,9 @@ class Family:
   train_metrics: Callable[[Any], Callable[[dict, dict], dict]] = lambda model_config: None
   # results.json's aggregate → the lines `scoring.markdown_table` prints for the family's evaluation values
   aggregate_lines: Callable[[dict], list] = lambda aggregate: []
-  # (config, workdir, results) → results, after every fold is done (on the first process): MOL's evidence
-  after_folds: Callable[[Any, str, dict], dict] = lambda config, workdir, results: results
+  # (config, workdir, results, fold_model) → the sections the family adds to results.json once every fold is
+  # done (on the first process; fold_model: `inference.fold_predictor`): MOL's evidence
+  after_folds: Callable[[Any, str, dict, Callable], dict] = lambda config, workdir, results, fold_model: {}
   # What `fdp_jax.tools.predict` draws beside the contact sheet: the analytic and the decoded
   # 'dynamic_image', MOL's 'flow_landmarks', or nothing
   prediction_picture: str | None = None
@@ -133,12 +134,12 @@ def _mol_aggregate_lines(aggregate: dict) -> list[str]:
           f"landmark NME {a['landmark_nme']:.4f} (mean error / inter-pupil distance)."]
 
 
-def _mol_after_folds(config, workdir: str, results: dict) -> dict:
+def _mol_after_folds(config, workdir: str, results: dict, fold_model: Callable) -> dict:
   """With its flow and landmark targets, the references on the run's test clips and its pictures
-  (`mol_evidence.add_to_run`)."""
+  (`mol_evidence.evidence`)."""
   if config.data.targets != 'mol':
-    return results
-  return mol_evidence.add_to_run(config, workdir, results)
+    return {}
+  return mol_evidence.evidence(config, workdir, results, fold_model)
 
 
 def _fdp_train_metrics(model_config) -> Callable[[dict, dict], dict]:

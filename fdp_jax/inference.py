@@ -58,6 +58,20 @@ def restore_fold(workdir: str, fold: str, config=None) -> train.TrainState:
   return checkpoints.restore_fold(workdir, fold, fold_template(config))
 
 
+def fold_predictor(config, workdir: str, returns: str = 'outputs') -> Callable[[str], Callable[[dict], dict] | None]:
+  """subject → the final model of the fold that held it out in the run in `workdir`, as `batch → result`
+  on the host (`inference_step`); None for a fold without a checkpoint. Nothing is built or compiled until a
+  fold is asked for."""
+  def fold(subject: str):
+    try:
+      state = checkpoints.restore_fold(workdir, subject, fold_template(config))
+    except FileNotFoundError:
+      return None
+    step = inference_step(train.options_for(config), returns)
+    return lambda batch: jax.device_get(step(state, batch))
+  return fold
+
+
 class MissingTrainingStatistics(ValueError):
   """A run's results.json without the training statistics a fold's normalisation needs."""
 

@@ -16,11 +16,12 @@ Host-side numpy/OpenCV/dlib; nothing here is jitted.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from fdp_jax import input_pipeline, metrics, results_json, rundir
+from fdp_jax import data_sources, input_pipeline, metrics, rundir
+from fdp_jax.cv.folds import loso_folds
 from fdp_jax.preprocess import face_alignment, optical_flow
 
 FLOW_REFERENCES = ('zero_flow', 'tvl1', 'farneback')
@@ -129,32 +130,23 @@ def draw_example(view: dict, flow: np.ndarray, landmarks: np.ndarray, path: str,
   cv2.imwrite(path, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
 
 
-def write_examples(config, workdir: str, source: Sequence[dict], folds, clips_per_fold: int = 1,
-                   max_folds: int = 3) -> list[str]:
+def write_examples(config, workdir: str, source: Sequence[dict], folds, fold_model: Callable,
+                   clips_per_fold: int = 1, max_folds: int = 3) -> list[str]:
   """Predicts the first `clips_per_fold` test clips of the first `max_folds` finished folds with each fold's
-  final checkpoint and draws them (`draw_example`) into the run's `rundir.MOL_EXAMPLES_DIR`; returns the image
-  paths relative to `workdir`."""
-  import jax
-
-  from fdp_jax import families, inference, train
-  from fdp_jax.cv import checkpoints, loso
-
-  model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
-  template = loso.fold_template(config, model)
-  predict = inference.inference_step(train.options_for(config), 'outputs')
+  final model (`fold_model(subject)`: batch → outputs, None without a checkpoint; `inference.fold_predictor`)
+  and draws them (`draw_example`) into the run's `rundir.MOL_EXAMPLES_DIR`; returns the image paths relative
+  to `workdir`."""
   transform = input_pipeline.ClipTransform(config.data, train=False)
   os.makedirs(rundir.path(workdir, rundir.MOL_EXAMPLES_DIR), exist_ok=True)
   paths = []
   for fold in list(folds)[:max_folds]:
-    try:
-      state = checkpoints.restore_fold(workdir, fold.subject, template)
-    except FileNotFoundError:
+    predict = fold_model(fold.subject)
+    if predict is None:
       continue
     for i in fold.test_indices[:clips_per_fold]:
       record = dict(source[int(i)], _index=int(i))
       example = transform(record)
-      batch = {'frames': example['frames'][None], 'frame_mask': example['frame_mask'][None]}
-      outputs = jax.device_get(predict(state, batch))
+      outputs = predict({'frames': example['frames'][None], 'frame_mask': example['frame_mask'][None]})
       relative = rundir.mol_example(fold.subject, int(i))
       draw_example(evaluation_view(config.data, record), np.asarray(outputs['flow'][0], np.float32),
                    np.asarray(outputs['landmarks'][0], np.float32), rundir.path(workdir, relative))
@@ -162,19 +154,14 @@ def write_examples(config, workdir: str, source: Sequence[dict], folds, clips_pe
   return paths
 
 
-
-
-def add_to_run(config, workdir: str, results: dict) -> dict:
-  """results.json of a finished MOL run with the references on its test clips ('mol_references') and its
-  pictures ('mol_examples'), rewritten in `workdir`; returns the updated results."""
-  from fdp_jax import data_sources
-  from fdp_jax.cv.folds import loso_folds
-
+def evidence(config, workdir: str, results: dict, fold_model: Callable) -> dict:
+  """The sections a finished MOL run adds to results.json: the references on its test clips
+  ('mol_references') and its pictures ('mol_examples', drawn into `workdir`)."""
   source, index, _ = data_sources.load_corpus(config.data)
   done = {f['subject'] for f in results['folds'] if f.get('status') == 'done'}
   folds = [f for f in loso_folds(index.subjects) if f.subject in done]
-  return results_json.extend(workdir, results, {'mol_references': references(config.data, source, folds),
-                                                'mol_examples': write_examples(config, workdir, source, folds)})
+  return {'mol_references': references(config.data, source, folds),
+          'mol_examples': write_examples(config, workdir, source, folds, fold_model)}
 
 
 def without_auxiliary_tasks(config):

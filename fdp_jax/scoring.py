@@ -4,14 +4,12 @@ matrix (`fdp_jax.results_json` puts them into results.json). Scores come from co
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from fdp_jax import data_sources, metrics
-
-if TYPE_CHECKING:
-  from fdp_jax.cv.folds import Fold
+from fdp_jax.cv.folds import Fold
 
 
 def fold_result(fold: Fold, out: dict, index: data_sources.CorpusIndex, steps_trained: int) -> dict:

@@ -27,6 +27,7 @@ from typing import Any, Sequence
 from fdp_jax.corpora import layout
 from fdp_jax.corpora import workbooks
 from fdp_jax.preprocess import frame_folders
+from fdp_jax.preprocess.clips import ClipSpec
 
 
 class SkipSample(Exception):
@@ -148,7 +149,6 @@ def _unknown(value: Any) -> bool:
 def make_spec(sample_id: str, subject: str, clip: str, emotion: str, frames: Sequence[tuple[int, str]],
               phases: tuple[int, int, int, int, int], corpus: str):
   """The ClipSpec of a placed row: frames[lo..hi] and the phase indices from `locate_phases`."""
-  from fdp_jax.preprocess.clips import ClipSpec
   lo, hi, on, ap, off = phases
   kept = frames[lo:hi + 1]
   return ClipSpec(sample_id=sample_id, subject=subject, clip=clip, emotion=emotion,

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from fdp_jax import data_sources, input_pipeline, metrics, scoring, train
+from fdp_jax import data_sources, device_input, input_pipeline, metrics, scoring, train
 from fdp_jax.cv import parallel
 from fdp_jax.cv.folds import Fold
 
@@ -112,7 +112,6 @@ def _host_batches(config, group, source, fsteps, state, normalizations, position
 def _device_batches(config, group, source, fsteps, state, normalizations, position, num_batches):
   """The same from the corpus on the device (`device_input.eval_batch`): the frames the host's rules pick
   (`device_input.eval_frame_indices`), gathered and normalised there."""
-  from fdp_jax import device_input
   k, bs = fsteps.num_slots, config.eval.batch_size
   width, num_classes = len(fsteps.corpus.lengths), int(config.data.num_classes)
   tables = [device_input.idle_table(width, num_classes) if fold is None else device_input.fold_table(

@@ -17,7 +17,8 @@ import tqdm
 from absl import logging
 from tensorboardX import SummaryWriter
 
-from fdp_jax import config_checks, data_sources, families, input_pipeline, results_json, rundir, scoring, train
+from fdp_jax import (config_checks, data_sources, device_input, families, input_pipeline, results_json, rundir,
+                     scoring, train)
 from fdp_jax.cv import checkpoints as ckpt
 from fdp_jax.cv import parallel, selection
 from fdp_jax.cv.evaluation import BestTestRecord, score_group
@@ -60,7 +61,6 @@ def make_group_steps(config, model, num_folds: int, clips: dict | None = None) -
 def device_clips(config, source, index) -> dict | None:
   """The corpus's arrays for the on-device input (`device_input.load_clips`) when the run samples on the
   device (`data.on_device`), else None."""
-  from fdp_jax import device_input
   if not device_input.use_device_input(config.data, index, jax.devices()[0]):
     return None
   clips = device_input.load_clips(source, config.data)

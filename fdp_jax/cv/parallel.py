@@ -25,7 +25,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from fdp_jax import train
+from fdp_jax import device_input, train
 
 # Fraction of a device's memory the auto group size may plan to fill (the rest: fragmentation, the input
 # pipeline's device buffers, XLA's own scratch).
@@ -224,7 +224,6 @@ def make_fold_steps(config, model, example_batch: dict, num_slots: int, devices:
   eval_fn = group(eval_one, (SLOTS, SLOT_BATCHES), SLOT_BATCHES)
   if clips is None:
     return FoldSteps(init, train_fn, eval_fn, mesh, num_slots, options)
-  from fdp_jax import device_input
   batch_size = int(train_config.batch_size)
 
   def train_device_one(state, table, key, step, clips):

@@ -6,20 +6,18 @@ last good checkpoint, while the other folds of the group go on.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import jax
 import numpy as np
 import tqdm
 from absl import logging
 
-from fdp_jax import input_pipeline, losses, train
+from fdp_jax import device_input, input_pipeline, losses, train
 from fdp_jax.cv import checkpoints as ckpt
 from fdp_jax.cv import parallel
+from fdp_jax.cv.evaluation import BestTestRecord
 from fdp_jax.cv.folds import Fold, fold_keys
-
-if TYPE_CHECKING:
-  from fdp_jax.cv.evaluation import BestTestRecord
 
 
 def class_weights(config, train_labels: np.ndarray) -> np.ndarray:
@@ -144,7 +142,6 @@ class DeviceFeed:
   nothing. Nothing to snapshot: the key and the step are the sampler's whole state."""
 
   def __init__(self, config, group, source, labels, fsteps: parallel.FoldSteps):
-    from fdp_jax import device_input
     self.fsteps = fsteps
     width, num_classes = len(fsteps.corpus.lengths), int(config.data.num_classes)
     self.tables = [device_input.idle_table(width, num_classes) if fold is None else device_input.fold_table(
