@@ -8,7 +8,7 @@ import sys
 import jax
 from absl import logging
 
-from fdp_jax import config_checks, data_sources, families, inference, mol_evidence, report, results_json, rundir
+from fdp_jax import config_checks, data_sources, families, inference, mol_evidence, run_results, rundir
 from fdp_jax.cv import loso, parallel, selection
 from fdp_jax.spotting import loso as spotting
 
@@ -74,9 +74,9 @@ def main(config, workdir: str) -> dict:
   if jax.process_index() == 0:
     added = families.family(config.model).after_folds(config, workdir, results,
                                                       inference.fold_predictor(config, workdir))
-    results = results_json.extend(workdir, results, added) if added else results
-    path = report.write_report(workdir, results)
-    print(report.console_table(results))
+    results = run_results.extend(workdir, results, added) if added else results
+    path = run_results.write_report(workdir, results)
+    print(run_results.console_table(results))
     print(f'Run directory: {workdir} (report: {path}; TensorBoard: tensorboard --logdir '
           f'{rundir.tensorboard_dir(workdir)})')
   logging.info('results written to %s', rundir.path(workdir, rundir.RESULTS))
@@ -95,17 +95,17 @@ def _with_ablation(config, workdir: str, results: dict) -> dict:
   subdir = rundir.path(workdir, rundir.ABLATION_DIR)
   ablated = loso.run_loso(ablation, subdir)
   if jax.process_index() == 0:
-    report.write_report(subdir, ablated)
+    run_results.write_report(subdir, ablated)
   section = {'workdir': rundir.ABLATION_DIR, 'aggregate': ablated['aggregate'], 'loss': ablation.loss.to_dict()}
-  return results_json.extend(workdir, results, {'ablation': section}, primary=jax.process_index() == 0)
+  return run_results.extend(workdir, results, {'ablation': section}, primary=jax.process_index() == 0)
 
 
 def _spotting(config, workdir: str) -> dict:
   """A spotting config (`config.task='spotting'`): `fdp_jax.spotting.loso`, its report and table."""
   results = spotting.run_spotting(config, workdir)
   if jax.process_index() == 0:
-    path = report.write_spotting_report(workdir, results)
-    print(report.spotting_table(results))
+    path = run_results.write_spotting_report(workdir, results)
+    print(run_results.spotting_table(results))
     print(f'Run directory: {workdir} (report: {path})')
   if results['failed_folds']:
     sys.exit(f"{len(results['failed_folds'])} spotter fold(s) failed ({', '.join(results['failed_folds'])}): "

@@ -42,7 +42,7 @@ class Family:
   # config.model → (outputs, batch) → scalars logged during training beside the loss terms that show the
   # family's auxiliary parts at work (`training_signals`)
   train_metrics: Callable[[Any], Callable[[dict, dict], dict]] = lambda model_config: None
-  # results.json's aggregate → the lines `scoring.markdown_table` prints for the family's evaluation values
+  # results.json's aggregate → the lines `run_results.markdown_table` prints for the family's evaluation values
   aggregate_lines: Callable[[dict], list] = lambda aggregate: []
   # (config, workdir, results, fold_model) → the sections the family adds to results.json once every fold is
   # done (on the first process; fold_model: `inference.fold_predictor`): MOL's evidence

@@ -8,7 +8,7 @@ these paths.
   timing.json             wall-clock per group of parallel folds, split into training and scoring (kept out
                           of results.json so that results stay reproducible)
   train_history.json      every logged training value (the report's curves)
-  report.md, confusion_matrix.png, training_curves.png    the report (`fdp_jax.report`, `fdp_jax.figures`)
+  report.md, confusion_matrix.png, training_curves.png    the report (`fdp_jax.run_results`, `fdp_jax.figures`)
   checkpoints/<subject>/  orbax checkpoints of each fold (periodic while it trains; its final state once scored)
   progress/<subject>.json what each fold has done, for resuming (`fdp_jax.cv.checkpoints`)
   tensorboard/<subject>/  scalars for every loss term, train accuracy, learning rate
@@ -19,7 +19,7 @@ these paths.
   recognizer/             the recognition run a spotting run trained for itself, a run directory of its own
   timelines/              a spotting run's report figures, one per video
 
-results.json is written by `fdp_jax.results_json` only.
+results.json is written by `fdp_jax.run_results` only.
 
 Files are written atomically (`write_json`): a reader, or a resumed run, sees the old file or the new one.
 """

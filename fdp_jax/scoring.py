@@ -1,5 +1,5 @@
 """Scores of held-out predictions: each fold's results.json entry and the aggregate of the summed confusion
-matrix (`fdp_jax.results_json` puts them into results.json). Scores come from confusion matrices
+matrix (`fdp_jax.run_results` puts them into results.json). Scores come from confusion matrices
 (`fdp_jax.metrics`), never from averaged fold scores."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_predictions_are_argmax, resume_job_config
-from fdp_jax import environment, experiment, metrics, report
+from fdp_jax import environment, experiment, metrics, run_results
 from fdp_jax.cv import checkpoints
 
 
@@ -60,7 +60,7 @@ def test_optimistic_best_test_selection_is_reported_beside_not_instead(tiny_run)
     assert best['accuracy'] >= honest['metrics']['accuracy']
     assert best['accuracy'] == pytest.approx(np.trace(best['confusion_matrix']) / honest['num_test'])
   assert optimistic['aggregate']['accuracy'] >= results['aggregate']['accuracy']
-  assert 'OPTIMISTIC' in report.markdown_table(results)
+  assert 'OPTIMISTIC' in run_results.markdown_table(results)
 
 
 def test_run_directory_has_checkpoints_tensorboard_and_timing(tiny_run):
@@ -78,7 +78,7 @@ def test_run_directory_has_checkpoints_tensorboard_and_timing(tiny_run):
 
 def test_markdown_table_lists_every_fold_and_the_aggregate(tiny_run):
   _, _, results = tiny_run
-  table = report.markdown_table(results)
+  table = run_results.markdown_table(results)
   assert '| s00 | 10 |' in table and '| s02 | 10 |' in table
   assert f"UF1 {results['aggregate']['uf1']:.4f}" in table and '(selection: end of schedule)' in table
 

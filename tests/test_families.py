@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import pytest
 
 from configs import mol_synthetic, spot_synthetic, synthetic, synthetic_released
-from fdp_jax import families, report
+from fdp_jax import families, run_results
 from fdp_jax.models import released_weights
 from fdp_jax.models.fdp_released import ReleasedFDP
 from fdp_jax.models.mol import MOL
@@ -55,7 +55,7 @@ def test_markdown_table_prints_the_family_lines():
   results = {'folds': [], 'selection': 'end_of_schedule',
              'aggregate': {'num_folds': 1, 'num_samples': 2, 'uf1': 0.5, 'uar': 0.5, 'wf1': 0.5, 'war': 0.5,
                            'accuracy': 0.5, 'flow_epe': 0.5, 'landmark_nme': 0.0625}}
-  assert 'flow end-point error 0.500 px, landmark NME 0.0625' in report.markdown_table(results)
+  assert 'flow end-point error 0.500 px, landmark NME 0.0625' in run_results.markdown_table(results)
 
 
 def test_after_folds_runs_mol_evidence_only_for_mol_with_its_targets():

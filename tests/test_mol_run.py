@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import mol_synthetic
-from fdp_jax import experiment, metrics, mol_evidence, results_json
+from fdp_jax import experiment, metrics, mol_evidence, run_results
 from fdp_jax.tools import rescore
 from fdp_jax.corpora import face_drawing, face_motion, synthetic_faces
 from fdp_jax.preprocess import face_alignment, optical_flow
@@ -82,7 +82,7 @@ def test_a_small_mol_run_trains_its_ablation_and_scores_the_references(tiny_data
   # re-scoring the run from its checkpoints keeps what only a MOL run has
   rescored = rescore.evaluate_run(workdir)
   assert rescored['aggregate']['flow_epe'] == pytest.approx(results['aggregate']['flow_epe'], rel=1e-5)
-  for key in results_json.ADDED_SECTIONS:
+  for key in run_results.ADDED_SECTIONS:
     assert rescored[key] == again[key], key
   assert 'reference: zero flow' in open(os.path.join(workdir, 'report.md')).read()
 

@@ -18,7 +18,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, tiny_config
-from fdp_jax import environment, experiment, families, report, rundir
+from fdp_jax import environment, experiment, families, run_results, rundir
 from fdp_jax.cv import checkpoints, loso
 
 JOB = os.path.join(REPO, 'tests', 'resume_job.py')
@@ -138,7 +138,7 @@ def test_a_diverging_fold_fails_alone_and_keeps_its_last_good_checkpoint(tiny_da
     assert len(folds[subject]['predictions']) == folds[subject]['num_test'] == 10
   a = results['aggregate']
   assert a['failed_folds'] == ['s01'] and not a['complete'] and a['num_folds'] == 3 and a['num_samples'] == 30
-  table = report.markdown_table(results)
+  table = run_results.markdown_table(results)
   assert '| s01 | 10 | FAILED at step 4 |' in table and 'INCOMPLETE' in table
   with open(os.path.join(workdir, 'report.md')) as f:
     assert '**INCOMPLETE**' in f.read()

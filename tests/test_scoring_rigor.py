@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from fdp_jax import clip_prediction, data_sources, experiment, input_pipeline, metrics, report, results_json, scoring
+from fdp_jax import clip_prediction, data_sources, experiment, input_pipeline, metrics, run_results, scoring
 from fdp_jax.cv.folds import loso_folds
 
 CLASSES = ('negative', 'positive', 'surprise')
@@ -47,14 +47,14 @@ def test_composite_scores_each_corpus_slice_of_the_pooled_predictions():
 
 def test_composite_slices_reach_the_table_and_the_report(tmp_path):
   results = {'selection': 'end_of_schedule', 'seed': 0, 'folds': COMPOSITE,
-             'test_normalization': {'rule': 'standard', **results_json.TEST_NORMALIZATION['standard']},
+             'test_normalization': {'rule': 'standard', **run_results.TEST_NORMALIZATION['standard']},
              'settings_chosen_on': 'a development corpus',
              'dataset': {'name': 'megc2019', 'config': '3class', 'class_names': list(CLASSES)},
              'aggregate': scoring.aggregate(COMPOSITE, CLASSES, [f['subject'] for f in COMPOSITE])}
-  table = report.markdown_table(results)
+  table = run_results.markdown_table(results)
   assert 'casme2 slice of the pooled predictions (4 clips): UF1 0.7778, UAR 0.8333' in table
   assert 'samm slice of the pooled predictions (3 clips): UF1 0.6667, UAR 0.7500' in table
-  text = open(report.write_report(str(tmp_path), results)).read()
+  text = open(run_results.write_report(str(tmp_path), results)).read()
   assert '| **all (pooled)** | 10 | 0.7111 | 0.6944 |' in text
   assert '| smic | 3 | 0.6667 | 0.7500 |' in text
   assert 'Settings chosen on: a development corpus.' in text
@@ -91,7 +91,7 @@ def test_a_partial_transductive_run_says_so(released_normalization_run):
   assert results['test_normalization']['transductive'] and results['test_normalization']['rule'] == (
       'released_per_split')
   label = 'end of schedule, test split normalised by its own statistics, as released'
-  assert report.selection_label(results) == label
+  assert run_results.selection_label(results) == label
   text = open(os.path.join(workdir, 'report.md')).read()
   assert label in text and 'PARTIAL RUN' in text and 'TRANSDUCTIVE' in text
   assert results['settings_chosen_on'].startswith('synthetic_me/dev')

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import tiny_config
-from fdp_jax import config_checks, experiment, metrics, report, scoring
+from fdp_jax import config_checks, experiment, metrics, run_results, scoring
 from fdp_jax.tools import rescore
 from fdp_jax.cv import selection
 from fdp_jax.cv.folds import loso_folds
@@ -108,7 +108,7 @@ def test_inner_loso_run_records_and_follows_each_folds_choice(inner_loso_run):
     # the config's 2e-3).
     peak = max(history[fold['subject']]['learning_rate'])
     assert (peak > 0.02) == (s['chosen'] == 1), peak
-  assert 'Settings chosen per fold by LOSO over its training subjects' in report.markdown_table(results)
+  assert 'Settings chosen per fold by LOSO over its training subjects' in run_results.markdown_table(results)
 
 
 @pytest.mark.numerics

@@ -17,7 +17,7 @@ import tqdm
 from absl import logging
 from tensorboardX import SummaryWriter
 
-from fdp_jax import (config_checks, data_sources, device_input, families, input_pipeline, results_json, rundir,
+from fdp_jax import (config_checks, data_sources, device_input, families, input_pipeline, run_results, rundir,
                      scoring, train)
 from fdp_jax.cv import checkpoints as ckpt
 from fdp_jax.cv import parallel, selection
@@ -98,14 +98,14 @@ def run_loso(config, workdir: str) -> dict:
   fold_results = [results_by_subject[fold.subject] for fold in folds]
   optimistic = [best_test[fold.subject] for fold in folds if fold.subject in best_test]
   every = int(config.cv.best_test_every_steps)
-  run_results = results_json.recognition(config, info, index, fold_results,
+  outcome = run_results.recognition(config, info, index, fold_results,
                                          {'every_steps': every, 'folds': optimistic} if optimistic else None)
   if primary:
-    results_json.write(workdir, run_results)
+    run_results.write(workdir, outcome)
     rundir.write_json(rundir.path(workdir, rundir.TIMING), timing)
     rundir.write_json(rundir.path(workdir, rundir.HISTORY),
                       {fold.subject: history[fold.subject] for fold in folds if fold.subject in history})
-  return run_results
+  return outcome
 
 
 def _select_then_train(config, folds, source, index, workdir, primary) -> tuple[dict, dict, dict, dict]:

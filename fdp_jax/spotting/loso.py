@@ -11,7 +11,7 @@
    spotting subjects only, in `<workdir>/recognizer`).
 4. Spotting P/R/F1 pooled over all videos (overall, micro, macro), the analysis of the true positives and
    STRS (`metrics.strs`), for the spotter and the baseline (`score_videos`), into results.json
-   (`fdp_jax.results_json.spotting`).
+   (`fdp_jax.run_results.spotting`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import jax
 import numpy as np
 from absl import logging
 
-from fdp_jax import config_checks, data_sources, results_json, rundir
+from fdp_jax import config_checks, data_sources, run_results, rundir
 from fdp_jax.cv import loso as cv_loso
 from fdp_jax.cv.folds import loso_folds, select_folds
 from fdp_jax.preprocess import long_video
@@ -80,11 +80,11 @@ def run_spotting(config, workdir: str) -> dict:
   start = time.perf_counter()
   outcome = spot_folds(config, videos, folds, fold_results, recognizer)
   timing['spot_and_recognise_s'] = round(time.perf_counter() - start, 2)
-  results = results_json.spotting(config, info, videos, folds, fold_results, outcome['fold_rules'],
+  results = run_results.spotting(config, info, videos, folds, fold_results, outcome['fold_rules'],
                                   score_videos(videos, outcome, recognizer), recognizer)
   if primary:
     np.savez_compressed(rundir.path(workdir, rundir.SCORE_CURVES), **outcome['curves'])
-    results_json.write(workdir, results)
+    run_results.write(workdir, results)
     rundir.write_json(rundir.path(workdir, rundir.TIMING), timing)
     rundir.write_json(rundir.path(workdir, rundir.HISTORY),
                       {fold.subject: history[fold.subject] for fold in folds if fold.subject in history})

@@ -29,7 +29,7 @@ import optax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from fdp_jax import data_sources, input_pipeline, losses, report, results_json, rundir, scoring
+from fdp_jax import data_sources, input_pipeline, losses, run_results, rundir, scoring
 from fdp_jax.cv.folds import loso_folds, select_folds
 
 FEATURES = ('centre_frame', 'apex_minus_onset')
@@ -103,10 +103,10 @@ def run_probe(config, feature: str, workdir: str, l2: float = DEFAULT_L2) -> dic
     fold_results.append(scoring.fold_result(fold, out, index, ITERATIONS))
   os.makedirs(workdir, exist_ok=True)
   rundir.write_config(workdir, config)
-  results = results_json.extend(workdir, results_json.recognition(config, info, index, fold_results),
+  results = run_results.extend(workdir, run_results.recognition(config, info, index, fold_results),
                                 {'model': {'name': 'linear_probe', 'feature': feature, 'l2': l2,
                                            'iterations': ITERATIONS}})
-  report.write_report(workdir, results)
+  run_results.write_report(workdir, results)
   return results
 
 
@@ -120,7 +120,7 @@ def main(argv):
   except data_sources.DatasetNotBuiltError as e:
     sys.exit(str(e))
   print(f'Linear probe on {FLAGS.feature} (L2 {FLAGS.l2}):')
-  print(report.markdown_table(results))
+  print(run_results.markdown_table(results))
 
 
 if __name__ == '__main__':

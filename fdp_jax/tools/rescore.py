@@ -14,7 +14,7 @@ from __future__ import annotations
 import tqdm
 from absl import flags, logging
 
-from fdp_jax import data_sources, environment, families, report, results_json, rundir
+from fdp_jax import data_sources, environment, families, run_results, rundir
 from fdp_jax.cv import checkpoints, loso, parallel, selection
 from fdp_jax.cv.evaluation import score_group
 from fdp_jax.cv.folds import loso_folds
@@ -57,11 +57,11 @@ def evaluate_run(workdir: str) -> dict:
     by_subject = {e['subject']: e for e in _rescore(config, folds, source, index, timing, failed, workdir)}
   fold_results = [by_subject[f.subject] for f in folds]
   optimistic = previous.get('optimistic_best_test')
-  results = results_json.recognition(
+  results = run_results.recognition(
       config, info, index, fold_results,
       {'every_steps': optimistic['every_steps'], 'folds': optimistic['folds']} if optimistic else None)
-  results = results_json.extend(workdir, results, results_json.added_sections(previous))
-  report.write_report(workdir, results)
+  results = run_results.extend(workdir, results, run_results.added_sections(previous))
+  run_results.write_report(workdir, results)
   return results
 
 
@@ -90,7 +90,7 @@ def main(argv):
   del argv
   results = common.run_quietly(lambda: evaluate_run(FLAGS.workdir),
                                (FileNotFoundError, data_sources.DatasetNotBuiltError))
-  print(report.markdown_table(results))
+  print(run_results.markdown_table(results))
   logging.info('rewrote %s and %s', rundir.path(FLAGS.workdir, rundir.RESULTS),
                rundir.path(FLAGS.workdir, rundir.REPORT))
 

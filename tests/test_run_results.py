@@ -10,7 +10,7 @@ import types
 import ml_collections
 import numpy as np
 
-from fdp_jax import data_sources, metrics, results_json, rundir
+from fdp_jax import data_sources, metrics, run_results, rundir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,27 +28,27 @@ def _recognition():
   index = data_sources.CorpusIndex(('a', 'b', 'c', 'd'), ('s0', 's0', 's1', 's1'), np.array([0, 1, 2, 0]),
                                    np.full(4, 8), np.full(4, 5), ('x', 'y', 'z'))
   folds = [_fold('s0', [0, 1], [0, 0]), _fold('s1', [2, 0], [2, 0])]
-  return results_json.recognition(config, info, index, folds)
+  return run_results.recognition(config, info, index, folds)
 
 
 def test_recognition_results_keep_their_keys_and_order():
   results = _recognition()
   assert list(results) == ['selection', 'test_normalization', 'settings_chosen_on', 'settings_selection', 'seed',
                            'dataset', 'folds', 'aggregate']
-  assert results['settings_chosen_on'] == results_json.NOT_STATED and results['aggregate']['complete']
+  assert results['settings_chosen_on'] == run_results.NOT_STATED and results['aggregate']['complete']
   assert results['aggregate']['confusion_matrix'] == [[2, 0, 0], [1, 0, 0], [0, 0, 1]]
 
 
 def test_extend_appends_sections_and_writes_what_it_returns(tmp_path):
   results = _recognition()
-  extended = results_json.extend(str(tmp_path), results, {'ablation': {'workdir': rundir.ABLATION_DIR}})
+  extended = run_results.extend(str(tmp_path), results, {'ablation': {'workdir': rundir.ABLATION_DIR}})
   assert 'ablation' not in results                         # a copy: the caller's dict is left as it was
   assert list(extended)[-1] == 'ablation'
   on_disk = rundir.read_json(str(tmp_path), rundir.RESULTS)
   assert on_disk == extended and list(on_disk) == list(extended)
   # Another process of a multi-process job gets the same dict and writes nothing.
   other = tmp_path / 'other'
-  assert results_json.extend(str(other), results, {'ablation': {}}, primary=False) == dict(results, ablation={})
+  assert run_results.extend(str(other), results, {'ablation': {}}, primary=False) == dict(results, ablation={})
   assert not other.exists()
 
 
@@ -56,17 +56,17 @@ def test_rescoring_keeps_every_section_another_part_added(tmp_path):
   sections = {'ablation': {'workdir': rundir.ABLATION_DIR, 'aggregate': {'uf1': 0.5}},
               'mol_references': {'aggregate': {'zero_flow': 1.0}}, 'mol_examples': ['mol_examples/s0_0.png']}
   previous = dict(_recognition(), **sections, unknown_key=1)
-  assert set(results_json.ADDED_SECTIONS) == set(sections)
-  rescored = results_json.extend(str(tmp_path), _recognition(), results_json.added_sections(previous))
+  assert set(run_results.ADDED_SECTIONS) == set(sections)
+  rescored = run_results.extend(str(tmp_path), _recognition(), run_results.added_sections(previous))
   for key, value in sections.items():
     assert rescored[key] == value, key
   assert 'unknown_key' not in rescored
-  assert list(rescored)[-3:] == list(results_json.ADDED_SECTIONS)
+  assert list(rescored)[-3:] == list(run_results.ADDED_SECTIONS)
   assert json.loads((tmp_path / rundir.RESULTS).read_text()) == rescored
 
 
 def test_spotting_results_keep_their_keys_and_order():
-  config = ml_collections.ConfigDict({'seed': 0})
+  config = ml_collections.ConfigDict({'seed': 0, 'settings_chosen_on': ''})
   info = types.SimpleNamespace(name='synthetic_long', config_name='tiny', version='1.0.0')
   videos = [types.SimpleNamespace(subject='s0'), types.SimpleNamespace(subject='s1')]
   folds = [types.SimpleNamespace(subject='s0'), types.SimpleNamespace(subject='s1')]
@@ -74,7 +74,7 @@ def test_spotting_results_keep_their_keys_and_order():
   scores = {'spotting': {}, 'analysis': {}, 'strs': 0.0, 'baseline': {}, 'videos': []}
   recognizer = types.SimpleNamespace(workdir='rec', class_names=('a', 'b'),
                                      config=ml_collections.ConfigDict({'model': {'name': 'fdp'}}))
-  results = results_json.spotting(config, info, videos, folds, fold_results, {'s0': {'baseline_p': 0.5}}, scores,
+  results = run_results.spotting(config, info, videos, folds, fold_results, {'s0': {'baseline_p': 0.5}}, scores,
                                   recognizer)
   assert list(results) == ['task', 'dataset', 'seed', 'settings_chosen_on', 'spotting', 'analysis', 'strs',
                            'baseline', 'recognizer', 'num_folds', 'failed_folds', 'subjects_not_evaluated',
@@ -87,14 +87,14 @@ def _sources(*folders):
   return [p for folder in folders for p in glob.glob(os.path.join(REPO, folder, '**', '*.py'), recursive=True)]
 
 
-def test_only_results_json_writes_results_json():
+def test_only_run_results_writes_results_json():
   writers = []
   for path in _sources('fdp_jax'):
     for node in ast.walk(ast.parse(open(path).read())):
       if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == 'write_json'
           and node.args and "attr='RESULTS'" in ast.dump(node.args[0])):
         writers.append(os.path.relpath(path, REPO))
-  assert writers == [os.path.join('fdp_jax', 'results_json.py')]
+  assert writers == [os.path.join('fdp_jax', 'run_results.py')]
 
 
 def test_no_module_but_rundir_spells_a_run_file_name():
