@@ -75,7 +75,7 @@ def test_spotting_results_keep_their_keys_and_order():
   recognizer = types.SimpleNamespace(workdir='rec', class_names=('a', 'b'),
                                      config=ml_collections.ConfigDict({'model': {'name': 'fdp'}}))
   results = run_results.spotting(config, info, videos, folds, fold_results, {'s0': {'baseline_p': 0.5}}, scores,
-                                  recognizer)
+                                 recognizer)
   assert list(results) == ['task', 'dataset', 'seed', 'settings_chosen_on', 'spotting', 'analysis', 'strs',
                            'baseline', 'recognizer', 'num_folds', 'failed_folds', 'subjects_not_evaluated',
                            'complete', 'folds', 'videos']

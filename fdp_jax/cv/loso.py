@@ -99,7 +99,7 @@ def run_loso(config, workdir: str) -> dict:
   optimistic = [best_test[fold.subject] for fold in folds if fold.subject in best_test]
   every = int(config.cv.best_test_every_steps)
   outcome = run_results.recognition(config, info, index, fold_results,
-                                         {'every_steps': every, 'folds': optimistic} if optimistic else None)
+                                    {'every_steps': every, 'folds': optimistic} if optimistic else None)
   if primary:
     run_results.write(workdir, outcome)
     rundir.write_json(rundir.path(workdir, rundir.TIMING), timing)

@@ -3,13 +3,7 @@
 
   python -m fdp_jax.tools.analyze --workdir=SPOT_RUN --input=VIDEO_OR_FRAMES_DIR --output=DIR [--fold=SUBJECT]
 
-The video goes through the long-video preprocessing of the corpus builders (`preprocess.long_video`: the face
-detected and its landmarks tracked on every frame, aligned by temporally smoothed landmarks); frames where no
-face is found are reported and never scored. The spotter of one fold of the run (default its first) scores a
-snippet around every `spot.stride`-th frame, peaks over the video's own threshold become intervals (the
-run's rule and that fold's interval lengths), and the recogniser's fold classifies each. A video whose frame
-rate is a multiple of the corpus's is read at every k-th frame, so that a snippet spans the same time.
-Written to DIR:
+How the video is read, spotted and classified: `fdp_jax.spotting.video_analysis`. Written to DIR:
 
   intervals.json       every spotted interval: type, frames and seconds, score, class and probabilities;
                        the segments without a face; what was used

@@ -104,8 +104,8 @@ def run_probe(config, feature: str, workdir: str, l2: float = DEFAULT_L2) -> dic
   os.makedirs(workdir, exist_ok=True)
   rundir.write_config(workdir, config)
   results = run_results.extend(workdir, run_results.recognition(config, info, index, fold_results),
-                                {'model': {'name': 'linear_probe', 'feature': feature, 'l2': l2,
-                                           'iterations': ITERATIONS}})
+                               {'model': {'name': 'linear_probe', 'feature': feature, 'l2': l2,
+                                          'iterations': ITERATIONS}})
   run_results.write_report(workdir, results)
   return results
 
