@@ -50,12 +50,12 @@ def check_run(config) -> None:
   """Validates, once and before any work, every config the run trains (`configs_of_run`) and each one's
   selection candidates (`cv.selection.check`), and a spotting config's own keys. Raises
   config_checks.ConfigError naming the first key that cannot run."""
-  for each in configs_of_run(config):
-    config_checks.check_before_work(each)
-    for candidate in selection.check(each):
-      config_checks.check_before_work(candidate)
   if config.task == 'spotting':
     spotting.check_spotting(config)
+  for each in configs_of_run(config):
+    candidates = selection.check(each)
+    for one in [each] + candidates:
+      config_checks.check_before_work(one)
 
 
 def main(config, workdir: str) -> dict:
