@@ -9,6 +9,7 @@ everything that runs one fold's model afterwards — a user's clip (`fdp_jax.cli
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -61,13 +62,15 @@ def restore_fold(workdir: str, fold: str, config=None) -> train.TrainState:
 def fold_predictor(config, workdir: str, returns: str = 'outputs') -> Callable[[str], Callable[[dict], dict] | None]:
   """subject → the final model of the fold that held it out in the run in `workdir`, as `batch → result`
   on the host (`inference_step`); None for a fold without a checkpoint. Nothing is built or compiled until a
-  fold is asked for."""
+  fold is asked for; every fold runs the same compiled step."""
+  step = inference_step(train.options_for(config), returns)
+  template = functools.cache(lambda: fold_template(config))
+
   def fold(subject: str):
     try:
-      state = checkpoints.restore_fold(workdir, subject, fold_template(config))
+      state = checkpoints.restore_fold(workdir, subject, template())
     except FileNotFoundError:
       return None
-    step = inference_step(train.options_for(config), returns)
     return lambda batch: jax.device_get(step(state, batch))
   return fold
 
