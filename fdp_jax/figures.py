@@ -67,33 +67,54 @@ def curves_figure(history: dict, path: str) -> None:
 
 
 COLOURS = {'micro': 'tab:red', 'macro': 'tab:blue'}
+# The interval rows of a timeline, top to bottom: entry key and label.
+TIMELINE_ROWS = (('truth', 'annotated'), ('spotted', 'spotted'), ('baseline', 'baseline'))
 
 
 def timeline_figure(entry: dict, curve: np.ndarray | None, path: str, title: str = '') -> None:
-  """One video's timeline. curve: (N, 3) none/micro/macro probabilities (NaN where not scored)."""
+  """One video's timeline: a row of interval bars per key of `TIMELINE_ROWS` that `entry` has (red micro,
+  blue macro; a spotted interval that matches no annotated one hatched when there is an annotated row), and
+  under them the P(micro) / P(macro) curves; frames without a face grey in both. curve: (N, 3)
+  none/micro/macro probabilities (NaN where not scored)."""
   plt = _pyplot()
+  from matplotlib.patches import Patch
+  from matplotlib.lines import Line2D
   n = entry['num_frames']
-  fig, ax = plt.subplots(figsize=(12, 3.2))
+  rows = [(key, label) for key, label in TIMELINE_ROWS if key in entry]
+  fig, (bars, curves) = plt.subplots(2, 1, sharex=True, figsize=(12, 2.6 + 0.3 * len(rows)),
+                                     gridspec_kw={'height_ratios': [0.45 * len(rows), 2.2], 'hspace': 0.08})
+  for ax in (bars, curves):
+    for first, last in entry.get('no_face', []):
+      ax.axvspan(first, last + 1, color='0.85', lw=0)
+  true_positives = {s for s, _ in entry.get('true_positives', [])}
+  judged = 'truth' in entry
+  for y, (key, _) in enumerate(reversed(rows)):
+    for i, interval in enumerate(entry[key]):
+      hit = key != 'spotted' or not judged or i in true_positives
+      colour = COLOURS[interval['type']]
+      bars.broken_barh([(interval['onset'], interval['offset'] - interval['onset'] + 1)], (y - 0.35, 0.7),
+                       facecolors=colour if hit else 'none', edgecolors=colour, hatch=None if hit else '////',
+                       lw=0.8)
+  bars.set_yticks(range(len(rows)), [label for _, label in reversed(rows)], fontsize=8)
+  bars.set_ylim(-0.6, len(rows) - 0.4)
+  bars.tick_params(axis='x', bottom=False)
+  bars.set_title(title or entry['video_id'], fontsize=9)
   if curve is not None:
     for c, kind in ((1, 'micro'), (2, 'macro')):
-      ax.plot(np.arange(n), curve[:, c], color=COLOURS[kind], lw=0.8, label=f'P({kind})')
-  for k, (first, last) in enumerate(entry.get('no_face', [])):
-    ax.axvspan(first, last + 1, color='0.85', lw=0, label=None if k else 'no face')
-  rows = (('truth', 1.12), ('spotted', 1.06), ('baseline', 1.0))
-  true_positives = {s for s, _ in entry.get('true_positives', [])}
-  for key, y in rows:
-    for i, interval in enumerate(entry[key]):
-      hit = key != 'spotted' or i in true_positives
-      ax.broken_barh([(interval['onset'], interval['offset'] - interval['onset'] + 1)], (y, 0.04),
-                     facecolors=COLOURS[interval['type']] if hit else 'none', edgecolors=COLOURS[interval['type']],
-                     hatch=None if hit else '////', lw=0.8)
-  ax.set_yticks([0, 0.5, 1.0, 1.02, 1.08, 1.14])
-  ax.set_yticklabels(['0', '0.5', '1', 'baseline', 'spotted', 'truth'], fontsize=7)
-  ax.set_ylim(0, 1.2)
-  ax.set_xlim(0, n)
-  ax.set_xlabel('frame')
-  ax.set_title(title or entry['video_id'], fontsize=9)
-  ax.legend(loc='center left', fontsize=7, ncol=3)
-  fig.tight_layout()
+      curves.plot(np.arange(n), curve[:, c], color=COLOURS[kind], lw=0.8)
+  curves.set_ylim(0, 1.02)
+  curves.set_ylabel('probability', fontsize=8)
+  curves.set_xlim(0, n)
+  curves.set_xlabel('frame')
+  handles = [Line2D([], [], color=COLOURS['micro'], lw=1, label='P(micro)'),
+             Line2D([], [], color=COLOURS['macro'], lw=1, label='P(macro)'),
+             Patch(color=COLOURS['micro'], label='micro-expression interval'),
+             Patch(color=COLOURS['macro'], label='macro-expression interval')]
+  if judged:
+    handles.append(Patch(facecolor='none', edgecolor='0.3', hatch='////', label='spotted, no annotated match'))
+  handles.append(Patch(color='0.85', label='no face'))
+  fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=7, frameon=False,
+             bbox_to_anchor=(0.5, 0.0))
+  fig.subplots_adjust(left=0.07, right=0.99, top=0.9, bottom=0.24)
   fig.savefig(path, dpi=90)
   plt.close(fig)
