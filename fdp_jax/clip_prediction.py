@@ -6,7 +6,9 @@ normalisation (`input_pipeline.ClipTransform` in evaluation mode; under `release
 training-split statistics recorded in results.json), then the model of one fold (by default
 the run's first; any fold's model never saw its own subject). Written to the output folder:
 
-  prediction.json     class probabilities, the predicted class, the window and frames used, the checkpoint
+  prediction.json     class probabilities, the predicted class ("undecided" near uniform), the window and
+                      frames used, the checkpoint, and a warning for a run trained on synthetic faces
+                      (`fdp_jax.caveats`)
   contact_sheet.png   the aligned frames of the window (the sampled ones framed in white)
   dynamic_image.png   FDP: the dynamic image of the sampled frames beside the one the model decodes
   flow_landmarks.png  MOL: per frame pair, the predicted landmarks on the frame and the predicted flow
@@ -25,7 +27,7 @@ import os
 import jax
 import numpy as np
 
-from fdp_jax import inference, input_pipeline, rundir, train
+from fdp_jax import caveats, inference, input_pipeline, rundir, train
 from fdp_jax.preprocess import clips, face_alignment, frame_folders, optical_flow
 
 
@@ -230,8 +232,11 @@ def predict_clip(workdir: str, input_path: str, output: str, fold: str = '', ons
   checkpoint_dir = rundir.checkpoint_dir(workdir, fold)
   prediction = {
       'input': os.path.abspath(input_path),
-      'predicted_class': class_names[int(np.argmax(probabilities))],
+      'warning': caveats.training_warning(run_results),
+      'predicted_class': caveats.decided_class(probabilities, class_names),
+      'most_probable_class': class_names[int(np.argmax(probabilities))],
       'probabilities': {name: float(p) for name, p in zip(class_names, probabilities)},
+      'undecided_rule': caveats.UNDECIDED_RULE,
       'window': {'onset': onset, 'offset': offset, 'num_frames': len(paths),
                  'sampled_frames': [onset + int(i) for i in sampled],
                  'sampled_files': [os.path.basename(paths[onset + i]) for i in sampled]},

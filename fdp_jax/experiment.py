@@ -106,7 +106,8 @@ def _spotting(config, workdir: str) -> dict:
   if jax.process_index() == 0:
     path = run_results.write_spotting_report(workdir, results)
     print(run_results.spotting_table(results))
-    print(f'Run directory: {workdir} (report: {path})')
+    print(f'Run directory: {workdir} (report: {path}; to watch each held-out video with its intervals, open '
+          f'{rundir.path(workdir, rundir.REVIEW_PAGE)})')
   if results['failed_folds']:
     sys.exit(f"{len(results['failed_folds'])} spotter fold(s) failed ({', '.join(results['failed_folds'])}): "
              f'the scores cover the other folds only; see {rundir.path(workdir, rundir.RESULTS)}.')

@@ -330,7 +330,8 @@ def write_spotting_report(workdir: str, results: dict) -> str:
            'matched one-to-one; counts are pooled over every video of every fold. STRS = F1(spotting) × UF1 of the '
            "recogniser's classes on the true positives.", '', '## Timelines', '',
            'Curves: the spotter\'s P(micro) and P(macro); bars: annotated (top), spotted (middle: filled = true '
-           'positive, hatched = false positive) and the baseline\'s (bottom); grey: frames without a face.', '']
+           'positive, hatched = false positive) and the baseline\'s (bottom); grey: frames without a face. '
+           f'To watch each video with them, open [{rundir.REVIEW_PAGE}]({rundir.REVIEW_PAGE}).', '']
   for entry in results['videos']:
     figure = rundir.timeline(entry['video_id'])
     figures.timeline_figure(entry, curves.get(entry['video_id']), rundir.path(workdir, figure))

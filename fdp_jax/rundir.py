@@ -18,6 +18,8 @@ these paths.
   score_curves.npz        a spotting run's per-frame class probabilities of every held-out video
   recognizer/             the recognition run a spotting run trained for itself, a run directory of its own
   timelines/              a spotting run's report figures, one per video
+  report.html, review/    a spotting run's review page and its held-out videos re-encoded for it, one per video
+                          (`fdp_jax.spotting.review_page`)
 
 results.json is written by `fdp_jax.run_results` only.
 
@@ -49,6 +51,8 @@ RECOGNIZER_DIR = 'recognizer'
 SELECTION_DIR = 'selection'
 MOL_EXAMPLES_DIR = 'mol_examples'
 TIMELINES_DIR = 'timelines'
+REVIEW_PAGE = 'report.html'
+REVIEW_DIR = 'review'
 
 # Where launch.py puts a run directory when no --workdir is given.
 RUNS_ROOT = 'runs'
@@ -96,6 +100,11 @@ def mol_example(subject: str, index: int) -> str:
 def timeline(video_id: str) -> str:
   """One video's timeline figure, relative to the run directory (as report.md links it)."""
   return os.path.join(TIMELINES_DIR, video_id.replace('/', '_') + '.png')
+
+
+def review_video(video_id: str) -> str:
+  """One held-out video re-encoded for the review page, relative to the run directory (as the page links it)."""
+  return os.path.join(REVIEW_DIR, video_id.replace('/', '_') + '.mp4')
 
 
 def new_workdir(config, root: str = RUNS_ROOT) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 import corpus_fixtures
 from conftest import REPO, assert_predictions_are_argmax, tiny_config
-from fdp_jax import clip_prediction, experiment
+from fdp_jax import caveats, clip_prediction, experiment, rundir
 
 
 @pytest.fixture(scope='module')
@@ -158,8 +158,12 @@ def test_predict_on_a_folder_of_frames(tiny_run, astronaut_frames, tmp_path):
   probabilities = prediction['probabilities']
   assert list(probabilities) == ['happiness', 'surprise', 'disgust', 'repression', 'others']
   assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-6)
-  assert prediction['predicted_class'] == max(probabilities, key=probabilities.get)
+  assert prediction['most_probable_class'] == max(probabilities, key=probabilities.get)
+  assert prediction['predicted_class'] == caveats.decided_class(list(probabilities.values()), list(probabilities))
   assert prediction['predicted_class'] in proc.stdout
+  # Trained on synthetic faces: one warning line, and the same words in prediction.json.
+  assert prediction['warning'] == caveats.SYNTHETIC_WARNING
+  assert proc.stdout.count(caveats.SYNTHETIC_WARNING) == 1
   window = prediction['window']
   assert (window['onset'], window['offset'], window['num_frames']) == (1, 10, 12)
   assert len(window['sampled_frames']) == 4 and all(1 <= i <= 10 for i in window['sampled_frames'])
@@ -183,6 +187,22 @@ def test_predict_on_a_video(tiny_run, tmp_path):
   assert sum(prediction['probabilities'].values()) == pytest.approx(1.0, abs=1e-6)
   assert len(os.listdir(tmp_path / 'out' / 'frames')) == 12
   _png(str(tmp_path / 'out' / 'contact_sheet.png'))
+
+
+def test_predict_says_nothing_for_a_run_trained_on_a_licensed_corpus(tiny_run, astronaut_frames, tmp_path):
+  """The same run, its record naming CASME II: no warning; undecided still by the probabilities alone."""
+  import shutil
+  copy = str(tmp_path / 'run')
+  shutil.copytree(tiny_run, copy)
+  results = rundir.read_json(copy, rundir.RESULTS)
+  results['dataset']['name'] = 'casme2'
+  rundir.write_json(rundir.path(copy, rundir.RESULTS), results)
+  prediction = clip_prediction.predict_clip(copy, astronaut_frames, str(tmp_path / 'out'), fold='s01')
+  assert prediction['warning'] == ''
+  synthetic = clip_prediction.predict_clip(tiny_run, astronaut_frames, str(tmp_path / 'out2'), fold='s01')
+  assert synthetic['warning'] == caveats.SYNTHETIC_WARNING
+  assert prediction['probabilities'] == synthetic['probabilities']
+  assert prediction['predicted_class'] == synthetic['predicted_class']
 
 
 def test_predict_without_a_face_names_the_frame(tiny_run, tmp_path):
@@ -232,7 +252,7 @@ def test_predict_with_mol_draws_flow_and_landmarks(astronaut_frames, tmp_path):
   (workdir / 'config.json').write_text(config.to_json_best_effort())
   names = ['happiness', 'surprise', 'disgust', 'repression', 'others']
   (workdir / 'results.json').write_text(json.dumps(
-      {'dataset': {'class_names': names}, 'folds': [{'subject': 'sub01'}]}))
+      {'dataset': {'name': 'casme2', 'class_names': names}, 'folds': [{'subject': 'sub01'}]}))
   model = build_model(config.model, config.data.num_classes, config.data.image_size)
   shapes = {'frames': jax.ShapeDtypeStruct((1, 8, 128, 128, 1), np.float32),
             'frame_mask': jax.ShapeDtypeStruct((1, 8), np.bool_)}

@@ -37,6 +37,7 @@ class SyntheticLongConfig(tfds.core.BuilderConfig):
 class Builder(tfds.core.GeneratorBasedBuilder):
   """The synthetic long-video spotting corpus (dataset name `synthetic_long`)."""
 
+  SYNTHETIC_FACES = True   # drawn faces: a model trained here says nothing of real ones (fdp_jax.caveats)
   VERSION = tfds.core.Version('1.0.0')
   RELEASE_NOTES = {'1.0.0': 'Initial release.'}
   BUILDER_CONFIGS = [

@@ -69,6 +69,7 @@ def alignment_of(config: SyntheticMEConfig, version: str) -> face_motion.Alignme
 class Builder(tfds.core.GeneratorBasedBuilder):
   """The synthetic micro-expression corpus (dataset name `synthetic_me`)."""
 
+  SYNTHETIC_FACES = True   # drawn faces: a model trained here says nothing of real ones (fdp_jax.caveats)
   VERSION = tfds.core.Version('1.1.0')
   RELEASE_NOTES = {
       '1.0.0': 'Initial release.',

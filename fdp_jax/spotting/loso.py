@@ -26,7 +26,7 @@ from fdp_jax import config_checks, data_sources, run_results, rundir
 from fdp_jax.cv import loso as cv_loso
 from fdp_jax.cv.folds import loso_folds, select_folds
 from fdp_jax.preprocess import long_video
-from fdp_jax.spotting import baseline, metrics, peaks, recognise, snippets
+from fdp_jax.spotting import baseline, metrics, peaks, recognise, review_page, snippets
 from fdp_jax.spotting.videos import Video, load_videos
 
 
@@ -88,6 +88,7 @@ def run_spotting(config, workdir: str) -> dict:
     rundir.write_json(rundir.path(workdir, rundir.TIMING), timing)
     rundir.write_json(rundir.path(workdir, rundir.HISTORY),
                       {fold.subject: history[fold.subject] for fold in folds if fold.subject in history})
+    review_page.write_run_page(workdir, results, videos, outcome['curves'])
   return results
 
 

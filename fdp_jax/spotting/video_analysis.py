@@ -14,6 +14,11 @@ rate is a multiple of the corpus's is read at every k-th frame, so that a snippe
                        the segments without a face; what was used
   timeline.png         the score curves, the spotted intervals and the frames without a face
   interval_<k>.png     a contact sheet of each spotted interval's aligned frames
+  index.html, video.mp4   the review page (`spotting.review_page`): the video (the frames read, or on request
+                       the aligned face crops) under which the curves and intervals follow playback
+
+A run trained on synthetic faces says so in every output, and a class near uniform is "undecided"
+(`fdp_jax.caveats`).
 """
 
 from __future__ import annotations
@@ -26,14 +31,17 @@ from typing import Callable
 import jax
 import numpy as np
 
-from fdp_jax import figures, inference, input_pipeline, rundir, train
+from fdp_jax import caveats, figures, inference, input_pipeline, rundir, train
 from fdp_jax.preprocess import face_alignment, frame_folders, long_video
 from fdp_jax.spotting import loso as spot_loso
-from fdp_jax.spotting import peaks, recognise, snippets
+from fdp_jax.spotting import peaks, recognise, review_page, snippets
 from fdp_jax.spotting.videos import Video
 
 INTERVALS_JSON = 'intervals.json'
 TIMELINE = 'timeline.png'
+PAGE = 'index.html'
+PAGE_VIDEO = 'video.mp4'
+PAGE_VIDEOS = ('input', 'aligned')   # what the page plays: the frames read, or the aligned face crops
 
 
 class AnalyzeError(Exception):
@@ -128,6 +136,8 @@ class VideoAnalysis:
   probabilities: np.ndarray    # (len(spotted), C): the recogniser's class probabilities of each interval
   recognizer: recognise.Recognizer
   unreadable: list             # [(frame name, why)]: frames the preprocessing could not read
+  reader: long_video.FrameReader   # the frames read, in colour, again (for the page's video)
+  warning: str                 # `caveats.training_warning` of the spotting and recogniser runs, or ''
 
   @property
   def no_face(self) -> list[list[int]]:
@@ -176,8 +186,9 @@ def analyze(workdir: str, input_path: str, fold: str = '', fps: float = 0.0) -> 
   spotted = spot_loso.spot_video(curve, spot_loso.rule_of(config), lengths)
   recognizer = recognise.Recognizer(results['recognizer']['workdir'])
   probabilities = recognizer.classify(fold, [video.frames[i.onset:i.offset + 1] for i, _ in spotted])
+  warning = caveats.training_warning(results, recognizer.results)
   return VideoAnalysis(input_path, workdir, fold, rate, step, video, curve, spotted, probabilities, recognizer,
-                       unreadable)
+                       unreadable, reader, warning)
 
 
 def interval_sheet(k: int) -> str:
@@ -195,11 +206,13 @@ def summary(analysis: VideoAnalysis) -> dict:
     intervals.append({
         'type': interval.type, 'onset_frame': interval.onset * step, 'offset_frame': interval.offset * step,
         'onset_s': round(interval.onset / rate, 3), 'offset_s': round((interval.offset + 1) / rate, 3),
-        'score': round(score, 4), 'class': names[int(np.argmax(p))],
+        'score': round(score, 4), 'class': caveats.decided_class(p, names),
+        'most_probable_class': names[int(np.argmax(p))],
         'probabilities': {c: round(float(q), 4) for c, q in zip(names, p)},
         'contact_sheet': interval_sheet(k)})
   return {
-      'input': os.path.abspath(a.input_path), 'fps': rate, 'frame_step': step, 'num_frames': len(a.video.frames),
+      'input': os.path.abspath(a.input_path), 'warning': a.warning, 'undecided_rule': caveats.UNDECIDED_RULE,
+      'fps': rate, 'frame_step': step, 'num_frames': len(a.video.frames),
       'frames_without_face': [{'first_frame': first * step, 'last_frame': last * step} for first, last in a.no_face],
       'unreadable_frames': [{'frame': name, 'why': why} for name, why in a.unreadable],
       'intervals': intervals,
@@ -208,41 +221,74 @@ def summary(analysis: VideoAnalysis) -> dict:
   }
 
 
-def write_contact_sheets(analysis: VideoAnalysis, result: dict, output: str) -> None:
+@dataclasses.dataclass(frozen=True)
+class OutputOptions:
+  page_video: str = 'input'    # one of PAGE_VIDEOS
+
+
+def write_contact_sheets(analysis: VideoAnalysis, result: dict, output: str, options: OutputOptions) -> None:
   for k, (interval, _) in enumerate(analysis.spotted):
     contact_sheet(analysis.video.frames[interval.onset:interval.offset + 1],
                   os.path.join(output, interval_sheet(k)))
 
 
-def write_timeline(analysis: VideoAnalysis, result: dict, output: str) -> None:
+def write_timeline(analysis: VideoAnalysis, result: dict, output: str, options: OutputOptions) -> None:
   spotted = analysis.spotted
-  entry = {'video_id': analysis.video_id, 'num_frames': len(analysis.video.frames), 'truth': [], 'baseline': [],
-           'no_face': analysis.no_face, 'true_positives': [[i, i] for i in range(len(spotted))],
+  entry = {'video_id': analysis.video_id, 'num_frames': len(analysis.video.frames), 'no_face': analysis.no_face,
            'spotted': [{'onset': i.onset, 'offset': i.offset, 'type': i.type} for i, _ in spotted]}
   figures.timeline_figure(entry, analysis.curve, os.path.join(output, TIMELINE),
                           title=f'{analysis.video_id}: {len(spotted)} spotted')
 
 
-def write_intervals_json(analysis: VideoAnalysis, result: dict, output: str) -> None:
+def write_intervals_json(analysis: VideoAnalysis, result: dict, output: str, options: OutputOptions) -> None:
   with open(os.path.join(output, INTERVALS_JSON), 'w') as f:
     json.dump(result, f, indent=1)
 
 
-# The outputs of an analysis, each written by `writer(analysis, summary(analysis), output folder)`.
-WRITERS: tuple[Callable[[VideoAnalysis, dict, str], None], ...] = (
-    write_contact_sheets, write_timeline, write_intervals_json)
+def write_review_page(analysis: VideoAnalysis, result: dict, output: str, options: OutputOptions) -> None:
+  n, names = len(analysis.video.frames), analysis.recognizer.class_names
+  if options.page_video == 'aligned':
+    frames = iter(analysis.video.frames)
+    shown = 'the aligned face crops the spotter saw'
+  else:
+    frames = (image for _, image, _ in analysis.reader())
+    shown = 'the input' + (f', every {analysis.frame_step}th frame' if analysis.frame_step > 1 else '')
+  written = review_page.encode_video(frames, os.path.join(output, PAGE_VIDEO), analysis.fps)
+  if written != n:
+    raise AnalyzeError(f'{analysis.input_path} gave {written} frames when read again for the page, {n} the '
+                       'first time: use --page_video=aligned')
+  spotted = [review_page.spotted_view({'onset': i.onset, 'offset': i.offset, 'type': i.type, 'score': r['score'],
+                                       'probabilities': r['probabilities'], 'sheet': r['contact_sheet']},
+                                      names, decided=r['class'])
+             for (i, _), r in zip(analysis.spotted, result['intervals'])]
+  view = {'title': analysis.video_id, 'src': PAGE_VIDEO, 'fps': analysis.fps, 'frame_step': analysis.frame_step,
+          'num_frames': n, 'curves': review_page.curves(analysis.curve, n), 'no_face': analysis.no_face,
+          'spotted': spotted, 'truth': None, 'baseline': None,
+          'about': [f'{n} frames at {analysis.fps:.2f} fps; video: {shown}',
+                    f'spotter: {os.path.abspath(analysis.workdir)} (fold {analysis.fold})',
+                    f'recogniser: {analysis.recognizer.workdir} (fold {analysis.recognizer.fold_for(analysis.fold)})']}
+  review_page.write_page(os.path.join(output, PAGE), f'{analysis.video_id}: spotted expressions', [view],
+                         warning=analysis.warning)
 
 
-def write_outputs(analysis: VideoAnalysis, output: str) -> dict:
+# The outputs of an analysis, each written by `writer(analysis, summary(analysis), output folder, options)`.
+WRITERS: tuple[Callable[[VideoAnalysis, dict, str, OutputOptions], None], ...] = (
+    write_contact_sheets, write_timeline, write_intervals_json, write_review_page)
+
+
+def write_outputs(analysis: VideoAnalysis, output: str, options: OutputOptions = OutputOptions()) -> dict:
   """Writes every output of `WRITERS` into `output`; returns intervals.json's dict."""
   os.makedirs(output, exist_ok=True)
   result = summary(analysis)
   for writer in WRITERS:
-    writer(analysis, result, output)
+    writer(analysis, result, output, options)
   return result
 
 
-def analyze_video(workdir: str, input_path: str, output: str, fold: str = '', fps: float = 0.0) -> dict:
+def analyze_video(workdir: str, input_path: str, output: str, fold: str = '', fps: float = 0.0,
+                  page_video: str = 'input') -> dict:
   """`analyze`, then `write_outputs` into `output`: everything `python -m fdp_jax.tools.analyze` does;
-  returns intervals.json's dict."""
-  return write_outputs(analyze(workdir, input_path, fold, fps), output)
+  returns intervals.json's dict. `page_video`: what the review page plays (`PAGE_VIDEOS`)."""
+  if page_video not in PAGE_VIDEOS:
+    raise AnalyzeError(f'--page_video={page_video}: choose one of {", ".join(PAGE_VIDEOS)}')
+  return write_outputs(analyze(workdir, input_path, fold, fps), output, OutputOptions(page_video))

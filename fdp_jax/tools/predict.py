@@ -7,7 +7,8 @@ The clip goes through the builders' preprocessing (dlib face on the onset frame,
 one alignment matrix per clip), then the run's frame sampling and normalisation, then the model of one fold
 (by default the run's first; any fold's model never saw its own subject). Written to DIR:
 
-  prediction.json     class probabilities, the predicted class, the window and frames used, the checkpoint
+  prediction.json     class probabilities, the predicted class ("undecided" near uniform), the window and
+                      frames used, the checkpoint, and a warning for a run trained on synthetic faces
   contact_sheet.png   the aligned frames of the window (the sampled ones framed in white)
   dynamic_image.png   FDP: the dynamic image of the sampled frames beside the one the model decodes
   flow_landmarks.png  MOL: per frame pair, the predicted landmarks on the frame and the predicted flow
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from absl import flags
 
+from fdp_jax import caveats
 from fdp_jax.clip_prediction import PredictError, predict_clip
 from fdp_jax.tools import common
 
@@ -41,8 +43,10 @@ def main(argv):
   prediction = common.run_quietly(
       lambda: predict_clip(FLAGS.workdir, FLAGS.input, FLAGS.output, FLAGS.fold, FLAGS.onset, FLAGS.offset),
       (PredictError, FileNotFoundError), 'predict: ')
+  if prediction['warning']:
+    print(f"WARNING: {prediction['warning']}")
   best = sorted(prediction['probabilities'].items(), key=lambda kv: -kv[1])
-  print(f"{prediction['predicted_class']}  (" + ', '.join(f'{k} {v:.3f}' for k, v in best) + ')')
+  print(f"{caveats.describe(prediction['predicted_class'])}  (" + ', '.join(f'{k} {v:.3f}' for k, v in best) + ')')
   print(f"window {prediction['window']['onset']}..{prediction['window']['offset']}, frames "
         f"{prediction['window']['sampled_frames']}; checkpoint {prediction['checkpoint']['path']}")
   print(f'written to {FLAGS.output}')
