@@ -99,8 +99,9 @@ def _spotting(config, workdir: str) -> dict:
   """A spotting config (`config.task='spotting'`): `fdp_jax.spotting.loso`, its report and table."""
   results = spotting.run_spotting(config, workdir)
   if jax.process_index() == 0:
+    table = run_results.spotting_table(results)
     path = run_results.write_spotting_report(workdir, results)
-    print(run_results.spotting_table(results))
+    print(table)
     print(f'Run directory: {workdir} (report: {path})')
   if results['failed_folds']:
     sys.exit(f"{len(results['failed_folds'])} spotter fold(s) failed ({', '.join(results['failed_folds'])}): "
