@@ -50,7 +50,9 @@ def check_before_work(config) -> None:
     raise ConfigError(f'train.ema_decay must be in [0, 1) (0: no moving average), got {config.train.ema_decay!r}')
   data = config.data
   try:   # the code that interprets each choice, on a dummy clip
-    check_single_frame_baseline(config)
+    train.make_optimizer(config.train)
+    train.resolve_compute_dtype(config.train.compute_dtype)
+    families.family(config.model).check_config(config)   # what the family itself refuses
     transform = input_pipeline.ClipTransform(data, train=True)
     transform.window({'onset': 0, 'offset': 1, 'frames': np.zeros((2, 1, 1, 1), np.uint8)})
     input_pipeline.sample_frame_indices(2 * data.num_frames, data.num_frames, data.frame_sampling)
@@ -58,19 +60,9 @@ def check_before_work(config) -> None:
     if data.normalization not in input_pipeline.NORMALIZATIONS:
       raise ValueError(f'unknown data.normalization {data.normalization!r}: use one of '
                        f'{input_pipeline.NORMALIZATIONS}')
-    train.make_optimizer(config.train)
-    train.resolve_compute_dtype(config.train.compute_dtype)
     if data.on_device not in device_input.ON_DEVICE:
       raise ValueError(f'unknown data.on_device {data.on_device!r}: use one of {device_input.ON_DEVICE}')
     layers.resolve_conv_routing(config.train.conv_routing)
-  except ValueError as e:
-    raise ConfigError(str(e)) from e
-
-
-def check_single_frame_baseline(config) -> None:
-  """What the model family itself refuses (`Family.check_config`: FDP's single-frame baseline on raw frames)."""
-  try:
-    families.family(config.model).check_config(config)
   except ValueError as e:
     raise ConfigError(str(e)) from e
 

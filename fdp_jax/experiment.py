@@ -34,25 +34,20 @@ def use_compilation_cache(path: str | None = None) -> str | None:
   return path
 
 
-def configs_of_run(config) -> list:
-  """Every config a run of `config` trains: `config` itself; a spotting config's recogniser when it trains one
-  (no `recognizer_workdir`); a `compare_ablation` run's MER-only ablation (`mol_evidence.without_auxiliary_tasks`).
-  Selection candidates aside (`check_run`)."""
+def check_run(config) -> None:
+  """Validates, once and before any work, a spotting config's own keys, then every config the run trains and
+  each one's selection candidates (`cv.selection.check`). The configs a run trains: `config` itself; a
+  spotting config's recogniser when it trains one (no `recognizer_workdir`); a `compare_ablation` run's
+  MER-only ablation (`mol_evidence.without_auxiliary_tasks`). Raises config_checks.ConfigError naming the first
+  key that cannot run."""
+  if config.task == 'spotting':
+    spotting.check_spotting(config)
   configs = [config]
   if config.task == 'spotting' and not config.recognizer_workdir and 'model' in config.recognizer:
     configs.append(config.recognizer)
   if config.compare_ablation:
     configs.append(mol_evidence.without_auxiliary_tasks(config))
-  return configs
-
-
-def check_run(config) -> None:
-  """Validates, once and before any work, every config the run trains (`configs_of_run`) and each one's
-  selection candidates (`cv.selection.check`), and a spotting config's own keys. Raises
-  config_checks.ConfigError naming the first key that cannot run."""
-  if config.task == 'spotting':
-    spotting.check_spotting(config)
-  for each in configs_of_run(config):
+  for each in configs:
     candidates = selection.check(each)
     for one in [each] + candidates:
       config_checks.check_before_work(one)
@@ -104,8 +99,9 @@ def _spotting(config, workdir: str) -> dict:
   """A spotting config (`config.task='spotting'`): `fdp_jax.spotting.loso`, its report and table."""
   results = spotting.run_spotting(config, workdir)
   if jax.process_index() == 0:
+    table = run_results.spotting_table(results)
     path = run_results.write_spotting_report(workdir, results)
-    print(run_results.spotting_table(results))
+    print(table)
     print(f'Run directory: {workdir} (report: {path}; to watch each held-out video with its intervals, open '
           f'{rundir.path(workdir, rundir.REVIEW_PAGE)})')
   if results['failed_folds']:

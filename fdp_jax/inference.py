@@ -14,7 +14,7 @@ from typing import Callable
 
 import jax
 
-from fdp_jax import families, rundir, train
+from fdp_jax import families, input_pipeline, rundir, train
 from fdp_jax.cv import checkpoints, loso
 
 # What an inference step returns (`inference_step`).
@@ -49,7 +49,7 @@ def inference_step(options: train.StepOptions, returns: str = 'outputs') -> Call
 def fold_template(config) -> train.TrainState:
   """The abstract single-fold TrainState of a run's config, which its checkpoints restore into."""
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
-  return loso.fold_template(config, model)
+  return loso.fold_template(config, model, input_pipeline.example_shapes(config.data, config.train.batch_size))
 
 
 def restore_fold(workdir: str, fold: str, config=None) -> train.TrainState:

@@ -54,10 +54,10 @@ class StepOptions(NamedTuple):
 def options_for(config, platform: str | None = None) -> StepOptions:
   """The step options of a config on the devices of `platform` ('cpu', 'gpu', 'tpu'; default
   `jax.default_backend()`): `train.conv_routing` and `train.compute_dtype` 'auto' follow it."""
+  compute_dtype = resolve_compute_dtype(config.train.compute_dtype, platform)
   family = families.family(config.model)
   return StepOptions(family, family.loss_weights(config), float(config.train.ema_decay),
-                     layers.resolve_conv_routing(config.train.conv_routing, platform),
-                     resolve_compute_dtype(config.train.compute_dtype, platform),
+                     layers.resolve_conv_routing(config.train.conv_routing, platform), compute_dtype,
                      int(config.train.log_every_steps), family.train_metrics(config.model))
 
 

@@ -165,7 +165,7 @@ def test_unknown_reference_and_static_baseline_with_reference_are_refused(source
     input_pipeline.ClipTransform(data_config, train=False)({**source[0], '_index': 0})
   config = synthetic.get_config()
   config.model.temporal_pooling = 'static'
-  with pytest.raises(ValueError, match='single-frame baseline'):
-    config_checks.check_single_frame_baseline(config)
-  config_checks.check_single_frame_baseline(synthetic.get_config('static'))  # the baseline config
+  with pytest.raises(config_checks.ConfigError, match='single-frame baseline'):
+    config_checks.check_before_work(config)
+  config_checks.check_before_work(synthetic.get_config('static'))  # the baseline config
   assert synthetic.get_config('static').data.frame_reference == 'none'

@@ -18,7 +18,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 from conftest import REPO, tiny_config
-from fdp_jax import environment, experiment, families, run_results, rundir
+from fdp_jax import environment, experiment, inference, run_results, rundir
 from fdp_jax.cv import checkpoints, loso
 
 JOB = os.path.join(REPO, 'tests', 'resume_job.py')
@@ -131,8 +131,7 @@ def test_a_diverging_fold_fails_alone_and_keeps_its_last_good_checkpoint(tiny_da
   assert 'predictions' not in failed
   with checkpoints.fold_manager(workdir, 's01') as manager:
     assert manager.all_steps() == [2]                     # nothing saved after the divergence
-    restored = checkpoints.restore(manager, loso.fold_template(
-        config, families.build_model(config.model, config.data.num_classes, config.data.image_size)))
+    restored = checkpoints.restore(manager, inference.fold_template(config))
   assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(restored.params))
   for subject in ('s00', 's02', 's03'):
     assert len(folds[subject]['predictions']) == folds[subject]['num_test'] == 10

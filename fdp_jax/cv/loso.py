@@ -9,7 +9,7 @@ and a fold whose loss turns non-finite is stopped and reported as failed while t
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
@@ -50,10 +50,10 @@ def _measure_step_bytes(model, config, example) -> Callable[[int], int | None]:
   return measure
 
 
-def make_group_steps(config, model, num_folds: int, clips: dict | None = None) -> parallel.FoldSteps:
-  """The run's group size (`cv.parallel_folds`), mesh and jitted group steps (sampling on the device when
-  given the corpus's `clips`)."""
-  example = input_pipeline.example_shapes(config.data, config.train.batch_size)
+def make_group_steps(config, model, example: dict, num_folds: int,
+                     clips: dict | None = None) -> parallel.FoldSteps:
+  """The run's group size (`cv.parallel_folds`), mesh and jitted group steps for batches like `example`
+  (`input_pipeline.example_shapes`; sampling on the device when given the corpus's `clips`)."""
   k = group_size(config, num_folds, _measure_step_bytes(model, config, example))
   return parallel.make_fold_steps(config, model, example, k, clips=clips)
 
@@ -69,12 +69,28 @@ def device_clips(config, source, index) -> dict | None:
   return clips
 
 
-def fold_template(config, model) -> train.TrainState:
-  """The abstract single-fold TrainState a checkpoint restores into."""
-  example = input_pipeline.example_shapes(config.data, config.train.batch_size)
+def fold_template(config, model, example: dict) -> train.TrainState:
+  """The abstract single-fold TrainState a checkpoint restores into (`example`: a training batch's shapes,
+  `input_pipeline.example_shapes`)."""
   shapes = {k: jax.ShapeDtypeStruct(example[k].shape, example[k].dtype) for k in ('frames', 'frame_mask')}
   return jax.eval_shape(lambda key: train.create_train_state(model, config.train, shapes, key),
                         jax.random.key(0))
+
+
+class FoldProgram(NamedTuple):
+  """What every fold of a config trains, is scored and restores with, built once for its folds."""
+  model: Any                  # the family's Linen module (`families.build_model`)
+  steps: parallel.FoldSteps   # the jitted group steps (`make_group_steps`)
+  template: train.TrainState  # the abstract single-fold state (`fold_template`)
+
+
+def fold_program(config, source, index, num_folds: int) -> FoldProgram:
+  """The model, group steps and checkpoint template of `config` for `num_folds` folds of the corpus
+  (`source`, `index`). The batch shapes are derived once here, for the steps and the template alike."""
+  model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
+  example = input_pipeline.example_shapes(config.data, config.train.batch_size)
+  fsteps = make_group_steps(config, model, example, num_folds, device_clips(config, source, index))
+  return FoldProgram(model, fsteps, fold_template(config, model, example))
 
 
 def run_loso(config, workdir: str) -> dict:
@@ -114,16 +130,15 @@ def _select_then_train(config, folds, source, index, workdir, primary) -> tuple[
   grid = selection.candidates(config)
   configs = [selection.candidate_config(config, overrides) for overrides in grid]
   inner = selection.inner_folds(folds, index.subjects)
-  inner_results, timing, steps = [], {'selection': []}, []
+  inner_results, timing, programs = [], {'selection': []}, []
   for c, candidate in enumerate(configs):
     quiet = candidate.copy_and_resolve_references()
     quiet.cv.best_test_every_steps = 0   # the inner runs are for choosing only
     logging.info('selection: candidate %d %s on %d inner folds', c, grid[c] or '(the config)', len(inner))
-    model = families.build_model(candidate.model, candidate.data.num_classes, candidate.data.image_size)
     # One compiled program per candidate, for its inner folds and then for the outer folds that choose it.
-    steps.append((model, make_group_steps(candidate, model, len(inner), device_clips(candidate, source, index))))
+    programs.append(fold_program(candidate, source, index, len(inner)))
     results, _, _, t = train_folds(quiet, inner, source, index, rundir.selection_dir(workdir, c),
-                                   primary, desc=f'selection, candidate {c}', steps=steps[c])
+                                   primary, desc=f'selection, candidate {c}', program=programs[c])
     inner_results.append(results)
     timing['selection'].append(t)
   choice = selection.choose(folds, inner_results, len(index.class_names))
@@ -132,7 +147,7 @@ def _select_then_train(config, folds, source, index, workdir, primary) -> tuple[
     chosen = [fold for fold in folds if choice[fold.subject]['chosen'] == c]
     if not chosen:
       continue
-    results, best, hist, t = train_folds(candidate, chosen, source, index, workdir, primary, steps=steps[c])
+    results, best, hist, t = train_folds(candidate, chosen, source, index, workdir, primary, program=programs[c])
     results_by_subject.update(results)
     best_test.update(best)
     history.update(hist)
@@ -145,19 +160,16 @@ def _select_then_train(config, folds, source, index, workdir, primary) -> tuple[
 
 
 def train_folds(config, folds, source, index, workdir: str, primary: bool,
-                desc: str = 'LOSO training', steps: tuple | None = None) -> tuple[dict, dict, dict, dict]:
+                desc: str = 'LOSO training', program: FoldProgram | None = None) -> tuple[dict, dict, dict, dict]:
   """Trains and scores `folds` with `config`, in groups of `cv.parallel_folds`, checkpointing into `workdir`
   (folds finished in an earlier start are read back): (results.json entry, optimistic record and training
-  history, each by subject; timing). `steps`: (model, FoldSteps) already built for this config."""
-  if steps is None:
-    model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
-    steps = model, make_group_steps(config, model, len(folds), device_clips(config, source, index))
-  model, fsteps = steps
+  history, each by subject; timing). `program`: this config's `fold_program`, when already built."""
+  program = fold_program(config, source, index, len(folds)) if program is None else program
+  fsteps, template = program.steps, program.template
   k, mesh = fsteps.num_slots, fsteps.mesh
   logging.info('%d samples, %d subjects, %d folds to run, %d at a time on a %s mesh', len(index),
                len(set(index.subjects)), len(folds), k, dict(mesh.shape))
   every = int(config.cv.best_test_every_steps)
-  template = fold_template(config, model)
   results_by_subject, best_test, history = {}, {}, {}
   timing = {'parallel_folds': k, 'mesh': dict(mesh.shape), 'groups': []}
   with tqdm.tqdm(total=len(folds) * config.train.num_steps, desc=desc, unit='fold-step',

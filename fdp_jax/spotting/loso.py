@@ -80,8 +80,9 @@ def run_spotting(config, workdir: str) -> dict:
   start = time.perf_counter()
   outcome = spot_folds(config, videos, folds, fold_results, recognizer)
   timing['spot_and_recognise_s'] = round(time.perf_counter() - start, 2)
-  results = run_results.spotting(config, info, videos, folds, fold_results, outcome['fold_rules'],
-                                 score_videos(videos, outcome, recognizer), recognizer)
+  scores = score_videos(videos, outcome, recognizer)
+  results = run_results.spotting(config, info, videos, folds, fold_results, outcome['fold_rules'], scores,
+                                 recognizer)
   if primary:
     np.savez_compressed(rundir.path(workdir, rundir.SCORE_CURVES), **outcome['curves'])
     run_results.write(workdir, results)

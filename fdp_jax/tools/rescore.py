@@ -14,7 +14,7 @@ from __future__ import annotations
 import tqdm
 from absl import flags, logging
 
-from fdp_jax import data_sources, environment, families, run_results, rundir
+from fdp_jax import data_sources, environment, run_results, rundir
 from fdp_jax.cv import checkpoints, loso, parallel, selection
 from fdp_jax.cv.evaluation import score_group
 from fdp_jax.cv.folds import loso_folds
@@ -67,10 +67,9 @@ def evaluate_run(workdir: str) -> dict:
 
 def _rescore(config, folds, source, index, timing, failed, workdir: str) -> list[dict]:
   """The folds' results.json entries, each restored from its final checkpoint and scored with `config`."""
-  model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
   config.cv.parallel_folds = int(timing['parallel_folds'])   # the run's groups: the same numerics
-  fsteps = loso.make_group_steps(config, model, len(folds), loso.device_clips(config, source, index))
-  template = loso.fold_template(config, model)
+  program = loso.fold_program(config, source, index, len(folds))
+  fsteps, template = program.steps, program.template
   fold_results = []
   for group in tqdm.tqdm(parallel.fold_groups(folds, fsteps.num_slots), desc='evaluating', unit='group'):
     active = [None if fold is None or fold.subject in failed else fold for fold in group]
