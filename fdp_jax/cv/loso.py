@@ -86,10 +86,12 @@ class FoldProgram(NamedTuple):
 
 def fold_program(config, source, index, num_folds: int) -> FoldProgram:
   """The model, group steps and checkpoint template of `config` for `num_folds` folds of the corpus
-  (`source`, `index`). The batch shapes are derived once here, for the steps and the template alike."""
+  (`source`, `index`). The corpus goes to the device first when the steps sample there; the batch shapes are
+  derived once, for the steps and the template alike."""
+  clips = device_clips(config, source, index)
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
   example = input_pipeline.example_shapes(config.data, config.train.batch_size)
-  fsteps = make_group_steps(config, model, example, num_folds, device_clips(config, source, index))
+  fsteps = make_group_steps(config, model, example, num_folds, clips)
   return FoldProgram(model, fsteps, fold_template(config, model, example))
 
 
