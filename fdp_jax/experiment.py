@@ -53,6 +53,16 @@ def check_run(config) -> None:
       config_checks.check_before_work(one)
 
 
+def runs(config, workdir: str) -> list[tuple]:
+  """The LOSO runs a recognition config makes, each (config, run directory): its own in `workdir`, then, with
+  `compare_ablation`, its MER-only ablation (`mol_evidence.without_auxiliary_tasks`: same data, folds, steps
+  and seed) in `workdir/ablation`, a run directory of its own."""
+  made = [(config, workdir)]
+  if config.compare_ablation:
+    made.append((mol_evidence.without_auxiliary_tasks(config), rundir.path(workdir, rundir.ABLATION_DIR)))
+  return made
+
+
 def main(config, workdir: str) -> dict:
   """Runs the protocol in `workdir` (continuing the run already there, if any). Exits with status 1 and a
   message when the config or the corpus cannot run, and after writing everything when a fold failed."""
@@ -61,12 +71,14 @@ def main(config, workdir: str) -> dict:
     parallel.initialize_distributed(config.cv)   # before any JAX computation
     if config.task == 'spotting':
       return _spotting(config, workdir)
-    results = loso.run_loso(config, workdir)
-    if config.compare_ablation:
-      results = _with_ablation(config, workdir, results)
+    made = runs(config, workdir)
+    outcomes = [loso.run_loso(run_config, run_dir) for run_config, run_dir in made]   # each continued like any run
   except STOPS_BEFORE_WORK as e:
     sys.exit(str(e))
-  if jax.process_index() == 0:
+  results, primary = outcomes[0], jax.process_index() == 0
+  for (ablation, subdir), ablated in zip(made[1:], outcomes[1:]):
+    results = run_results.with_ablation(workdir, results, ablation, subdir, ablated, primary)
+  if primary:
     added = families.family(config.model).after_folds(config, workdir, results,
                                                       inference.fold_predictor(config, workdir))
     results = run_results.extend(workdir, results, added) if added else results
@@ -80,19 +92,6 @@ def main(config, workdir: str) -> dict:
     sys.exit(f'{len(failed)} fold(s) failed ({", ".join(failed)}): the aggregate covers the other folds only. '
              f'Each failure, and what to do, is in {rundir.path(workdir, rundir.RESULTS)} under folds[].error.')
   return results
-
-
-def _with_ablation(config, workdir: str, results: dict) -> dict:
-  """`config.compare_ablation`: the same run on the MER loss alone (`mol_evidence.without_auxiliary_tasks`:
-  same data, folds, steps and seed) in `workdir/ablation`, continued like any run; its aggregate joins
-  results.json as 'ablation'."""
-  ablation = mol_evidence.without_auxiliary_tasks(config)
-  subdir = rundir.path(workdir, rundir.ABLATION_DIR)
-  ablated = loso.run_loso(ablation, subdir)
-  if jax.process_index() == 0:
-    run_results.write_report(subdir, ablated)
-  section = {'workdir': rundir.ABLATION_DIR, 'aggregate': ablated['aggregate'], 'loss': ablation.loss.to_dict()}
-  return run_results.extend(workdir, results, {'ablation': section}, primary=jax.process_index() == 0)
 
 
 def _spotting(config, workdir: str) -> dict:

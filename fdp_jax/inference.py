@@ -63,8 +63,8 @@ def fold_predictor(config, workdir: str, returns: str = 'outputs') -> Callable[[
   """subject → the final model of the fold that held it out in the run in `workdir`, as `batch → result`
   on the host (`inference_step`); None for a fold without a checkpoint. Nothing is built or compiled until a
   fold is asked for; every fold runs the same compiled step."""
-  step = inference_step(train.options_for(config), returns)
   template = functools.cache(lambda: fold_template(config))
+  step = inference_step(train.options_for(config), returns)
 
   def fold(subject: str):
     try:

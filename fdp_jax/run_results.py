@@ -3,7 +3,7 @@
 results.json is the record of a run. The LOSO cross-validation gives its folds (`recognition`), a spotting run
 its spotter's and baseline's scores (`spotting`); what a run learns after its folds are scored joins as a
 section of its own (`extend`): a MOL run's references and pictures (`fdp_jax.mol_evidence`), its MER-only
-ablation (`fdp_jax.experiment`), a linear probe's model (`fdp_jax.tools.probes`). Re-scoring a run
+ablation (`with_ablation`), a linear probe's model (`fdp_jax.tools.probes`). Re-scoring a run
 (`fdp_jax.tools.rescore`) rebuilds its folds and keeps those sections (`added_sections`).
 
 The text made of it: a recognition run's console table and report hold the per-fold table and the aggregate
@@ -125,6 +125,17 @@ def extend(workdir: str, results: dict, sections: dict, primary: bool = True) ->
   if primary:
     write(workdir, results)
   return results
+
+
+def with_ablation(workdir: str, results: dict, ablation, subdir: str, ablated: dict, primary: bool = True) -> dict:
+  """`results` with the MER-only ablation run of their config (`ablation`, run in `subdir`:
+  `fdp_jax.experiment.runs`) joined as 'ablation': its aggregate and loss weights. The ablation's own report
+  is written in `subdir` first (when `primary`)."""
+  if primary:
+    write_report(subdir, ablated)
+  section = {'workdir': os.path.relpath(subdir, workdir), 'aggregate': ablated['aggregate'],
+             'loss': ablation.loss.to_dict()}
+  return extend(workdir, results, {'ablation': section}, primary)
 
 
 def added_sections(previous: dict) -> dict:

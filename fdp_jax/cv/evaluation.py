@@ -70,12 +70,12 @@ def score_group(config, group: list[Fold | None], source, index: data_sources.Co
   """results.json entries of a group's folds (None for idle slots), scored with the stacked `state`."""
   steps_trained = parallel.to_host(state.step)
   outs = predict_group(config, group, source, fsteps, state)
+  # Each fold's training statistics: what `predict` normalises a new clip by (never the clip's own).
+  train_normalizations = [None if fold is None else input_pipeline.normalization_for(
+      source, fold.train_indices, config.data) for fold in group]
   entries = [None if fold is None else scoring.fold_result(fold, out, index, steps_trained[s])
              for s, (fold, out) in enumerate(zip(group, outs))]
-  for fold, entry in zip(group, entries):
-    # The fold's training statistics: what `predict` normalises a new clip by (never the clip's own).
-    train_normalization = None if fold is None else input_pipeline.normalization_for(
-        source, fold.train_indices, config.data)
+  for entry, train_normalization in zip(entries, train_normalizations):
     if train_normalization is not None:
       entry['train_normalization'] = {'shift': float(train_normalization[0]),
                                       'scale': float(train_normalization[1])}

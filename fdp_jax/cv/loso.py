@@ -86,11 +86,25 @@ class FoldProgram(NamedTuple):
 
 def fold_program(config, source, index, num_folds: int) -> FoldProgram:
   """The model, group steps and checkpoint template of `config` for `num_folds` folds of the corpus
-  (`source`, `index`). The batch shapes are derived once here, for the steps and the template alike."""
+  (`source`, `index`). The corpus goes to the device first when the steps sample there; the batch shapes are
+  derived once, for the steps and the template alike."""
+  clips = device_clips(config, source, index)
   model = families.build_model(config.model, config.data.num_classes, config.data.image_size)
   example = input_pipeline.example_shapes(config.data, config.train.batch_size)
-  fsteps = make_group_steps(config, model, example, num_folds, device_clips(config, source, index))
+  fsteps = make_group_steps(config, model, example, num_folds, clips)
   return FoldProgram(model, fsteps, fold_template(config, model, example))
+
+
+def open_run(config, workdir: str, index) -> tuple[list, bool]:
+  """Opens `config`'s run on its corpus (`index`, loaded): the folds it runs (`cv.subjects`), the config
+  checked against the corpus, then the run directory (`rundir.prepare`), so that a config that cannot run on
+  this corpus leaves no run directory behind. Returns (folds, whether this is process 0). Every run opens
+  here: a LOSO recognition run (`run_loso`) and a spotting run (`fdp_jax.spotting.loso`)."""
+  folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
+  config_checks.check_against_corpus(config, index)
+  primary = jax.process_index() == 0
+  rundir.prepare(workdir, config, primary)
+  return folds, primary
 
 
 def run_loso(config, workdir: str) -> dict:
@@ -102,10 +116,7 @@ def run_loso(config, workdir: str) -> dict:
   folds are read back, an interrupted group restarts from its newest complete checkpoint. `config` has been
   validated (`fdp_jax.experiment.check_run`)."""
   source, index, info = data_sources.load_corpus(config.data)  # first: a corpus not built stops all work
-  config_checks.check_against_corpus(config, index)
-  primary = jax.process_index() == 0
-  rundir.prepare(workdir, config, primary)
-  folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
+  folds, primary = open_run(config, workdir, index)
   if config.cv.selection == 'inner_loso':
     results_by_subject, best_test, history, timing = _select_then_train(config, folds, source, index, workdir,
                                                                         primary)

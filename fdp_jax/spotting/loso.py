@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import time
 
-import jax
 import numpy as np
 from absl import logging
 
 from fdp_jax import config_checks, data_sources, run_results, rundir
 from fdp_jax.cv import loso as cv_loso
-from fdp_jax.cv.folds import loso_folds, select_folds
 from fdp_jax.preprocess import long_video
 from fdp_jax.spotting import baseline, metrics, peaks, recognise, review_page, snippets
 from fdp_jax.spotting.videos import Video, load_videos
@@ -67,10 +65,7 @@ def run_spotting(config, workdir: str) -> dict:
                                                        config.recognizer.data.data_dir))
   source = snippets.SnippetSource(videos, int(config.spot.half_window), int(config.spot.stride))
   index = source.index()
-  config_checks.check_against_corpus(config, index)
-  primary = jax.process_index() == 0
-  rundir.prepare(workdir, config, primary)
-  folds = select_folds(loso_folds(index.subjects), config.cv.subjects)
+  folds, primary = cv_loso.open_run(config, workdir, index)
   logging.info('spotting: %d videos, %d snippets, %d folds', len(videos), len(index), len(folds))
   start = time.perf_counter()
   fold_results, _, history, timing = cv_loso.train_folds(config, folds, source, index, workdir, primary,
