@@ -77,10 +77,9 @@ def encode_video(frames: Iterable[np.ndarray | None], path: str, fps: float) -> 
   return count
 
 
-def curves(curve: np.ndarray | None, num_frames: int) -> dict:
-  """{'micro': [...], 'macro': [...]} per frame, 3 decimals, None where no snippet was scored."""
-  if curve is None:
-    curve = np.full((num_frames, 3), np.nan)
+def curves(curve: np.ndarray) -> dict:
+  """{'micro': [...], 'macro': [...]} of an (N, 3) none/micro/macro curve: per frame, 3 decimals, None where
+  no snippet was scored."""
   return {kind: [None if np.isnan(p) else round(float(p), 3) for p in curve[:, c]]
           for c, kind in ((1, 'micro'), (2, 'macro'))}
 
@@ -99,6 +98,18 @@ def spotted_view(interval: dict, class_names: Sequence[str], decided: str | None
   return view
 
 
+def video_view(title: str, src: str, fps: float, curve: np.ndarray | None, no_face: list, spotted: list[dict],
+               about: list[str], frame_step: int = 1, truth: list[dict] | None = None,
+               baseline: list[dict] | None = None) -> dict:
+  """One video as the page shows it: `src` (relative to the page) at `fps`, its (N, 3) none/micro/macro `curve`,
+  [first, last] runs of frames without a face, spotted intervals (`spotted_view`), lines `about` it; `frame_step`:
+  input frames per frame shown; `truth` / `baseline` rows when the video has them."""
+  num_frames = len(curve)
+  return {'title': title, 'src': src, 'fps': fps, 'frame_step': frame_step, 'num_frames': num_frames,
+          'curves': curves(curve), 'no_face': no_face, 'spotted': spotted, 'truth': truth,
+          'baseline': baseline, 'about': about}
+
+
 def run_video_view(entry: dict, curve: np.ndarray | None, src: str, fps: float, class_names: Sequence[str]
                    ) -> dict:
   """A held-out video of a spotting run (its results.json entry) as the page shows it: spotted intervals
@@ -110,17 +121,18 @@ def run_video_view(entry: dict, curve: np.ndarray | None, src: str, fps: float, 
   truth = [{**{k: i[k] for k in ('onset', 'offset', 'type')}, 'class': i['emotion'] or '',
             'outcome': 'TP' if k in matched_truth else 'FN'} for k, i in enumerate(entry['truth'])]
   found = len(matched_truth)
-  return {'title': entry['video_id'], 'src': src, 'fps': fps, 'frame_step': 1, 'num_frames': entry['num_frames'],
-          'curves': curves(curve, entry['num_frames']), 'no_face': entry['no_face'], 'spotted': spotted,
-          'truth': truth, 'baseline': entry['baseline'],
-          'about': [f"subject {entry['subject']}, {entry['num_frames']} frames at {fps:g} fps",
-                    f"{len(truth)} annotated, {len(spotted)} spotted: {found} found, "
-                    f"{len(spotted) - len(matched_spotted)} false positive(s), {len(truth) - found} missed",
-                    'the aligned face crops the spotter saw']}
+  if curve is None:
+    curve = np.full((entry['num_frames'], 3), np.nan)
+  about = [f"subject {entry['subject']}, {entry['num_frames']} frames at {fps:g} fps",
+           f"{len(truth)} annotated, {len(spotted)} spotted: {found} found, "
+           f"{len(spotted) - len(matched_spotted)} false positive(s), {len(truth) - found} missed",
+           'the aligned face crops the spotter saw']
+  return video_view(entry['video_id'], src, fps, curve, entry['no_face'], spotted, about, truth=truth,
+                    baseline=entry['baseline'])
 
 
 def write_page(path: str, title: str, videos: list[dict], warning: str = '', judged: bool = False) -> None:
-  """Writes the page: `videos` as `run_video_view` (or analyze) makes them, a chooser when several;
+  """Writes the page: `videos` as `video_view` makes them, a chooser when several;
   `judged`: intervals coloured by outcome against annotations rather than by type."""
   data = {'title': title, 'warning': warning, 'judged': judged, 'undecided_rule': caveats.UNDECIDED_RULE,
           'videos': videos}

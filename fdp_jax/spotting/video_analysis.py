@@ -261,12 +261,11 @@ def write_review_page(analysis: VideoAnalysis, result: dict, output: str, option
                                        'probabilities': r['probabilities'], 'sheet': r['contact_sheet']},
                                       names, decided=r['class'])
              for (i, _), r in zip(analysis.spotted, result['intervals'])]
-  view = {'title': analysis.video_id, 'src': PAGE_VIDEO, 'fps': analysis.fps, 'frame_step': analysis.frame_step,
-          'num_frames': n, 'curves': review_page.curves(analysis.curve, n), 'no_face': analysis.no_face,
-          'spotted': spotted, 'truth': None, 'baseline': None,
-          'about': [f'{n} frames at {analysis.fps:.2f} fps; video: {shown}',
-                    f'spotter: {os.path.abspath(analysis.workdir)} (fold {analysis.fold})',
-                    f'recogniser: {analysis.recognizer.workdir} (fold {analysis.recognizer.fold_for(analysis.fold)})']}
+  about = [f'{n} frames at {analysis.fps:.2f} fps; video: {shown}',
+           f'spotter: {os.path.abspath(analysis.workdir)} (fold {analysis.fold})',
+           f'recogniser: {analysis.recognizer.workdir} (fold {analysis.recognizer.fold_for(analysis.fold)})']
+  view = review_page.video_view(analysis.video_id, PAGE_VIDEO, analysis.fps, analysis.curve, analysis.no_face,
+                                spotted, about, frame_step=analysis.frame_step)
   review_page.write_page(os.path.join(output, PAGE), f'{analysis.video_id}: spotted expressions', [view],
                          warning=analysis.warning)
 
